@@ -1,0 +1,15 @@
+{
+  "targets": [
+    {
+      "target_name": "tsbuild_native",
+      "sources": ["native/addon.c"],
+      "cflags": ["-O2", "-Wall"]
+    },
+    {
+      "target_name": "tsbuild-sandbox",
+      "type": "executable",
+      "sources": ["native/sandbox.c"],
+      "cflags": ["-O2", "-Wall"]
+    }
+  ]
+}

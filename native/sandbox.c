@@ -1,0 +1,310 @@
+/*
+ * tsbuild-sandbox: runs one RUN step's command the way a container runtime would.
+ *
+ * Node.js cannot unshare namespaces, mount, pivot_root or set capabilities, and a Node process is
+ * multi-threaded (unshare(CLONE_NEWNS) needs a single thread), so this small helper does it:
+ *
+ *   helper (in tsbuild's namespaces)      unshare(mnt, pid, uts, ipc), fork, wait, relay exit status
+ *     └─ init, PID 1 of the new pid ns    mount overlay + /proc /dev /sys + bind files, pivot_root
+ *          └─ command                     groups/gid/uid, Docker's default capabilities, env, cwd, exec
+ *
+ * Every mount lives in the private mount namespace, so nothing outlives the step, however it ends.
+ * The helper and init die with their parent (PR_SET_PDEATHSIG); PID 1's exit kills whatever the
+ * command left running.
+ *
+ * Usage: tsbuild-sandbox [options] -- command [args...]
+ *   --lowers-dir DIR      directory the lowerdir names in --overlay are relative to (short links)
+ *   --overlay OPTS        overlay mount options (lowerdir=..,upperdir=..,workdir=..)
+ *   --rootfs DIR          where to mount the overlay (becomes the new root)
+ *   --hostname NAME
+ *   --bind SRC:DST        bind-mount host file SRC over DST inside the rootfs (repeatable)
+ *   --uid N --gid N --groups N,N,...
+ *   --cwd DIR             working directory inside the rootfs (created if missing)
+ *   --env K=V             environment of the command (repeatable); nothing else is inherited
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_ITEMS 4096
+
+static const char *lowers_dir, *overlay_opts, *rootfs, *hostname = "tsbuild", *cwd = "/";
+static const char *binds[64];
+static int nbinds;
+static char *envv[MAX_ITEMS + 1];
+static int nenv;
+static uid_t uid;
+static gid_t gid;
+static gid_t groups[256];
+static int ngroups;
+static char **command;
+static volatile pid_t forward_to;
+
+static void die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("tsbuild-sandbox: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  if (errno) fprintf(stderr, ": %s", strerror(errno));
+  fputc('\n', stderr);
+  va_end(ap);
+  _exit(125);
+}
+
+static void usage(const char *why) {
+  errno = 0;
+  die("%s (usage: tsbuild-sandbox [options] -- command [args...])", why);
+}
+
+static void parse_args(int argc, char **argv) {
+  int i;
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    }
+    if (i + 1 >= argc) usage("missing option value");
+    const char *v = argv[++i];
+    if (strcmp(a, "--lowers-dir") == 0) lowers_dir = v;
+    else if (strcmp(a, "--overlay") == 0) overlay_opts = v;
+    else if (strcmp(a, "--rootfs") == 0) rootfs = v;
+    else if (strcmp(a, "--hostname") == 0) hostname = v;
+    else if (strcmp(a, "--cwd") == 0) cwd = v;
+    else if (strcmp(a, "--uid") == 0) uid = (uid_t)strtoul(v, NULL, 10);
+    else if (strcmp(a, "--gid") == 0) gid = (gid_t)strtoul(v, NULL, 10);
+    else if (strcmp(a, "--bind") == 0) {
+      if (nbinds >= 64) usage("too many --bind");
+      binds[nbinds++] = v;
+    } else if (strcmp(a, "--env") == 0) {
+      if (nenv >= MAX_ITEMS) usage("too many --env");
+      envv[nenv++] = (char *)v;
+    } else if (strcmp(a, "--groups") == 0) {
+      char *copy = strdup(v), *save = NULL;
+      for (char *t = strtok_r(copy, ",", &save); t && ngroups < 256; t = strtok_r(NULL, ",", &save))
+        groups[ngroups++] = (gid_t)strtoul(t, NULL, 10);
+    } else usage("unknown option");
+  }
+  if (i >= argc) usage("no command");
+  if (!rootfs || !overlay_opts) usage("--rootfs and --overlay are required");
+  command = argv + i;
+}
+
+static void mountf(const char *src, const char *dst, const char *type, unsigned long flags,
+                   const char *data) {
+  if (mount(src, dst, type, flags, data) < 0) die("mount %s on %s", type ? type : src, dst);
+}
+
+static void make_dev(const char *name, unsigned major, unsigned minor) {
+  if (mknod(name, S_IFCHR | 0666, makedev(major, minor)) < 0) die("mknod /dev/%s", name);
+  chmod(name, 0666); /* mknod is subject to umask */
+}
+
+/* /dev as Docker makes it: a small tmpfs with the usual nodes, a private devpts, /dev/shm, mqueue. */
+static void setup_dev(void) {
+  mountf("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+  if (chdir("dev") < 0) die("chdir /dev");
+  make_dev("null", 1, 3);
+  make_dev("zero", 1, 5);
+  make_dev("full", 1, 7);
+  make_dev("random", 1, 8);
+  make_dev("urandom", 1, 9);
+  make_dev("tty", 5, 0);
+  mkdir("pts", 0755);
+  mkdir("shm", 01777);
+  mkdir("mqueue", 0755);
+  mountf("devpts", "pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+  mountf("shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+  mountf("mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  symlink("pts/ptmx", "ptmx");
+  symlink("/proc/self/fd", "fd");
+  symlink("/proc/self/fd/0", "stdin");
+  symlink("/proc/self/fd/1", "stdout");
+  symlink("/proc/self/fd/2", "stderr");
+  if (chdir("..") < 0) die("chdir /");
+}
+
+/* Paths of /proc and /sys that Docker hides or makes read-only in every container. */
+static void protect_kernel_paths(void) {
+  static const char *masked[] = {"proc/asound", "proc/acpi", "proc/kcore", "proc/keys",
+                                 "proc/latency_stats", "proc/timer_list", "proc/timer_stats",
+                                 "proc/sched_debug", "proc/scsi", "sys/firmware", NULL};
+  static const char *readonly[] = {"proc/bus", "proc/fs", "proc/irq", "proc/sys",
+                                   "proc/sysrq-trigger", NULL};
+  struct stat st;
+  for (int i = 0; masked[i]; i++) {
+    if (lstat(masked[i], &st) < 0) continue;
+    if (S_ISDIR(st.st_mode)) mountf("tmpfs", masked[i], "tmpfs", MS_RDONLY, NULL);
+    else mountf("dev/null", masked[i], NULL, MS_BIND, NULL);
+  }
+  for (int i = 0; readonly[i]; i++) {
+    if (lstat(readonly[i], &st) < 0) continue;
+    mountf(readonly[i], readonly[i], NULL, MS_BIND | MS_REC, NULL);
+    mountf(NULL, readonly[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL);
+  }
+}
+
+static void setup_rootfs(void) {
+  mountf(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+  if (lowers_dir && chdir(lowers_dir) < 0) die("chdir %s", lowers_dir);
+  mountf("overlay", rootfs, "overlay", 0, overlay_opts);
+  if (chdir(rootfs) < 0) die("chdir %s", rootfs);
+  mountf("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  setup_dev();
+  mountf("sysfs", "sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
+  for (int i = 0; i < nbinds; i++) {
+    char *spec = strdup(binds[i]), *colon = strchr(spec, ':');
+    if (!colon) usage("--bind needs SRC:DST");
+    *colon = 0;
+    const char *dst = colon + 1;
+    while (*dst == '/') dst++;
+    mountf(spec, dst, NULL, MS_BIND, NULL);
+  }
+  protect_kernel_paths();
+  /* pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves the new. */
+  if (syscall(SYS_pivot_root, ".", ".") < 0) die("pivot_root");
+  if (umount2(".", MNT_DETACH) < 0) die("umount old root");
+  if (chdir("/") < 0) die("chdir /");
+}
+
+/* Docker's default capability set for containers. */
+static const int default_caps[] = {
+    CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER, CAP_MKNOD, CAP_NET_RAW, CAP_SETGID,
+    CAP_SETUID, CAP_SETFCAP, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL,
+    CAP_AUDIT_WRITE};
+
+static int is_default_cap(int cap) {
+  for (size_t i = 0; i < sizeof default_caps / sizeof default_caps[0]; i++)
+    if (default_caps[i] == cap) return 1;
+  return 0;
+}
+
+static void drop_privileges(void) {
+  int last = CAP_LAST_CAP;
+  FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "r");
+  if (f) {
+    if (fscanf(f, "%d", &last) != 1) last = CAP_LAST_CAP;
+    fclose(f);
+  }
+  for (int cap = 0; cap <= last; cap++)
+    if (!is_default_cap(cap) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+      die("drop capability %d", cap);
+  if (setgroups(ngroups, groups) < 0) die("setgroups");
+  if (setgid(gid) < 0) die("setgid %u", gid);
+  if (setuid(uid) < 0) die("setuid %u", uid); /* a non-root uid loses its effective set here */
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (uid == 0) {
+    for (size_t i = 0; i < sizeof default_caps / sizeof default_caps[0]; i++) {
+      int cap = default_caps[i];
+      data[cap / 32].effective |= 1u << (cap % 32);
+      data[cap / 32].permitted |= 1u << (cap % 32);
+      data[cap / 32].inheritable |= 1u << (cap % 32);
+    }
+  }
+  if (syscall(SYS_capset, &hdr, data) < 0) die("capset");
+}
+
+static void make_dirs(const char *path) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    mkdir(buf, 0755);
+    *p = '/';
+  }
+  mkdir(buf, 0755);
+}
+
+static void exec_command(void) {
+  if (chdir(cwd) < 0) {
+    make_dirs(cwd);
+    if (chdir(cwd) < 0) die("chdir %s", cwd);
+  }
+  drop_privileges();
+  envv[nenv] = NULL;
+  extern char **environ;
+  environ = envv; /* execvp searches the command's PATH, not ours */
+  execvp(command[0], command);
+  int code = errno == ENOENT ? 127 : 126;
+  fprintf(stderr, "tsbuild-sandbox: exec %s: %s\n", command[0], strerror(errno));
+  _exit(code);
+}
+
+static void forward_signal(int sig) {
+  if (forward_to > 0) kill(forward_to, sig);
+}
+
+static void forward_signals_to(pid_t pid) {
+  forward_to = pid;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = forward_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+}
+
+static int exit_code(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 125;
+}
+
+/* PID 1: reap everything; when the command ends, end too (which kills what it left behind). */
+static int run_init(void) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) die("prctl");
+  setup_rootfs();
+  pid_t child = fork();
+  if (child < 0) die("fork");
+  if (child == 0) {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    exec_command();
+  }
+  forward_signals_to(child);
+  for (;;) {
+    int status;
+    pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0 && errno == EINTR) continue;
+    if (pid < 0) die("waitpid");
+    if (pid == child) return exit_code(status);
+  }
+}
+
+int main(int argc, char **argv) {
+  parse_args(argc, argv);
+  pid_t parent = getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) _exit(125);
+  if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC) < 0) die("unshare");
+  if (sethostname(hostname, strlen(hostname)) < 0) die("sethostname");
+  pid_t init = fork();
+  if (init < 0) die("fork");
+  if (init == 0) _exit(run_init());
+  forward_signals_to(init);
+  for (;;) {
+    int status;
+    pid_t pid = waitpid(init, &status, 0);
+    if (pid < 0 && errno == EINTR) continue;
+    if (pid < 0) die("waitpid");
+    return exit_code(status);
+  }
+}

@@ -1,0 +1,151 @@
+import { build } from '../build/builder.js';
+import { UsageError } from '../errors.js';
+import { familiarName, familiarRepository, parseReference } from '../image/reference.js';
+import { layerHistory } from '../image/config.js';
+import { loadArchive } from '../output/archive-reader.js';
+import { writeImageArchive, type ArchiveImage } from '../output/archive-writer.js';
+import { importRootfs } from '../output/rootfs-import.js';
+import { removeImage } from '../store/remove-image.js';
+import { getImage, listImages, type StoredImage } from '../store/stored-image.js';
+import type { Store } from '../store/store.js';
+import { ellipsis, humanAgo, humanSize, shortId, table } from './format.js';
+
+export interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface BuildFlags {
+  tag: string[];
+  file?: string;
+  output?: string;
+  quiet?: boolean;
+  buildArg: string[];
+}
+
+function parseBuildArgs(list: string[]): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    if (eq === 0) throw new UsageError(`invalid --build-arg "${item}": expected KEY=VALUE or KEY`);
+    if (eq < 0) out[item] = undefined;
+    else out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+function imageSize(img: StoredImage): number {
+  return img.layers.reduce((n, l) => n + l.contentSize, 0);
+}
+
+export async function buildCommand(store: Store, context: string, flags: BuildFlags, io: Io): Promise<void> {
+  for (const t of flags.tag) parseReference(t); // a bad tag fails before the build, as in Docker
+  const log = flags.quiet ? undefined : io.err;
+  const result = await build({
+    store,
+    contextDir: context,
+    dockerfile: flags.file,
+    tags: flags.tag,
+    buildArgs: parseBuildArgs(flags.buildArg),
+    log,
+    runOutput: flags.quiet ? undefined : process.stderr,
+    signal: io.signal,
+  });
+  if (flags.output) {
+    const image = getImage(store, result.imageId);
+    await writeImageArchive(store, [{ image, names: flags.tag }], flags.output);
+    log?.(`exported to ${flags.output}`);
+  }
+  if (flags.quiet) io.out(result.imageId);
+}
+
+export async function loadCommand(store: Store, file: string, quiet: boolean, io: Io): Promise<void> {
+  const loaded = await loadArchive(store, file);
+  if (quiet) return;
+  for (const img of loaded) {
+    if (img.tags.length === 0) io.out(`Loaded image ID: ${img.id}`);
+    for (const t of img.tags) io.out(`Loaded image: ${familiarName(parseReference(t))}`);
+  }
+}
+
+export async function importCommand(store: Store, file: string, name: string, io: Io): Promise<void> {
+  io.out(await importRootfs(store, file, name));
+}
+
+export function imagesCommand(store: Store, io: Io): void {
+  const rows = [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE']];
+  const images = listImages(store).sort((a, b) => (b.config.created ?? '').localeCompare(a.config.created ?? ''));
+  for (const img of images) {
+    const cells = (repo: string, tag: string) => [repo, tag, shortId(img.id), humanAgo(img.config.created), humanSize(imageSize(img))];
+    if (img.tags.length === 0) rows.push(cells('<none>', '<none>'));
+    for (const t of img.tags) {
+      const ref = parseReference(t);
+      rows.push(cells(familiarRepository(ref), ref.tag ?? '<none>'));
+    }
+  }
+  io.out(table(rows));
+}
+
+export function historyCommand(store: Store, name: string, noTrunc: boolean, io: Io): void {
+  const img = getImage(store, name);
+  const layers = [...img.layers];
+  const sized = img.config.history.map((h) => ({ h, size: h.empty_layer ? 0 : (layers.shift()?.contentSize ?? 0) }));
+  if (layerHistory(img.config).length === 0 && img.config.history.length === 0) {
+    img.layers.forEach((l) => sized.push({ h: {}, size: l.contentSize }));
+  }
+  const rows = [['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT']];
+  sized.reverse().forEach(({ h, size }, i) => {
+    const by = h.created_by ?? '';
+    rows.push([
+      i === 0 ? (noTrunc ? img.id : shortId(img.id)) : '<missing>',
+      humanAgo(h.created),
+      noTrunc ? by : ellipsis(by, 45),
+      humanSize(size),
+      noTrunc ? (h.comment ?? '') : ellipsis(h.comment ?? '', 45),
+    ]);
+  });
+  io.out(table(rows));
+}
+
+export function inspectCommand(store: Store, names: string[], io: Io): void {
+  const out = names.map((n) => {
+    const img = getImage(store, n);
+    return {
+      Id: img.id,
+      RepoTags: img.tags.map((t) => familiarName(parseReference(t))),
+      Created: img.config.created,
+      Architecture: img.config.architecture,
+      Os: img.config.os,
+      Size: imageSize(img),
+      Config: img.config.config,
+      RootFS: { Type: 'layers', Layers: img.config.rootfs.diff_ids },
+      History: img.config.history,
+      Manifest: { Digest: img.manifestDigest, ...img.manifest },
+      Layers: img.layers.map((l) => ({ DiffID: l.diffId, ChainID: l.chainId, Digest: l.diffId, Size: l.size, ContentSize: l.contentSize })),
+    };
+  });
+  io.out(JSON.stringify(out, null, 4));
+}
+
+export async function saveCommand(store: Store, names: string[], output: string | undefined, io: Io): Promise<void> {
+  if (!output) throw new UsageError('tsbuild save needs -o FILE (writing an archive to a terminal is refused)');
+  const byId = new Map<string, ArchiveImage>();
+  for (const n of names) {
+    const image = getImage(store, n);
+    const entry = byId.get(image.id) ?? { image, names: [] };
+    if (!/^(sha256:)?[0-9a-f]{12,64}$/.test(n)) entry.names.push(n);
+    else entry.names.push(...image.tags);
+    byId.set(image.id, entry);
+  }
+  await writeImageArchive(store, [...byId.values()], output);
+  io.err(`saved ${names.join(', ')} to ${output}`);
+}
+
+export async function rmiCommand(store: Store, names: string[], force: boolean, io: Io): Promise<void> {
+  for (const n of names) {
+    const report = await removeImage(store, n, force);
+    for (const t of report.untagged) io.out(`Untagged: ${t}`);
+    for (const d of report.deleted) io.out(`Deleted: ${d}`);
+  }
+}

@@ -1,0 +1,137 @@
+import { Command, CommanderError, Option } from 'commander';
+import { InterruptedError, TsbuildError } from '../errors.js';
+import { defaultRoot, Store } from '../store/store.js';
+import {
+  buildCommand,
+  historyCommand,
+  imagesCommand,
+  importCommand,
+  inspectCommand,
+  loadCommand,
+  rmiCommand,
+  saveCommand,
+  type Io,
+} from './commands.js';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/**
+ * The tsbuild command line. It only parses flags and calls library functions; every error the user
+ * can cause ends as one line on stderr and a non-zero exit code.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  let stores: Store[] = [];
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort(new InterruptedError(signal));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  process.on('exit', () => stores.forEach((s) => s.cleanup()));
+  const io: Io = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`), signal: controller.signal };
+
+  const program = new Command('tsbuild')
+    .description('Builds Dockerfiles into OCI/Docker images without a daemon')
+    .option('--root <dir>', 'store directory (default: $TSBUILD_ROOT or /var/lib/tsbuild)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  const openStore = () => {
+    const s = Store.open(program.opts<{ root?: string }>().root ?? defaultRoot());
+    stores.push(s);
+    return s;
+  };
+
+  program
+    .command('build', { isDefault: true })
+    .description('build an image from a Dockerfile')
+    .argument('<context>', 'build context directory')
+    .option('-t, --tag <name>', 'name and optionally a tag (name:tag); repeatable', collect, [])
+    .option('-f, --file <Dockerfile>', 'the Dockerfile (default: <context>/Dockerfile)')
+    .option('-o, --output <file.tar>', 'also write the image as a docker-archive + OCI tarball')
+    .option('-q, --quiet', 'print only the image ID')
+    .option('--build-arg <KEY[=VALUE]>', 'set a build-time variable; repeatable', collect, [])
+    .addOption(new Option('--root <dir>').hideHelp())
+    .action(async (context: string, flags) => {
+      if (flags.root) program.setOptionValue('root', flags.root);
+      await buildCommand(openStore(), context, flags, io);
+    });
+
+  program
+    .command('load')
+    .description('load images from a docker save or OCI tarball')
+    .argument('[file]', 'the tarball')
+    .option('-i, --input <file>', 'the tarball')
+    .option('-q, --quiet', 'print nothing')
+    .action(async (file: string | undefined, flags: { input?: string; quiet?: boolean }) => {
+      const input = file ?? flags.input;
+      if (!input) throw new TsbuildError('tsbuild load needs a file: tsbuild load FILE.tar');
+      await loadCommand(openStore(), input, flags.quiet ?? false, io);
+    });
+
+  program
+    .command('import')
+    .description('create a one-layer image from a rootfs tarball')
+    .argument('<file>', 'rootfs tarball (plain or gzip)')
+    .argument('<name>', 'image name[:tag]')
+    .action(async (file: string, name: string) => importCommand(openStore(), file, name, io));
+
+  program
+    .command('images')
+    .description('list images')
+    .action(() => imagesCommand(openStore(), io));
+
+  program
+    .command('history')
+    .description('show the history of an image')
+    .argument('<image>')
+    .option('--no-trunc', "don't truncate output")
+    .action((name: string, flags: { trunc: boolean }) => historyCommand(openStore(), name, !flags.trunc, io));
+
+  program
+    .command('inspect')
+    .description('show config, manifest and layers of images')
+    .argument('<image...>')
+    .action((names: string[]) => inspectCommand(openStore(), names, io));
+
+  program
+    .command('save')
+    .description('save images to a docker-archive + OCI tarball')
+    .argument('<image...>')
+    .option('-o, --output <file>', 'write to this file')
+    .action(async (names: string[], flags: { output?: string }) => saveCommand(openStore(), names, flags.output, io));
+
+  program
+    .command('rmi')
+    .description('remove images')
+    .argument('<image...>')
+    .option('-f, --force', 'remove an image tagged more than once by ID')
+    .action(async (names: string[], flags: { force?: boolean }) => rmiCommand(openStore(), names, flags.force ?? false, io));
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    return report(err, controller.signal);
+  } finally {
+    stores.forEach((s) => s.cleanup());
+    stores = [];
+  }
+}
+
+function report(err: unknown, signal: AbortSignal): number {
+  if (err instanceof CommanderError) {
+    return err.exitCode === 0 ? 0 : err.exitCode || 1;
+  }
+  const reason = signal.aborted ? signal.reason : err;
+  if (reason instanceof TsbuildError) {
+    process.stderr.write(`tsbuild: ${reason.format()}\n`);
+    if (process.env.TSBUILD_DEBUG && reason.cause) process.stderr.write(`caused by: ${String((reason.cause as Error).stack ?? reason.cause)}\n`);
+    return reason.exitCode;
+  }
+  const e = reason as NodeJS.ErrnoException;
+  process.stderr.write(`tsbuild: error: ${e?.message ?? String(reason)}\n`);
+  if (process.env.TSBUILD_DEBUG) process.stderr.write(`${e?.stack}\n`);
+  return 1;
+}

@@ -1,0 +1,113 @@
+import { lstatSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import path from 'node:path';
+import { TsbuildError } from '../errors.js';
+import { native } from '../native/index.js';
+import { isWhiteoutDevice, OVERLAY_OPAQUE_XATTR } from '../layer/whiteout.js';
+import { components } from './resolve.js';
+
+/** An entry as the merged rootfs shows it: the host path in the topmost layer that holds it. */
+export interface ViewEntry {
+  /** Absolute path inside the rootfs, symlinks resolved (except a final one when not followed). */
+  path: string;
+  hostPath: string;
+  stat: Stats;
+}
+
+const MAX_SYMLINKS = 40;
+
+function lstatOrNull(p: string): Stats | null {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A read-only view of the rootfs that a stack of layer directories (overlay form, top first) makes,
+ * without mounting it: lookups apply whiteouts and opaque directories as overlayfs would, and
+ * resolve symlinks inside the rootfs. COPY uses it to find where its destination really is, RUN to
+ * read /etc/passwd.
+ */
+export class RootfsView {
+  constructor(private readonly layers: readonly string[]) {}
+
+  /** The layers (top first) that contribute to directory `dir` (components from the root). */
+  private dirLayers(dir: readonly string[]): string[] {
+    let contributing = [...this.layers];
+    for (let i = 0; i < dir.length; i++) {
+      const next: string[] = [];
+      for (const layer of contributing) {
+        const st = lstatOrNull(path.join(layer, ...dir.slice(0, i + 1)));
+        if (!st) continue;
+        if (!st.isDirectory()) break; // a file or whiteout hides this name in the layers below
+        next.push(path.join(layer));
+        if (native().getXattr(path.join(layer, ...dir.slice(0, i + 1)), OVERLAY_OPAQUE_XATTR)?.toString() === 'y') break;
+      }
+      contributing = next;
+      if (contributing.length === 0) break;
+    }
+    return contributing;
+  }
+
+  /** The entry at exactly these components (no symlink resolution), or null. */
+  private entryAt(comps: readonly string[]): { hostPath: string; stat: Stats } | null {
+    if (comps.length === 0) {
+      for (const layer of this.layers) {
+        const st = lstatOrNull(layer);
+        if (st) return { hostPath: layer, stat: st };
+      }
+      return null;
+    }
+    for (const layer of this.dirLayers(comps.slice(0, -1))) {
+      const hostPath = path.join(layer, ...comps);
+      const st = lstatOrNull(hostPath);
+      if (!st) continue;
+      if (isWhiteoutDevice(st)) return null;
+      return { hostPath, stat: st };
+    }
+    return null;
+  }
+
+  /**
+   * Resolves `p` (absolute in the rootfs) following symlinks inside the rootfs. Returns the resolved
+   * path and the entry there, or the resolved path and null when it does not exist.
+   */
+  resolve(p: string, followFinal = true): { path: string; entry: ViewEntry | null } {
+    const resolved: string[] = [];
+    let pending = components(p);
+    let hops = 0;
+    while (pending.length > 0) {
+      const c = pending.shift()!;
+      if (c === '..') {
+        resolved.pop();
+        continue;
+      }
+      const found = this.entryAt([...resolved, c]);
+      if (found?.stat.isSymbolicLink() && (pending.length > 0 || followFinal)) {
+        if (++hops > MAX_SYMLINKS) throw new TsbuildError(`too many levels of symbolic links resolving ${p}`);
+        const target = readlinkSync(found.hostPath);
+        if (target.startsWith('/')) resolved.length = 0;
+        pending = [...components(target), ...pending];
+        continue;
+      }
+      resolved.push(c);
+      if (!found) {
+        // the rest cannot exist either; keep the remaining components as written
+        resolved.push(...pending.filter((x) => x !== '..'));
+        const full = `/${resolved.join('/')}`;
+        return { path: full, entry: null };
+      }
+    }
+    const full = `/${resolved.join('/')}`;
+    const entry = this.entryAt(resolved);
+    return { path: full, entry: entry ? { path: full, ...entry } : null };
+  }
+
+  /** A file's content through the view, or undefined when absent or not a regular file. */
+  readFile(p: string): string | undefined {
+    const { entry } = this.resolve(p);
+    if (!entry || !entry.stat.isFile()) return undefined;
+    return readFileSync(entry.hostPath, 'utf8');
+  }
+}

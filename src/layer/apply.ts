@@ -1,0 +1,140 @@
+import {
+  chmodSync,
+  closeSync,
+  fsyncSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  symlinkSync,
+  writeSync,
+  constants,
+} from 'node:fs';
+import path from 'node:path';
+import { IntegrityError } from '../errors.js';
+import { isWithin, resolveInRoot } from '../fs/resolve.js';
+import { native } from '../native/index.js';
+import type { TarReadEntry } from './tar-reader.js';
+import { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './whiteout.js';
+
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFIFO = 0o010000;
+
+export interface ApplyResult {
+  /** Sum of regular file sizes written (hard links not counted). */
+  contentSize: number;
+}
+
+function lstatOrNull(p: string) {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
+}
+
+/** Removes whatever is at `p` (file, link, device or whole directory). */
+function clear(p: string): void {
+  rmSync(p, { recursive: true, force: true });
+}
+
+/**
+ * Applies a layer tar to an empty directory, producing the layer in overlay form (whiteouts as 0/0
+ * character devices, opaque directories marked by xattr), ready to be an overlay lowerdir.
+ *
+ * Nothing is ever written outside `dest`: entry paths are cleaned (a path that climbs out is an
+ * error), parent directories are resolved inside `dest` (symlinks followed as in a chroot), files are
+ * created with O_NOFOLLOW, and hard link targets must be inside `dest`.
+ */
+export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: string): Promise<ApplyResult> {
+  const dirTimes: Array<{ file: string; mtime: number }> = [];
+  let contentSize = 0;
+  for await (const e of entries) {
+    if (e.path === '') continue; // the root itself: keep dest as it is
+    const normal = path.posix.normalize(e.path);
+    if (normal === '..' || normal.startsWith('../') || path.posix.isAbsolute(normal)) {
+      throw new IntegrityError(`layer entry "${e.path}" points outside the layer`);
+    }
+    const parentRel = path.posix.dirname(normal);
+    const base = path.posix.basename(normal);
+    const parent = parentRel === '.' ? dest : resolveInRoot(dest, parentRel);
+    if (!isWithin(dest, parent)) throw new IntegrityError(`layer entry "${e.path}" resolves outside the layer`);
+    mkdirSync(parent, { recursive: true, mode: 0o755 });
+    if (!lstatSync(parent).isDirectory()) throw new IntegrityError(`layer entry "${e.path}": parent is not a directory`);
+
+    if (base === OPAQUE_MARKER) {
+      native().setXattr(parent, OVERLAY_OPAQUE_XATTR, Buffer.from('y'));
+      continue;
+    }
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      const target = path.join(parent, base.slice(WHITEOUT_PREFIX.length));
+      clear(target);
+      native().mknod(target, S_IFCHR | 0o600, 0, 0);
+      lchownSync(target, e.uid, e.gid);
+      continue;
+    }
+
+    const target = path.join(parent, base);
+    const existing = lstatOrNull(target);
+    if (existing && !(existing.isDirectory() && e.type === 'dir')) clear(target);
+
+    switch (e.type) {
+      case 'dir':
+        if (!existing || !existing.isDirectory()) mkdirSync(target, { mode: 0o700 });
+        dirTimes.push({ file: target, mtime: e.mtime });
+        break;
+      case 'file': {
+        const fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        try {
+          for await (const chunk of e.body()) {
+            let off = 0;
+            while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+          }
+        } finally {
+          closeSync(fd);
+        }
+        contentSize += e.size;
+        break;
+      }
+      case 'symlink':
+        symlinkSync(e.linkname ?? '', target);
+        break;
+      case 'hardlink': {
+        const linkTarget = resolveInRoot(dest, e.linkname ?? '', false);
+        if (!isWithin(dest, linkTarget) || !lstatOrNull(linkTarget)) {
+          throw new IntegrityError(`layer entry "${e.path}" links to "${e.linkname}", which is not in the layer`);
+        }
+        linkSync(linkTarget, target);
+        continue; // a hard link shares its target's metadata
+      }
+      case 'char':
+      case 'block':
+      case 'fifo': {
+        const kind = e.type === 'char' ? S_IFCHR : e.type === 'block' ? S_IFBLK : S_IFIFO;
+        native().mknod(target, kind | 0o600, e.devmajor ?? 0, e.devminor ?? 0);
+        break;
+      }
+    }
+    lchownSync(target, e.uid, e.gid);
+    if (e.type !== 'symlink') chmodSync(target, e.mode); // after chown, which clears setuid bits
+    for (const [name, value] of e.xattrs ?? []) native().setXattr(target, name, value);
+    if (e.type !== 'dir') lutimesSync(target, e.mtime, e.mtime);
+  }
+  // Directory times last, deepest first: writing into a directory changes its mtime.
+  for (let i = dirTimes.length - 1; i >= 0; i--) lutimesSync(dirTimes[i]!.file, dirTimes[i]!.mtime, dirTimes[i]!.mtime);
+  return { contentSize };
+}
+
+/** Flushes a directory's entry to disk, so a rename that follows is durable. */
+export function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

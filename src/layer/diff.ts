@@ -1,0 +1,142 @@
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import path from 'node:path';
+import { TsbuildError } from '../errors.js';
+import { native } from '../native/index.js';
+import type { ByteSink } from '../util/sink.js';
+import { DigestSink } from '../util/sink.js';
+import type { Digest } from '../util/digest.js';
+import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarEntry } from './tar-format.js';
+import {
+  isOverlayXattr,
+  isUncapturableOverlayXattr,
+  isWhiteoutDevice,
+  OPAQUE_MARKER,
+  OVERLAY_OPAQUE_XATTR,
+  WHITEOUT_PREFIX,
+} from './whiteout.js';
+
+export interface LayerTarResult {
+  diffId: Digest;
+  /** Bytes of the tar. */
+  size: number;
+  /** Sum of regular file sizes (hard links once): what `docker history` shows as SIZE. */
+  contentSize: number;
+}
+
+const CHUNK = 1 << 20;
+
+/** Bytes in a sorted, bytewise order (not locale order), so output never depends on the machine. */
+function sortedNames(dir: string): string[] {
+  return readdirSync(dir).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
+
+export function deviceNumbers(rdev: number): { major: number; minor: number } {
+  // glibc's encoding of dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31.
+  const hi = Math.floor(rdev / 2 ** 32);
+  const lo = rdev >>> 0;
+  return {
+    major: ((lo >>> 8) & 0xfff) | ((hi & 0xfffff000) >>> 0),
+    minor: (lo & 0xff) | ((lo >>> 12) & 0xfff00),
+  };
+}
+
+function xattrsOf(file: string): Map<string, Buffer> | undefined {
+  const names = native().listXattrs(file);
+  let out: Map<string, Buffer> | undefined;
+  for (const name of names) {
+    if (isUncapturableOverlayXattr(name)) {
+      throw new TsbuildError(`cannot capture ${file}: overlayfs recorded it as ${name}; mount with redirect_dir=off,metacopy=off`);
+    }
+    if (isOverlayXattr(name)) continue;
+    const value = native().getXattr(file, name);
+    if (value === null) continue;
+    out ??= new Map();
+    out.set(name, value);
+  }
+  return out;
+}
+
+/**
+ * Streams a layer directory in overlay form (an upper dir, or a stored layer's diff/) as a layer tar:
+ * entries sorted, numeric ids, whiteout devices as `.wh.NAME`, opaque directories followed by
+ * `.wh..wh..opq`, hard links as links, xattrs kept. `clampMtime` (SOURCE_DATE_EPOCH) caps every mtime.
+ * Returns the diffID computed over exactly the bytes written.
+ */
+export async function writeLayerTar(dir: string, out?: ByteSink, opts: { clampMtime?: number } = {}): Promise<LayerTarResult> {
+  const sink = new DigestSink(out);
+  const seenInodes = new Map<string, string>();
+  let contentSize = 0;
+  const mtimeOf = (st: Stats) => {
+    const t = Math.floor(st.mtimeMs / 1000);
+    return opts.clampMtime !== undefined && t > opts.clampMtime ? opts.clampMtime : t;
+  };
+
+  const put = async (buf: Buffer) => {
+    const r = sink.write(buf);
+    if (r) await r;
+  };
+
+  const walk = async (rel: string): Promise<void> => {
+    const abs = rel ? path.join(dir, rel) : dir;
+    for (const name of sortedNames(abs)) {
+      const relPath = rel ? `${rel}/${name}` : name;
+      const file = path.join(abs, name);
+      const st = lstatSync(file);
+      const base: Omit<TarEntry, 'type' | 'size'> = { path: relPath, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtimeOf(st) };
+      if (isWhiteoutDevice(st)) {
+        await put(encodeHeader({ ...base, path: rel ? `${rel}/${WHITEOUT_PREFIX}${name}` : `${WHITEOUT_PREFIX}${name}`, type: 'file', mode: 0, size: 0 }));
+        continue;
+      }
+      const xattrs = xattrsOf(file);
+      if (st.isDirectory()) {
+        await put(encodeHeader({ ...base, type: 'dir', size: 0, xattrs }));
+        if (native().getXattr(file, OVERLAY_OPAQUE_XATTR)?.toString() === 'y') {
+          await put(encodeHeader({ ...base, path: `${relPath}/${OPAQUE_MARKER}`, type: 'file', mode: 0, size: 0 }));
+        }
+        await walk(relPath);
+      } else if (st.isFile()) {
+        const inode = `${st.dev}:${st.ino}`;
+        const first = st.nlink > 1 ? seenInodes.get(inode) : undefined;
+        if (first !== undefined) {
+          await put(encodeHeader({ ...base, type: 'hardlink', size: 0, linkname: first, xattrs }));
+          continue;
+        }
+        if (st.nlink > 1) seenInodes.set(inode, relPath);
+        await put(encodeHeader({ ...base, type: 'file', size: st.size, xattrs }));
+        await copyFileContent(file, st.size, put);
+        await put(paddingFor(st.size));
+        contentSize += st.size;
+      } else if (st.isSymbolicLink()) {
+        await put(encodeHeader({ ...base, type: 'symlink', size: 0, linkname: readlinkSync(file), xattrs }));
+      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+        const { major, minor } = deviceNumbers(st.rdev);
+        await put(encodeHeader({ ...base, type: st.isCharacterDevice() ? 'char' : 'block', size: 0, devmajor: major, devminor: minor, xattrs }));
+      } else if (st.isFIFO()) {
+        await put(encodeHeader({ ...base, type: 'fifo', size: 0, xattrs }));
+      }
+      // sockets are not archived, as in Docker
+    }
+  };
+
+  await walk('');
+  await put(END_OF_ARCHIVE);
+  return { diffId: sink.counter.digest(), size: sink.counter.size, contentSize };
+}
+
+/** Reads exactly `size` bytes of a file in bounded chunks; a file that changed size is an error. */
+async function copyFileContent(file: string, size: number, put: (b: Buffer) => Promise<void>): Promise<void> {
+  if (size === 0) return;
+  const fd = openSync(file, 'r');
+  try {
+    let left = size;
+    while (left > 0) {
+      const buf = Buffer.allocUnsafe(Math.min(CHUNK, left));
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) throw new TsbuildError(`${file} shrank while it was being archived`);
+      left -= n;
+      await put(n === buf.length ? buf : buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

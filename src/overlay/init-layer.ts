@@ -1,0 +1,44 @@
+import { chmodSync, lchownSync, lutimesSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { RootfsView } from '../fs/rootfs-view.js';
+
+/** Mount points a RUN step needs: directories for kernel filesystems, files for bind mounts. */
+const INIT_DIRS = ['proc', 'dev', 'sys', 'etc'];
+export const INIT_FILES = ['etc/hosts', 'etc/hostname', 'etc/resolv.conf'];
+
+/**
+ * Builds the init layer for one RUN step (Docker's `-init` layer): a read-only lowerdir above the
+ * image's layers holding the mount points for /proc, /dev, /sys, /etc/hosts, /etc/hostname and
+ * /etc/resolv.conf, so that mounting them never writes into the captured upper dir.
+ *
+ * Its directories copy the image's own ownership, mode and mtime (root included): overlayfs takes a
+ * directory's attributes from the topmost layer, and a file created in /etc must not change /etc's
+ * owner or mode in the new layer. Returns which of INIT_FILES can be bind-mounted.
+ */
+export function makeInitLayer(dir: string, view: RootfsView): string[] {
+  mkdirSync(dir, { recursive: true });
+  mirror(dir, view, '/');
+  let etc = false;
+  for (const d of INIT_DIRS) {
+    const existing = view.resolve(`/${d}`, false).entry;
+    if (existing && !existing.stat.isDirectory()) continue; // a file or symlink there: leave it alone
+    mkdirSync(path.join(dir, d), { mode: 0o755 });
+    mirror(path.join(dir, d), view, `/${d}`);
+    if (d === 'etc') etc = true;
+  }
+  if (!etc) return [];
+  for (const f of INIT_FILES) writeFileSync(path.join(dir, f), '', { mode: 0o644 });
+  mirror(path.join(dir, 'etc'), view, '/etc'); // creating the files changed its mtime
+  return INIT_FILES;
+}
+
+function mirror(hostDir: string, view: RootfsView, inRootfs: string): void {
+  const st = view.resolve(inRootfs, false).entry?.stat;
+  if (!st || !st.isDirectory()) {
+    chmodSync(hostDir, 0o755);
+    return;
+  }
+  lchownSync(hostDir, st.uid, st.gid);
+  chmodSync(hostDir, st.mode & 0o7777);
+  lutimesSync(hostDir, st.atime, st.mtime);
+}

@@ -1,0 +1,19 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export const SANDBOX_HOSTNAME = 'buildkitsandbox';
+
+/**
+ * The files bind-mounted over /etc/hosts, /etc/hostname and /etc/resolv.conf during RUN, as BuildKit
+ * makes them. RUN shares the host's network, so it gets the host's resolvers (minus a local stub
+ * resolver, which is unreachable from inside only when the network is not shared).
+ */
+export function writeEtcFiles(dir: string): Record<string, string> {
+  const hosts = path.join(dir, 'hosts');
+  const hostname = path.join(dir, 'hostname');
+  const resolv = path.join(dir, 'resolv.conf');
+  writeFileSync(hosts, `127.0.0.1\tlocalhost ${SANDBOX_HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
+  writeFileSync(hostname, `${SANDBOX_HOSTNAME}\n`);
+  writeFileSync(resolv, existsSync('/etc/resolv.conf') ? readFileSync('/etc/resolv.conf') : 'nameserver 8.8.8.8\n');
+  return { 'etc/hosts': hosts, 'etc/hostname': hostname, 'etc/resolv.conf': resolv };
+}

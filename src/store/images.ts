@@ -1,0 +1,63 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { IntegrityError } from '../errors.js';
+import { isDigest, type Digest } from '../util/digest.js';
+import { writeFileAtomic } from './atomic.js';
+
+/** An image the store holds: its ID is its config digest; the manifest ties config and layers. */
+export interface ImageRecord {
+  id: Digest;
+  manifest: Digest;
+  /** When this store got the image (build end, load, import). */
+  added: string;
+}
+
+interface ImageIndexFile {
+  /** Normalised name (docker.io/library/x:tag) → image ID. */
+  tags: Record<string, Digest>;
+  images: Record<string, ImageRecord>;
+}
+
+/** images.json: tags and image records. Callers hold the store lock while they change it. */
+export class ImageIndex {
+  constructor(readonly file: string) {}
+
+  read(): ImageIndexFile {
+    if (!existsSync(this.file)) return { tags: {}, images: {} };
+    let data: ImageIndexFile;
+    try {
+      data = JSON.parse(readFileSync(this.file, 'utf8')) as ImageIndexFile;
+    } catch (err) {
+      throw new IntegrityError(`the store's image index ${this.file} is unreadable`, { cause: err });
+    }
+    return { tags: data.tags ?? {}, images: data.images ?? {} };
+  }
+
+  write(data: ImageIndexFile): void {
+    writeFileAtomic(this.file, JSON.stringify(data, null, 1));
+  }
+
+  /** Adds (or replaces) an image and points the given tags at it. */
+  put(record: ImageRecord, tags: readonly string[]): void {
+    const data = this.read();
+    data.images[record.id] = data.images[record.id] ?? record;
+    for (const t of tags) data.tags[t] = record.id;
+    this.write(data);
+  }
+
+  /** Image ID for a normalised name, or for an ID / unique ID prefix. */
+  resolve(nameOrId: string, normalized?: string): Digest | undefined {
+    const data = this.read();
+    if (normalized && data.tags[normalized]) return data.tags[normalized];
+    const hex = nameOrId.startsWith('sha256:') ? nameOrId.slice(7) : nameOrId;
+    if (/^[0-9a-f]{4,64}$/.test(hex)) {
+      const hits = Object.keys(data.images).filter((id) => id.slice(7).startsWith(hex));
+      if (hits.length === 1 && isDigest(hits[0])) return hits[0];
+    }
+    return undefined;
+  }
+
+  tagsOf(id: Digest): string[] {
+    const data = this.read();
+    return Object.keys(data.tags).filter((t) => data.tags[t] === id).sort();
+  }
+}

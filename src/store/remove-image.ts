@@ -1,0 +1,75 @@
+import path from 'node:path';
+import { ImageNotFoundError, TsbuildError } from '../errors.js';
+import { chainIds } from '../image/chain-id.js';
+import { familiarName, normalizeName, parseReference } from '../image/reference.js';
+import type { Digest } from '../util/digest.js';
+import { readImage } from './stored-image.js';
+import type { Store } from './store.js';
+
+export interface RemoveReport {
+  untagged: string[];
+  deleted: Digest[];
+}
+
+/**
+ * `rmi`: removes a tag, and the image when no tag is left (or when named by ID and tagged at most
+ * once, or with `force`). Then deletes the blobs and layers that only the deleted images used;
+ * layers are moved aside before removal, so a crash never leaves half a layer under its name.
+ */
+export async function removeImage(store: Store, nameOrId: string, force = false): Promise<RemoveReport> {
+  return store.withLock(() => {
+    const data = store.images.read();
+    const report: RemoveReport = { untagged: [], deleted: [] };
+    let normalized: string | undefined;
+    try {
+      normalized = normalizeName(nameOrId);
+    } catch {
+      normalized = undefined;
+    }
+    let id: Digest | undefined;
+    if (normalized && data.tags[normalized]) {
+      id = data.tags[normalized];
+      delete data.tags[normalized];
+      report.untagged.push(familiarName(parseReference(normalized)));
+    } else {
+      id = store.images.resolve(nameOrId);
+      if (!id) throw new ImageNotFoundError(`No such image: ${nameOrId}`);
+      const tags = Object.keys(data.tags).filter((t) => data.tags[t] === id);
+      if (tags.length > 1 && !force) {
+        throw new TsbuildError(`conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`);
+      }
+      for (const t of tags) {
+        delete data.tags[t];
+        report.untagged.push(familiarName(parseReference(t)));
+      }
+    }
+    const stillTagged = Object.values(data.tags).includes(id);
+    if (stillTagged) {
+      store.images.write(data);
+      return report;
+    }
+    const doomed = readImage(store, id);
+    delete data.images[id];
+    store.images.write(data);
+    report.deleted.push(id);
+
+    const keepLayers = new Set<string>();
+    const keepBlobs = new Set<string>();
+    for (const other of Object.values(data.images)) {
+      const img = readImage(store, other.id);
+      keepBlobs.add(img.id);
+      keepBlobs.add(img.manifestDigest);
+      for (const c of chainIds(img.config.rootfs.diff_ids)) keepLayers.add(c);
+      for (const l of img.layers) if (l.blob) keepBlobs.add(l.blob);
+    }
+    const trash = path.join(store.makeTemp('rmi'));
+    for (const layer of [...doomed.layers].reverse()) {
+      if (keepLayers.has(layer.chainId)) continue;
+      if (layer.blob && !keepBlobs.has(layer.blob)) store.blobs.remove(layer.blob);
+      store.layers.remove(layer.chainId, trash);
+    }
+    for (const b of [doomed.manifestDigest, doomed.id]) if (!keepBlobs.has(b)) store.blobs.remove(b);
+    store.removeTemp(trash);
+    return report;
+  });
+}

@@ -1,0 +1,88 @@
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { BlobStore } from './blobs.js';
+import { ImageIndex } from './images.js';
+import { LayerStore } from './layers.js';
+import { processAlive, withFileLock } from './lock.js';
+
+/** The default store root: /var/lib/tsbuild for root, $XDG_DATA_HOME/tsbuild otherwise. */
+export function defaultRoot(): string {
+  if (process.env.TSBUILD_ROOT) return process.env.TSBUILD_ROOT;
+  if (process.getuid?.() === 0) return '/var/lib/tsbuild';
+  const data = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
+  return path.join(data, 'tsbuild');
+}
+
+/**
+ * The local store:
+ *   blobs/sha256/<hex>        configs, manifests, imported layer tars
+ *   layers/<chain hex>/       diff/ (overlay form) + meta.json
+ *   l/<short>                 short links to diff dirs
+ *   images.json               tags and images
+ *   tmp/<owner>-<pid>-<rand>/ per-command work space, removed on exit and, after a crash, on the next start
+ */
+export class Store {
+  readonly blobs: BlobStore;
+  readonly layers: LayerStore;
+  readonly images: ImageIndex;
+  readonly tmpDir: string;
+  private readonly temps = new Set<string>();
+
+  private constructor(readonly root: string) {
+    this.blobs = new BlobStore(path.join(root, 'blobs'));
+    this.layers = new LayerStore(path.join(root, 'layers'), path.join(root, 'l'), this.blobs);
+    this.images = new ImageIndex(path.join(root, 'images.json'));
+    this.tmpDir = path.join(root, 'tmp');
+  }
+
+  static open(root = defaultRoot()): Store {
+    const store = new Store(path.resolve(root));
+    for (const d of ['blobs/sha256', 'layers', 'l', 'tmp', 'locks']) mkdirSync(path.join(store.root, d), { recursive: true });
+    store.removeStaleTemps();
+    return store;
+  }
+
+  /** Work space that disappears when this process ends (see `cleanup`), or on the next start after a crash. */
+  makeTemp(purpose: string): string {
+    const dir = path.join(this.tmpDir, `${purpose}-${process.pid}-${randomBytes(4).toString('hex')}`);
+    mkdirSync(dir, { recursive: true });
+    this.temps.add(dir);
+    return dir;
+  }
+
+  removeTemp(dir: string): void {
+    rmSync(dir, { recursive: true, force: true });
+    this.temps.delete(dir);
+  }
+
+  /** Removes this process's temp dirs. Safe to call more than once. */
+  cleanup(): void {
+    for (const dir of [...this.temps]) this.removeTemp(dir);
+  }
+
+  /** Temp dirs whose owner process is gone are what a killed command left behind. */
+  private removeStaleTemps(): void {
+    for (const name of readdirSync(this.tmpDir)) {
+      const pid = Number(/-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
+      if (pid === process.pid || processAlive(pid)) continue;
+      rmSync(path.join(this.tmpDir, name), { recursive: true, force: true });
+    }
+  }
+
+  /** Serialises changes to images.json and garbage collection between processes. */
+  withLock<T>(fn: () => Promise<T> | T): Promise<T> {
+    return withFileLock(path.join(this.root, 'locks', 'store.lock'), fn);
+  }
+
+  /** The init layer's template dir (empty mount points); see overlay/init-layer. */
+  get initDir(): string {
+    return path.join(this.root, 'init');
+  }
+
+  markerFile(): void {
+    const f = path.join(this.root, 'VERSION');
+    if (!existsSync(f)) writeFileSync(f, '1\n');
+  }
+}

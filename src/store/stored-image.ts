@@ -1,0 +1,80 @@
+import { ImageNotFoundError, IntegrityError } from '../errors.js';
+import { chainIds } from '../image/chain-id.js';
+import { layerHistory, parseConfig, serializeConfig, type ImageConfig } from '../image/config.js';
+import { makeManifest, serializeManifest, type Manifest } from '../image/manifest.js';
+import { normalizeName } from '../image/reference.js';
+import type { Digest } from '../util/digest.js';
+import type { LayerMeta } from './layers.js';
+import type { Store } from './store.js';
+
+/** An image as the store holds it, with everything a command needs to show or export it. */
+export interface StoredImage {
+  id: Digest;
+  manifestDigest: Digest;
+  manifest: Manifest;
+  config: ImageConfig;
+  configBytes: Buffer;
+  /** Bottom first, one per diff_id. */
+  layers: LayerMeta[];
+  tags: string[];
+  added: string;
+}
+
+/**
+ * Records an image: the config blob as given (its digest is the image ID), an OCI manifest over the
+ * uncompressed layers, and the tags. The layers must already be in the store.
+ */
+export async function commitImage(store: Store, configBytes: Buffer, tags: readonly string[]): Promise<Digest> {
+  const config = parseConfig(configBytes);
+  checkConfig(config);
+  const layers = chainIds(config.rootfs.diff_ids).map((c) => store.layers.meta(c));
+  const configDigest = store.blobs.putBytes(configBytes);
+  const manifest = makeManifest(
+    { digest: configDigest, size: configBytes.length },
+    layers.map((l) => ({ digest: l.diffId, size: l.size })),
+  );
+  const manifestDigest = store.blobs.putBytes(serializeManifest(manifest));
+  await store.withLock(() =>
+    store.images.put({ id: configDigest, manifest: manifestDigest, added: new Date().toISOString() }, tags.map(normalizeName)),
+  );
+  return configDigest;
+}
+
+export function encodeConfig(config: ImageConfig): Buffer {
+  return serializeConfig(config);
+}
+
+/** Tools reject configs whose layer-making history entries do not match the layers. */
+export function checkConfig(config: ImageConfig): void {
+  const made = layerHistory(config).length;
+  if (config.history.length > 0 && made !== config.rootfs.diff_ids.length) {
+    throw new IntegrityError(`image config has ${config.rootfs.diff_ids.length} layers but ${made} history entries that made one`);
+  }
+}
+
+/** Looks up an image by name (normalised as Docker does), ID or unique ID prefix. */
+export function getImage(store: Store, nameOrId: string): StoredImage {
+  let normalized: string | undefined;
+  try {
+    normalized = normalizeName(nameOrId);
+  } catch {
+    normalized = undefined;
+  }
+  const id = store.images.resolve(nameOrId, normalized);
+  if (!id) throw new ImageNotFoundError(`image "${nameOrId}" not found in the store (${store.root})`);
+  return readImage(store, id);
+}
+
+export function readImage(store: Store, id: Digest): StoredImage {
+  const record = store.images.read().images[id];
+  if (!record) throw new ImageNotFoundError(`image ${id} not found in the store`);
+  const manifest = store.blobs.readJson<Manifest>(record.manifest);
+  const configBytes = store.blobs.readBytes(id);
+  const config = parseConfig(configBytes);
+  const layers = chainIds(config.rootfs.diff_ids).map((c) => store.layers.meta(c));
+  return { id, manifestDigest: record.manifest, manifest, config, configBytes, layers, tags: store.images.tagsOf(id), added: record.added };
+}
+
+export function listImages(store: Store): StoredImage[] {
+  return Object.keys(store.images.read().images).map((id) => readImage(store, id as Digest));
+}
