@@ -59,13 +59,26 @@ const RUNTIME_KEYS: Array<keyof RuntimeConfig> = [
   'ArgsEscaped', 'Healthcheck', 'OnBuild', 'Shell',
 ];
 
+const MAP_KEYS = new Set<keyof RuntimeConfig>(['ExposedPorts', 'Volumes', 'Labels']);
+
+function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
+  const sorted: Record<string, unknown> = {};
+  for (const k of Object.keys(o).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))) sorted[k] = o[k];
+  return sorted;
+}
+
 /**
  * Serialises a config with a fixed key order (BuildKit's), so the same image always has the same
  * bytes and so the same ID. Unknown fields of a base image's config are dropped, as BuildKit does.
  */
 export function serializeConfig(c: ImageConfig): Buffer {
   const runtime: Record<string, unknown> = {};
-  for (const k of RUNTIME_KEYS) if (c.config[k] !== undefined) runtime[k] = c.config[k];
+  for (const k of RUNTIME_KEYS) {
+    const v = c.config[k];
+    if (v === undefined) continue;
+    // Go marshals maps with sorted keys; so do we, or the same image would get another ID.
+    runtime[k] = MAP_KEYS.has(k) && v !== null ? sortKeys(v as Record<string, unknown>) : v;
+  }
   const ordered: Record<string, unknown> = { architecture: c.architecture };
   if (c.author) ordered.author = c.author;
   ordered.config = runtime;

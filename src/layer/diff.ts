@@ -25,11 +25,6 @@ export interface LayerTarResult {
 
 const CHUNK = 1 << 20;
 
-/** Bytes in a sorted, bytewise order (not locale order), so output never depends on the machine. */
-function sortedNames(dir: string): string[] {
-  return readdirSync(dir).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-}
-
 export function deviceNumbers(rdev: number): { major: number; minor: number } {
   // glibc's encoding of dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31.
   const hi = Math.floor(rdev / 2 ** 32);
@@ -78,13 +73,18 @@ export async function writeLayerTar(dir: string, out?: ByteSink, opts: { clampMt
 
   const walk = async (rel: string): Promise<void> => {
     const abs = rel ? path.join(dir, rel) : dir;
-    for (const name of sortedNames(abs)) {
-      const relPath = rel ? `${rel}/${name}` : name;
+    // Sorted by the name each entry gets in the tar (a whiteout device `x` becomes `.wh.x`).
+    const children = readdirSync(abs).map((name) => {
+      const st = lstatSync(path.join(abs, name));
+      return { name, st, tarName: isWhiteoutDevice(st) ? `${WHITEOUT_PREFIX}${name}` : name };
+    });
+    children.sort((a, b) => Buffer.compare(Buffer.from(a.tarName), Buffer.from(b.tarName)));
+    for (const { name, st, tarName } of children) {
+      const relPath = rel ? `${rel}/${tarName}` : tarName;
       const file = path.join(abs, name);
-      const st = lstatSync(file);
       const base: Omit<TarEntry, 'type' | 'size'> = { path: relPath, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtimeOf(st) };
-      if (isWhiteoutDevice(st)) {
-        await put(encodeHeader({ ...base, path: rel ? `${rel}/${WHITEOUT_PREFIX}${name}` : `${WHITEOUT_PREFIX}${name}`, type: 'file', mode: 0, size: 0 }));
+      if (tarName !== name) {
+        await put(encodeHeader({ ...base, type: 'file', mode: 0, size: 0 }));
         continue;
       }
       const xattrs = xattrsOf(file);

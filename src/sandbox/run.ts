@@ -47,7 +47,10 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   const work = path.join(spec.stepDir, 'work');
   const rootfs = path.join(spec.stepDir, 'rootfs');
   for (const d of [upper, work, rootfs]) mkdirSync(d, { recursive: true, mode: 0o755 });
-  const options = overlayOptions(spec.lowers, upper, work);
+  // Paths relative to the short-link dir (the helper mounts from there): shorter options, and no
+  // host path shows in the step's /proc/mounts.
+  const rel = (p: string) => (path.isAbsolute(p) ? path.relative(spec.lowersDir, p) : p);
+  const options = overlayOptions(spec.lowers.map(rel), rel(upper), rel(work));
   if (options.length > MAX_MOUNT_OPTIONS) {
     throw new Error(`overlay mount options for ${spec.lowers.length} layers exceed one page (${options.length} bytes)`);
   }

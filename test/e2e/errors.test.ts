@@ -1,0 +1,136 @@
+import { readFileSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ok, storeLeftovers, tsbuild } from '../helpers/cli.js';
+import { missing } from '../helpers/env.js';
+import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
+
+interface BadCase {
+  name: string;
+  files: Record<string, string>;
+  /** Extra setup of the context directory. */
+  prepare?: (dir: string) => void;
+  args?: (dir: string) => string[];
+  stderr: RegExp;
+}
+
+const cases: BadCase[] = [
+  {
+    name: 'missing Dockerfile',
+    files: { 'README': 'no Dockerfile here' },
+    stderr: /^tsbuild: failed to read Dockerfile .*Dockerfile: no such file$/,
+  },
+  {
+    name: 'missing -f Dockerfile',
+    files: { Dockerfile: 'FROM busybox\n' },
+    args: (dir) => ['-f', path.join(dir, 'Nope.Dockerfile'), dir],
+    stderr: /^tsbuild: failed to read Dockerfile .*Nope\.Dockerfile: no such file$/,
+  },
+  {
+    name: 'unknown instruction',
+    files: { Dockerfile: 'FROM busybox\nRUN true\nFOOBAR something\n' },
+    stderr: /^tsbuild: .*Dockerfile:3: unknown instruction: FOOBAR$/,
+  },
+  {
+    name: 'instruction not supported yet',
+    files: { Dockerfile: 'FROM busybox\nHEALTHCHECK CMD true\n' },
+    stderr: /^tsbuild: .*Dockerfile:2: HEALTHCHECK is not supported yet by tsbuild$/,
+  },
+  {
+    name: 'RUN exiting non-zero',
+    files: { Dockerfile: 'FROM busybox\nRUN echo first > /f\nRUN echo oops && exit 7\n' },
+    stderr: /^tsbuild: .*Dockerfile:3: RUN failed: process "\/bin\/sh -c echo oops && exit 7" did not complete successfully: exit code: 7$/,
+  },
+  {
+    name: 'RUN of a missing program',
+    files: { Dockerfile: 'FROM busybox\nRUN ["/no/such/program"]\n' },
+    stderr: /^tsbuild: .*Dockerfile:2: RUN failed: .*exit code: 127$/,
+  },
+  {
+    name: 'missing COPY source',
+    files: { Dockerfile: 'FROM busybox\nCOPY missing.txt /x\n' },
+    stderr: /^tsbuild: .*Dockerfile:2: COPY failed: "missing.txt" not found in the build context/,
+  },
+  {
+    name: 'COPY source excluded by .dockerignore',
+    files: { Dockerfile: 'FROM busybox\nCOPY secret.txt /x\n', 'secret.txt': 's', '.dockerignore': 'secret.txt\n' },
+    stderr: /^tsbuild: .*Dockerfile:2: COPY failed: "secret.txt" not found: excluded by .dockerignore$/,
+  },
+  {
+    name: 'COPY ../ outside the context',
+    files: { Dockerfile: 'FROM busybox\nCOPY ../outside /x\n' },
+    stderr: /^tsbuild: .*Dockerfile:2: COPY failed: forbidden path outside the build context: \.\.\/outside$/,
+  },
+  {
+    name: 'COPY of an absolute symlink leaving the context',
+    files: { Dockerfile: 'FROM busybox\nCOPY passwd /x\n' },
+    prepare: (dir) => symlinkSync('/etc/passwd', path.join(dir, 'passwd')),
+    stderr: /^tsbuild: .*Dockerfile:2: COPY failed: forbidden path outside the build context: passwd is a symlink to \/etc\/passwd$/,
+  },
+  {
+    name: 'COPY of a relative symlink climbing out of the context',
+    files: { Dockerfile: 'FROM busybox\nCOPY up /x\n' },
+    prepare: (dir) => symlinkSync('../../../../etc/passwd', path.join(dir, 'up')),
+    stderr: /^tsbuild: .*Dockerfile:2: COPY failed: forbidden path outside the build context: up$/,
+  },
+  {
+    name: 'unknown base image',
+    files: { Dockerfile: 'FROM nosuchimage:1\n' },
+    stderr: /^tsbuild: .*Dockerfile:1: base image nosuchimage:1 is not in the local store/,
+  },
+  {
+    name: 'USER that the image does not have',
+    files: { Dockerfile: 'FROM busybox\nUSER ghost\nRUN true\n' },
+    stderr: /^tsbuild: .*Dockerfile:3: unable to find user ghost: no matching entries in passwd file$/,
+  },
+  {
+    name: 'bad flag',
+    files: { Dockerfile: 'FROM busybox\n' },
+    args: (dir) => ['--no-such-flag', dir],
+    stderr: /^error: unknown option '--no-such-flag'$/,
+  },
+  {
+    name: 'bad tag',
+    files: { Dockerfile: 'FROM busybox\n' },
+    args: (dir) => ['-t', 'Bad:Name:x', dir],
+    stderr: /^tsbuild: invalid reference format/,
+  },
+];
+
+describe('bad input: one clear line, a non-zero exit, and a clean store', () => {
+  if (missing('root')) return;
+  const root = tempDir('store-');
+  let imagesBefore: string;
+
+  beforeAll(async () => {
+    await ok(root, ['import', busyboxRootfsTar(), 'busybox']);
+    imagesBefore = readFileSync(path.join(root, 'images.json'), 'utf8');
+  });
+
+  it.each(cases)('$name', async ({ files, prepare, args, stderr }) => {
+    const dir = context(files);
+    prepare?.(dir);
+    const r = await tsbuild(root, args ? args(dir) : ['-t', 'broken', dir]);
+    expect(r.code).not.toBe(0);
+    const lastLine = r.stderr.trimEnd().split('\n').at(-1)!;
+    expect(lastLine).toMatch(stderr);
+    expect(storeLeftovers(root)).toEqual([]);
+    expect(readFileSync(path.join(root, 'images.json'), 'utf8')).toBe(imagesBefore);
+  });
+
+  it('streams the failing step\'s output before the error', async () => {
+    const r = await tsbuild(root, [context({ Dockerfile: 'FROM busybox\nRUN echo to-stdout; echo to-stderr >&2; exit 1\n' })]);
+    expect(r.stderr).toContain('to-stdout\nto-stderr\n');
+  });
+
+  it('rejects a corrupt tarball on load without touching the store', async () => {
+    const bad = path.join(tempDir(), 'corrupt.tar');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(bad, Buffer.alloc(5000, 7));
+    const r = await tsbuild(root, ['load', bad]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim()).toMatch(/^tsbuild: .*corrupt\.tar is not a readable image archive/);
+    expect(storeLeftovers(root)).toEqual([]);
+    expect(readFileSync(path.join(root, 'images.json'), 'utf8')).toBe(imagesBefore);
+  });
+});

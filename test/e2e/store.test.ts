@@ -1,0 +1,125 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BIN_PATH, ok, storeLeftovers, tsbuild } from '../helpers/cli.js';
+import { missing } from '../helpers/env.js';
+import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
+
+const DOCKER = '/usr/bin/docker';
+
+function sandboxProcesses(): string[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .flatMap((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('tsbuild-sandbox') ? [p] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
+describe('the local store', () => {
+  if (missing('root')) return;
+  const root = tempDir('store-');
+  let rootfsTar: string;
+
+  beforeAll(async () => {
+    rootfsTar = busyboxRootfsTar();
+    await ok(root, ['import', rootfsTar, 'busybox']);
+  });
+
+  it('loads what docker save writes, keeping Docker\'s image ID and diffIDs', async () => {
+    if (missing('docker')) return;
+    execFileSync(DOCKER, ['import', rootfsTar, 'tsbuild-test/base:1']);
+    const saved = path.join(tempDir(), 'docker-save.tar');
+    execFileSync(DOCKER, ['save', 'tsbuild-test/base:1', '-o', saved]);
+    const dockerId = execFileSync(DOCKER, ['image', 'inspect', '--format', '{{.Id}}', 'tsbuild-test/base:1'], { encoding: 'utf8' }).trim();
+    const r = await ok(root, ['load', saved]);
+    expect(r.stdout.trim()).toBe('Loaded image: tsbuild-test/base:1');
+    const [img] = JSON.parse((await ok(root, ['inspect', 'tsbuild-test/base:1'])).stdout);
+    expect(img.Id).toBe(dockerId);
+    const built = await ok(root, ['-q', context({ Dockerfile: 'FROM tsbuild-test/base:1\nRUN echo built > /b\n' })]);
+    expect(built.stdout).toMatch(/^sha256:/);
+  });
+
+  it('loads an OCI archive with gzip layers (skopeo)', async () => {
+    if (missing('skopeo')) return;
+    const work = tempDir();
+    await ok(root, ['save', 'busybox', '-o', path.join(work, 'bb.tar')]);
+    execFileSync('skopeo', ['copy', '--dest-compress', `docker-archive:${path.join(work, 'bb.tar')}`, `oci-archive:${path.join(work, 'oci.tar')}:other/name:2`]);
+    const r = await ok(root, ['load', path.join(work, 'oci.tar')]);
+    expect(r.stdout).toContain('Loaded image: other/name:2');
+    const [a, b] = JSON.parse((await ok(root, ['inspect', 'busybox', 'other/name:2'])).stdout);
+    expect(b.RootFS.Layers).toEqual(a.RootFS.Layers);
+  });
+
+  it('mounts an image of 100+ layers', async () => {
+    const steps = Array.from({ length: 120 }, (_, i) => `RUN echo ${i} > /layer-${i}`).join('\n');
+    const ctx = context({ Dockerfile: `FROM busybox\n${steps}\nRUN ls / | grep -c layer- > /count\n` });
+    const r = await ok(root, ['-q', '-t', 'tall', ctx]);
+    const [img] = JSON.parse((await ok(root, ['inspect', r.stdout.trim()])).stdout);
+    expect(img.Layers).toHaveLength(122);
+    expect(readFileSync(path.join(root, 'layers', img.Layers.at(-1).ChainID.slice(7), 'diff/count'), 'utf8')).toBe('120\n');
+  });
+
+  it('rmi keeps layers other images use and removes the rest', async () => {
+    const a = JSON.parse((await ok(root, ['inspect', 'tall'])).stdout)[0];
+    const r = await ok(root, ['rmi', 'tall']);
+    expect(r.stdout).toContain('Untagged: tall:latest');
+    expect(r.stdout).toContain(`Deleted: ${a.Id}`);
+    expect(existsSync(path.join(root, 'layers', a.Layers[0].ChainID.slice(7)))).toBe(true); // busybox's
+    expect(existsSync(path.join(root, 'layers', a.Layers[5].ChainID.slice(7)))).toBe(false);
+    expect(existsSync(path.join(root, 'blobs/sha256', a.Id.slice(7)))).toBe(false);
+    const missingImage = await tsbuild(root, ['inspect', 'tall']);
+    expect(missingImage.code).not.toBe(0);
+    expect(missingImage.stderr.trim()).toMatch(/^tsbuild: image "tall" not found/);
+  });
+
+  it('detects a corrupted blob when reading it', async () => {
+    const local = tempDir('store-');
+    await ok(local, ['import', rootfsTar, 'busybox']);
+    const [img] = JSON.parse((await ok(local, ['inspect', 'busybox'])).stdout);
+    const blob = path.join(local, 'blobs/sha256', img.RootFS.Layers[0].slice(7));
+    execFileSync('sh', ['-c', `printf X | dd of=${blob} bs=1 seek=600 conv=notrunc 2>/dev/null`]);
+    const r = await tsbuild(local, ['save', 'busybox', '-o', path.join(local, 'out.tar')]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim()).toMatch(/corrupt/);
+    expect(existsSync(path.join(local, 'out.tar'))).toBe(false);
+  });
+
+  it('Ctrl-C during RUN stops the step, removes temp space and leaves nothing running', async () => {
+    const child = spawn(process.execPath, [BIN_PATH, context({ Dockerfile: 'FROM busybox\nRUN echo started; sleep 60\n' })], {
+      env: { TSBUILD_ROOT: root },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    while (!err.includes('started')) await sleep(20);
+    child.kill('SIGINT');
+    const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).toBe(130);
+    expect(err.trim().split('\n').at(-1)).toBe('tsbuild: interrupted by SIGINT');
+    expect(sandboxProcesses()).toEqual([]);
+    expect(storeLeftovers(root)).toEqual([]);
+  });
+
+  it('a build killed with SIGKILL takes its sandbox down, and the next command removes what it left', async () => {
+    const child = spawn(process.execPath, [BIN_PATH, context({ Dockerfile: 'FROM busybox\nRUN echo started; sleep 60\n' })], {
+      env: { TSBUILD_ROOT: root },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    while (!err.includes('started')) await sleep(20);
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.on('exit', resolve));
+    for (let i = 0; i < 50 && sandboxProcesses().length > 0; i++) await sleep(20);
+    expect(sandboxProcesses()).toEqual([]);
+    expect(storeLeftovers(root).length).toBeGreaterThan(0); // its temp dir, until the next start
+    await ok(root, ['images']);
+    expect(storeLeftovers(root)).toEqual([]);
+  });
+});

@@ -1,0 +1,51 @@
+import { execa } from 'execa';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/tsbuild.js');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the tsbuild command line, as a user would, against a store root. */
+export async function tsbuild(root: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  const r = await execa(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd,
+    env: { TSBUILD_ROOT: root, ...opts.env },
+    reject: false,
+    timeout: 300_000,
+  });
+  return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** Like tsbuild() but fails the test with the output when the command fails. */
+export async function ok(root: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  const r = await tsbuild(root, args, opts);
+  if (r.code !== 0) throw new Error(`tsbuild ${args.join(' ')} exited ${r.code}\n${r.stderr}\n${r.stdout}`);
+  return r;
+}
+
+export const BIN_PATH = BIN;
+
+/** Mount points under a directory, from this process's view (the host's). */
+export function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m === dir || m.startsWith(`${dir}/`));
+}
+
+/** What a clean store looks like after any command: no temp dirs, nothing mounted. */
+export function storeLeftovers(root: string): string[] {
+  let temps: string[] = [];
+  try {
+    temps = readdirSync(path.join(root, 'tmp')).map((t) => `tmp/${t}`);
+  } catch {
+    temps = [];
+  }
+  return [...temps, ...mountsUnder(root).map((m) => `mount ${m}`)];
+}

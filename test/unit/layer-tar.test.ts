@@ -1,0 +1,164 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { applyLayer } from '../../src/layer/apply.js';
+import { writeLayerTar } from '../../src/layer/diff.js';
+import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarEntry } from '../../src/layer/tar-format.js';
+import { readTar } from '../../src/layer/tar-reader.js';
+import { native } from '../../src/native/index.js';
+import { missing } from '../helpers/env.js';
+import { tempDir } from '../helpers/fixtures.js';
+
+const S_IFCHR = 0o020000;
+const CAP = Buffer.from('0100000200200000000000000000000000000000', 'hex'); // cap_net_bind_service+ep
+const LONG = `deep/${'d'.repeat(90)}/${'f'.repeat(120)}`;
+
+class Collect {
+  chunks: Buffer[] = [];
+  write(b: Buffer) {
+    this.chunks.push(b);
+  }
+  get bytes() {
+    return Buffer.concat(this.chunks);
+  }
+}
+
+/** An upper dir in overlay form, built in code: what a RUN step leaves behind. */
+function overlayUpper(): string {
+  const dir = tempDir('upper-');
+  mkdirSync(path.join(dir, 'etc'));
+  writeFileSync(path.join(dir, 'etc/app.conf'), 'x=1\n');
+  writeFileSync(path.join(dir, 'bin-tool'), 'binary');
+  chmodSync(path.join(dir, 'bin-tool'), 0o4755);
+  native().setXattr(path.join(dir, 'bin-tool'), 'security.capability', CAP);
+  linkSync(path.join(dir, 'bin-tool'), path.join(dir, 'bin-tool-link'));
+  symlinkSync('/etc/app.conf', path.join(dir, 'abs-link'));
+  native().mknod(path.join(dir, 'etc/deleted'), S_IFCHR | 0o600, 0, 0); // whiteout
+  mkdirSync(path.join(dir, 'opaque'));
+  native().setXattr(path.join(dir, 'opaque'), 'trusted.overlay.opaque', Buffer.from('y'));
+  writeFileSync(path.join(dir, 'opaque/new'), 'n');
+  mkdirSync(path.join(dir, path.dirname(LONG)), { recursive: true });
+  writeFileSync(path.join(dir, LONG), 'long');
+  writeFileSync(path.join(dir, 'bigid'), '');
+  lchownSync(path.join(dir, 'bigid'), 3_000_000, 3_000_001);
+  for (const f of ['etc/app.conf', 'bin-tool', 'opaque/new', LONG, 'bigid']) utimesSync(path.join(dir, f), 1_700_000_000, 1_700_000_000);
+  return dir;
+}
+
+async function entriesOf(bytes: Buffer) {
+  const out: Array<Omit<TarEntry, 'xattrs'> & { xattrs?: Record<string, string>; content: string }> = [];
+  for await (const e of readTar(Readable.from([bytes]))) {
+    let content = '';
+    for await (const c of e.body()) content += c.toString();
+    const { xattrs, ...rest } = e;
+    delete (rest as { body?: unknown }).body;
+    out.push({ ...rest, content, ...(xattrs ? { xattrs: Object.fromEntries([...xattrs].map(([k, v]) => [k, v.toString('hex')])) } : {}) });
+  }
+  return out;
+}
+
+describe('layer tars from overlay upper dirs', () => {
+  if (missing('root')) return;
+  let upper: string;
+  let tar: Buffer;
+  let diffId: string;
+
+  beforeAll(async () => {
+    upper = overlayUpper();
+    const sink = new Collect();
+    diffId = (await writeLayerTar(upper, sink)).diffId;
+    tar = sink.bytes;
+  });
+
+  it('computes the diffID over exactly the bytes written', () => {
+    expect(diffId).toBe(`sha256:${createHash('sha256').update(tar).digest('hex')}`);
+  });
+
+  it('turns whiteout devices into .wh. files and opaque dirs into .wh..wh..opq, sorted', async () => {
+    const names = (await entriesOf(tar)).map((e) => e.path);
+    expect(names).toEqual([
+      'abs-link', 'bigid', 'bin-tool', 'bin-tool-link', 'deep', `deep/${'d'.repeat(90)}`, LONG,
+      'etc', 'etc/.wh.deleted', 'etc/app.conf', 'opaque', 'opaque/.wh..wh..opq', 'opaque/new',
+    ]);
+  });
+
+  it('keeps hard links, symlink targets, setuid, xattrs, big ids and long names; no user names', async () => {
+    const byPath = new Map((await entriesOf(tar)).map((e) => [e.path, e]));
+    expect(byPath.get('bin-tool')).toMatchObject({ type: 'file', mode: 0o4755, xattrs: { 'security.capability': CAP.toString('hex') }, content: 'binary' });
+    expect(byPath.get('bin-tool-link')).toMatchObject({ type: 'hardlink', linkname: 'bin-tool' });
+    expect(byPath.get('abs-link')).toMatchObject({ type: 'symlink', linkname: '/etc/app.conf' });
+    expect(byPath.get('bigid')).toMatchObject({ uid: 3_000_000, gid: 3_000_001 });
+    expect(byPath.get(LONG)).toMatchObject({ content: 'long', mtime: 1_700_000_000 });
+    expect(byPath.get('opaque')!.xattrs).toBeUndefined(); // overlay's own xattrs stay out
+    // ustar uname/gname fields (offsets 265 and 297) are empty in every header
+    expect(tar.subarray(265, 265 + 64).every((b) => b === 0)).toBe(true);
+  });
+
+  it('is read the same by GNU tar', () => {
+    const file = path.join(tempDir(), 'layer.tar');
+    writeFileSync(file, tar);
+    const listing = execFileSync('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-tvf', file], { encoding: 'utf8' });
+    expect(listing).toContain('etc/.wh.deleted');
+    expect(listing).toContain(LONG);
+    expect(listing).toMatch(/hrwsr-xr-x\*? 0\/0 +0 .* bin-tool-link link to bin-tool/);
+    expect(listing).toMatch(/3000000\/3000001/);
+  });
+
+  it('round-trips: applying the tar gives a directory that archives to the same diffID', async () => {
+    const dest = tempDir('applied-');
+    await applyLayer(readTar(Readable.from([tar])), dest);
+    expect(lstatSync(path.join(dest, 'etc/deleted')).isCharacterDevice()).toBe(true);
+    expect(native().getXattr(path.join(dest, 'opaque'), 'trusted.overlay.opaque')?.toString()).toBe('y');
+    expect(native().getXattr(path.join(dest, 'bin-tool'), 'security.capability')).toEqual(CAP);
+    expect(lstatSync(path.join(dest, 'bin-tool')).ino).toBe(lstatSync(path.join(dest, 'bin-tool-link')).ino);
+    expect((await writeLayerTar(dest)).diffId).toBe(diffId);
+  });
+});
+
+function craftTar(entries: Array<TarEntry & { content?: string }>): Buffer {
+  const parts: Buffer[] = [];
+  for (const e of entries) {
+    const content = Buffer.from(e.content ?? '');
+    parts.push(encodeHeader({ ...e, size: content.length }), content, paddingFor(content.length));
+  }
+  parts.push(END_OF_ARCHIVE);
+  return Buffer.concat(parts);
+}
+
+const file = (p: string, content = 'x'): TarEntry & { content: string } => ({ path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, content });
+
+describe('layer extraction never writes outside its directory', () => {
+  if (missing('root')) return;
+
+  it('refuses entries that climb out with ..', async () => {
+    const dest = tempDir('evil-');
+    await expect(applyLayer(readTar(Readable.from([craftTar([file('a/../../escaped')])])), dest)).rejects.toThrow(/outside the layer/);
+    expect(existsSync(path.join(path.dirname(dest), 'escaped'))).toBe(false);
+  });
+
+  it('resolves a symlinked parent inside the layer, not on the host', async () => {
+    const dest = tempDir('evil-');
+    const outside = tempDir('victim-');
+    const tar = craftTar([
+      { path: 'link', type: 'symlink', mode: 0o777, uid: 0, gid: 0, size: 0, mtime: 0, linkname: outside },
+      file('link/pwned', 'owned'),
+    ]);
+    await applyLayer(readTar(Readable.from([tar])), dest);
+    expect(existsSync(path.join(outside, 'pwned'))).toBe(false);
+    expect(readFileSync(path.join(dest, outside, 'pwned'), 'utf8')).toBe('owned');
+  });
+
+  it('refuses hard links to files outside the layer', async () => {
+    const dest = tempDir('evil-');
+    const tar = craftTar([{ path: 'h', type: 'hardlink', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, linkname: '../../etc/passwd' }]);
+    await expect(applyLayer(readTar(Readable.from([tar])), dest)).rejects.toThrow(/not in the layer/);
+  });
+
+  it('rejects a truncated archive', async () => {
+    const tar = craftTar([file('a', 'x'.repeat(2000))]).subarray(0, 1100);
+    await expect(applyLayer(readTar(Readable.from([tar])), tempDir())).rejects.toThrow(/truncated/);
+  });
+});
