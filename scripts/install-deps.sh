@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what tsbuild, its tests and its benchmark need on a fresh Debian machine (run as root),
+# then starts dockerd (the reference builder and the real consumer of tsbuild's tarballs).
+set -euo pipefail
+packages=(busybox-static debootstrap docker.io skopeo podman runc buildah time)
+need=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+if ((${#need[@]})); then
+  echo "installing: ${need[*]}"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+fi
+if ! /usr/bin/docker info >/dev/null 2>&1; then
+  echo "starting dockerd"
+  (setsid dockerd --storage-driver=overlay2 >/tmp/dockerd.log 2>&1 &)
+  for _ in $(seq 1 60); do /usr/bin/docker info >/dev/null 2>&1 && break; sleep 1; done
+  /usr/bin/docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /tmp/dockerd.log" >&2; exit 1; }
+fi
