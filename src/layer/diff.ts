@@ -124,7 +124,7 @@ export async function writeLayerTar(dir: string, out?: ByteSink, opts: { clampMt
 }
 
 /** Reads exactly `size` bytes of a file in bounded chunks; a file that changed size is an error. */
-async function copyFileContent(file: string, size: number, put: (b: Buffer) => Promise<void>): Promise<void> {
+export async function copyFileContent(file: string, size: number, put: (b: Buffer) => Promise<void>): Promise<void> {
   if (size === 0) return;
   const fd = openSync(file, 'r');
   try {

@@ -1,7 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { IntegrityError } from '../errors.js';
+import { applyLayer } from '../layer/apply.js';
 import { writeLayerTar } from '../layer/diff.js';
+import { readTar } from '../layer/tar-reader.js';
 import { hexOf, type Digest } from '../util/digest.js';
 import type { ByteSink } from '../util/sink.js';
 import { tempSibling, writeFileAtomic } from './atomic.js';
@@ -17,8 +19,9 @@ export interface LayerMeta {
   /** Sum of file sizes, as `docker history` reports. */
   contentSize: number;
   /**
-   * A blob holding the layer tar exactly as it was imported (load, import). Layers tsbuild built
-   * have none: their tar is regenerated from diff/, which reproduces it byte for byte.
+   * A blob holding the layer tar: as imported (load, import), or as COPY wrote it. RUN layers have
+   * none: their tar is regenerated from diff/, which reproduces it byte for byte. A layer with a blob
+   * may not be extracted yet: diff/ is made from the blob when a step first needs it.
    */
   blob?: Digest;
   /** Name of the short link in l/ that points at diff/. */
@@ -88,6 +91,22 @@ export class LayerStore {
     const tmp = tempSibling(link);
     symlinkSync(path.join('..', path.basename(this.dir), hexOf(meta.chainId), 'diff'), tmp);
     renameSync(tmp, link);
+  }
+
+  /** Makes sure diff/ exists (extracting the blob the first time), so the layer can be mounted or read. */
+  async ensureExtracted(chainId: Digest, tmpDir: string): Promise<string> {
+    const diff = this.diffDir(chainId);
+    if (existsSync(diff)) return diff;
+    const meta = this.meta(chainId);
+    if (!meta.blob) throw new IntegrityError(`layer ${chainId} has neither files nor a blob in the store`);
+    mkdirSync(tmpDir, { recursive: true });
+    const staged = path.join(tmpDir, `extract-${hexOf(chainId)}`);
+    rmSync(staged, { recursive: true, force: true });
+    mkdirSync(staged);
+    await applyLayer(readTar(createReadStream(this.blobs.path(meta.blob))), staged);
+    if (!existsSync(diff)) renameSync(staged, diff);
+    else rmSync(staged, { recursive: true, force: true }); // another process was first
+    return diff;
   }
 
   /** Streams the layer tar into a sink and checks it against the diffID (after the last byte). */

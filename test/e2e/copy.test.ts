@@ -1,0 +1,60 @@
+import { chmodSync, existsSync, readFileSync, utimesSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ok } from '../helpers/cli.js';
+import { missing } from '../helpers/env.js';
+import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
+
+describe('COPY from the build context', () => {
+  if (missing('root')) return;
+  const root = tempDir('store-');
+  let report: string;
+  let hostMarker: string;
+
+  beforeAll(async () => {
+    await ok(root, ['import', busyboxRootfsTar(), 'busybox']);
+    hostMarker = `tsbuild-escape-${process.pid}`;
+    const ctx = context({
+      'a.txt': 'hello\n',
+      'dir/sub/b.txt': 'b\n',
+      'dir/ignored.log': 'nope\n',
+      'dir/keep.log': 'kept by an exception\n',
+      'exec.sh': '#!/bin/sh\n',
+      '.dockerignore': '**/*.log\n!dir/keep.log\n',
+      Dockerfile: [
+        'FROM busybox',
+        `RUN ln -s /etc /etclink && ln -s ../../../../../../tmp/${hostMarker} /up`,
+        'COPY a.txt /etclink/',
+        'COPY a.txt /up/x.txt',
+        'COPY dir /d',
+        'COPY --chown=app:extra --chmod=750 exec.sh /opt/',
+        'WORKDIR /w',
+        'COPY a.txt rel.txt',
+        'COPY a.txt dir/sub/b.txt /multi/',
+        'RUN { ls -ln /etc/a.txt /opt/exec.sh; find /d /multi /w | sort; cat /tmp/*/x.txt; stat -c "%Y" /w/rel.txt; } > /report 2>&1',
+      ].join('\n'),
+    });
+    chmodSync(path.join(ctx, 'exec.sh'), 0o755);
+    utimesSync(path.join(ctx, 'a.txt'), 1_600_000_000, 1_600_000_000);
+    const r = await ok(root, ['-q', ctx]);
+    const [image] = JSON.parse((await ok(root, ['inspect', r.stdout.trim()])).stdout);
+    report = readFileSync(path.join(root, 'layers', image.Layers.at(-1).ChainID.slice(7), 'diff/report'), 'utf8');
+  });
+
+  it('follows a symlinked destination inside the image, never on the host', () => {
+    expect(report).toMatch(/^-rw-r--r-- +1 0 +0 +6 .* \/etc\/a\.txt$/m);
+    expect(report).toContain('hello\n'); // /up/x.txt landed in the image's /tmp/<marker>/
+    expect(existsSync(`/tmp/${hostMarker}`)).toBe(false);
+    expect(existsSync('/etc/a.txt')).toBe(false);
+  });
+
+  it('copies directory contents, honouring .dockerignore and its exceptions', () => {
+    const found = report.split('\n').filter((l) => l.startsWith('/d') || l.startsWith('/multi') || l.startsWith('/w'));
+    expect(found).toEqual(['/d', '/d/keep.log', '/d/sub', '/d/sub/b.txt', '/multi', '/multi/a.txt', '/multi/b.txt', '/w', '/w/rel.txt']);
+  });
+
+  it('applies --chown with names from the image and --chmod; keeps mtimes', () => {
+    expect(report).toMatch(/^-rwxr-x--- +1 1000 +2000 .* \/opt\/exec\.sh$/m);
+    expect(report).toMatch(/^1600000000$/m);
+  });
+});
