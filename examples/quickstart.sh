@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-[[ -x build/Release/tsbuild-sandbox && -f dist/cli/main.js ]] || npm ci --no-audit --no-fund
+[[ -x build/Release/tsbuild-sandbox && -f dist/cli/main.js ]] || npm install --no-audit --no-fund
 bash examples/make-base.sh busybox
 node bin/tsbuild.js -t changed-ubuntu -o changed-ubuntu.tar examples/changed-ubuntu
 node bin/tsbuild.js history changed-ubuntu
