@@ -1,0 +1,132 @@
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import path from 'node:path';
+import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
+import { components } from '../fs/resolve.js';
+import type { RootfsView } from '../fs/rootfs-view.js';
+import { copyFileContent } from '../layer/diff.js';
+import { encodeHeader, END_OF_ARCHIVE, paddingFor } from '../layer/tar-format.js';
+import type { ByteSink } from '../util/sink.js';
+import type { Ownership } from './materialize-dir.js';
+
+interface PlanNode {
+  kind: 'dir' | 'file' | 'symlink';
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  size: number;
+  /** Host file whose bytes become this file's content. */
+  source?: string;
+  linkname?: string;
+  children?: Map<string, PlanNode>;
+}
+
+export interface SourceOptions {
+  owner: Ownership;
+  /** --chmod: replaces the mode of everything copied. */
+  mode?: number;
+  ignore: IgnoreMatcher;
+}
+
+const sortBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/**
+ * The layer a COPY makes, planned in memory (metadata only, never file contents) and then written
+ * as a layer tar in one pass that reads each source file once. Nothing is materialised on disk: the
+ * tar is the layer, and it is extracted only if a later step needs to mount or read it.
+ *
+ * Directories the image already has are recorded as overlayfs would copy them up (owner and mode
+ * from the image); those that receive new entries get the build time as mtime.
+ */
+export class LayerPlan {
+  private readonly root: PlanNode = { kind: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0, children: new Map() };
+
+  constructor(
+    private readonly view: RootfsView,
+    private readonly now: number,
+  ) {}
+
+  /** The directory node at a resolved absolute path, created (copy-up or fresh) as needed. */
+  dir(absPath: string, fresh: Ownership & { mode: number }): PlanNode {
+    let node = this.root;
+    const parts = components(absPath);
+    parts.forEach((part, i) => {
+      const existing = node.children!.get(part);
+      if (existing?.kind === 'dir') {
+        node = existing;
+        return;
+      }
+      const inImage = this.view.resolve(`/${parts.slice(0, i + 1).join('/')}`, false).entry?.stat;
+      const attrs = inImage?.isDirectory()
+        ? { mode: inImage.mode & 0o7777, uid: inImage.uid, gid: inImage.gid }
+        : { mode: fresh.mode, uid: fresh.uid, gid: fresh.gid };
+      const created: PlanNode = { kind: 'dir', ...attrs, mtime: this.now, size: 0, children: new Map() };
+      node.children!.set(part, created);
+      node = created;
+    });
+    return node;
+  }
+
+  /** Adds a context entry (and, for a directory, what .dockerignore keeps below it) as `name` in `parent`. */
+  addSource(parent: PlanNode, name: string, host: string, rel: string, opts: SourceOptions, st: Stats = lstatSync(host)): void {
+    const attrs = { uid: opts.owner.uid, gid: opts.owner.gid, mtime: Math.floor(st.mtimeMs / 1000), mode: opts.mode ?? st.mode & 0o7777 };
+    if (st.isDirectory()) {
+      const existing = parent.children!.get(name);
+      const node: PlanNode = existing?.kind === 'dir' ? Object.assign(existing, attrs) : { kind: 'dir', ...attrs, size: 0, children: new Map() };
+      parent.children!.set(name, node);
+      this.addDirContents(node, host, rel, opts);
+    } else if (st.isFile()) {
+      parent.children!.set(name, { kind: 'file', ...attrs, size: st.size, source: host });
+    } else if (st.isSymbolicLink()) {
+      parent.children!.set(name, { kind: 'symlink', ...attrs, mode: 0o777, size: 0, linkname: readlinkSync(host) });
+    }
+    // sockets, devices and fifos in a context are not copied
+  }
+
+  /** Adds the contents of a context directory into a directory node. */
+  addDirContents(node: PlanNode, host: string, rel: string, opts: SourceOptions): void {
+    for (const name of readdirSync(host)) {
+      const childRel = rel ? `${rel}/${name}` : name;
+      const childHost = path.join(host, name);
+      const st = lstatSync(childHost);
+      if (!opts.ignore.excludes(childRel)) {
+        this.addSource(node, name, childHost, childRel, opts, st);
+      } else if (st.isDirectory() && opts.ignore.mayIncludeUnder(childRel)) {
+        // an exception pattern may keep something below an excluded directory
+        const sub: PlanNode = { kind: 'dir', uid: opts.owner.uid, gid: opts.owner.gid, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000), size: 0, children: new Map() };
+        this.addDirContents(sub, childHost, childRel, opts);
+        if (sub.children!.size > 0) node.children!.set(name, sub);
+      }
+    }
+  }
+
+  /** Writes the planned layer as a tar, in the same order writeLayerTar uses. Returns the content size. */
+  async write(sink: ByteSink): Promise<number> {
+    let contentSize = 0;
+    const put = async (b: Buffer) => {
+      const r = sink.write(b);
+      if (r) await r;
+    };
+    const walk = async (node: PlanNode, prefix: string): Promise<void> => {
+      for (const name of [...node.children!.keys()].sort(sortBytes)) {
+        const child = node.children!.get(name)!;
+        const p = prefix ? `${prefix}/${name}` : name;
+        const base = { path: p, mode: child.mode, uid: child.uid, gid: child.gid, mtime: child.mtime };
+        if (child.kind === 'dir') {
+          await put(encodeHeader({ ...base, type: 'dir', size: 0 }));
+          await walk(child, p);
+        } else if (child.kind === 'symlink') {
+          await put(encodeHeader({ ...base, type: 'symlink', size: 0, linkname: child.linkname }));
+        } else {
+          await put(encodeHeader({ ...base, type: 'file', size: child.size }));
+          await copyFileContent(child.source!, child.size, put);
+          await put(paddingFor(child.size));
+          contentSize += child.size;
+        }
+      }
+    };
+    await walk(this.root, '');
+    await put(END_OF_ARCHIVE);
+    return contentSize;
+  }
+}

@@ -1,0 +1,24 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { materializeDir } from '../materialize-dir.js';
+import { commitLayerDir, viewOf, type StepContext } from '../step-context.js';
+import { workdirPath } from './metadata.js';
+
+/**
+ * WORKDIR sets the working directory and, as BuildKit does, creates it in a layer of its own (an
+ * empty layer when it already exists). `WORKDIR /` changes config only.
+ */
+export async function workdir(ctx: StepContext): Promise<void> {
+  const dir = workdirPath(ctx);
+  ctx.state.setRuntime({ WorkingDir: dir });
+  if (dir === '/') {
+    ctx.state.addHistory(`WORKDIR ${dir}`);
+    return;
+  }
+  const diff = path.join(ctx.stepDir, 'diff');
+  mkdirSync(diff);
+  const view = await viewOf(ctx);
+  const resolved = view.resolve(dir);
+  if (!resolved.entry) materializeDir(view, diff, resolved.path, { uid: 0, gid: 0, mode: 0o755 });
+  await commitLayerDir(ctx, diff, `WORKDIR ${dir}`);
+}

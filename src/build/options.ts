@@ -1,0 +1,24 @@
+import type { Writable } from 'node:stream';
+import type { Store } from '../store/store.js';
+
+export interface BuildOptions {
+  store: Store;
+  /** The build context directory. */
+  contextDir: string;
+  /** The Dockerfile; default <context>/Dockerfile. */
+  dockerfile?: string;
+  /** Names to tag the result with (normalised as Docker does). */
+  tags?: string[];
+  /** --build-arg values; `undefined` means "take it from the environment". */
+  buildArgs?: Record<string, string | undefined>;
+  /** Progress lines (step headers, timings). */
+  log?: (line: string) => void;
+  /** Where RUN steps' output goes. */
+  runOutput?: Writable;
+  signal?: AbortSignal;
+}
+
+export interface BuildResult {
+  imageId: string;
+  tags: string[];
+}

@@ -1,0 +1,94 @@
+import { mkdirSync, renameSync } from 'node:fs';
+import path from 'node:path';
+import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
+import type { Instruction } from '../dockerfile/instruction.js';
+import { DockerfileError, type SourceLocation } from '../errors.js';
+import { RootfsView } from '../fs/rootfs-view.js';
+import { writeLayerTar } from '../layer/diff.js';
+import type { LayerMeta } from '../store/layers.js';
+import type { Store } from '../store/store.js';
+import { DigestSink, FileSink, type ByteSink } from '../util/sink.js';
+import type { BuildOptions } from './options.js';
+import type { StageState } from './stage-state.js';
+
+/** Everything one instruction's handler may use. */
+export interface StepContext {
+  store: Store;
+  state: StageState;
+  ins: Instruction;
+  escape: string;
+  contextDir: string;
+  ignore: IgnoreMatcher;
+  options: BuildOptions;
+  /** Host files bind-mounted over /etc/hosts, /etc/hostname, /etc/resolv.conf during RUN. */
+  etcFiles: Record<string, string>;
+  /** A fresh, empty directory for this step's work, inside the build's temp dir. */
+  stepDir: string;
+}
+
+export function locationOf(ctx: StepContext): SourceLocation {
+  return ctx.ins.location;
+}
+
+export function fail(ctx: StepContext, message: string, cause?: unknown): never {
+  throw new DockerfileError(message, { location: ctx.ins.location, cause });
+}
+
+/** The stage's rootfs as the layers make it (no mount needed); extracts layers not extracted yet. */
+export async function viewOf(ctx: StepContext): Promise<RootfsView> {
+  const dirs: string[] = [];
+  for (const l of ctx.state.layers) dirs.push(await ctx.store.layers.ensureExtracted(l.chainId, ctx.stepDir));
+  return new RootfsView(dirs.reverse());
+}
+
+/**
+ * Turns a directory of changes (overlay form) into a layer of the stage: one pass over it writes
+ * nothing but computes the diffID; then the directory itself moves into the store as the layer.
+ */
+export async function commitLayerDir(ctx: StepContext, diffDir: string, createdBy: string): Promise<LayerMeta> {
+  const tar = await writeLayerTar(diffDir);
+  const chainId = ctx.state.nextChainId(tar.diffId);
+  const staged = path.join(ctx.stepDir, 'layer');
+  mkdirSync(staged);
+  renameSync(diffDir, path.join(staged, 'diff'));
+  const meta = ctx.store.layers.commit(staged, {
+    chainId,
+    diffId: tar.diffId,
+    parent: ctx.state.topChainId,
+    size: tar.size,
+    contentSize: tar.contentSize,
+  });
+  ctx.state.addLayer(meta, createdBy);
+  return meta;
+}
+
+/**
+ * Makes a layer from a tar that `produce` writes: one pass hashes it (diffID) and stores it as the
+ * layer's blob; the layer is extracted only when a later step needs its files.
+ */
+export async function commitLayerTar(ctx: StepContext, produce: (sink: ByteSink) => Promise<number>, createdBy: string): Promise<LayerMeta> {
+  const blobFile = path.join(ctx.stepDir, 'layer.tar');
+  const file = new FileSink(blobFile);
+  const sink = new DigestSink(file);
+  let contentSize: number;
+  try {
+    contentSize = await produce(sink);
+  } finally {
+    file.close();
+  }
+  const diffId = sink.counter.digest();
+  const chainId = ctx.state.nextChainId(diffId);
+  ctx.store.blobs.adopt(blobFile, diffId);
+  const staged = path.join(ctx.stepDir, 'layer');
+  mkdirSync(staged);
+  const meta = ctx.store.layers.commit(staged, {
+    chainId,
+    diffId,
+    parent: ctx.state.topChainId,
+    size: sink.counter.size,
+    contentSize,
+    blob: diffId,
+  });
+  ctx.state.addLayer(meta, createdBy);
+  return meta;
+}
