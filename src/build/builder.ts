@@ -56,8 +56,8 @@ export async function build(options: BuildOptions, source: BaseImageSource = new
     let last: StageState | undefined;
     for (const stage of plan.stages) {
       step++;
-      const state = await startStage(stage, globalArgs, built, source, parsed.escape);
-      log(`#${step} [${step}/${total}] FROM ${stage.base}${stage.name ? ` AS ${stage.name}` : ''}`);
+      const { state, baseName } = await startStage(stage, globalArgs, built, source, parsed.escape);
+      log(`#${step} [${step}/${total}] FROM ${baseName}${stage.name ? ` AS ${stage.name}` : ''}`);
       for (const ins of stage.instructions) {
         step++;
         options.signal?.throwIfAborted();
@@ -106,7 +106,7 @@ async function startStage(
   built: Map<string, StageState>,
   source: BaseImageSource,
   escape: string,
-): Promise<StageState> {
+): Promise<{ state: StageState; baseName: string }> {
   let baseName: string;
   try {
     baseName = expandWord(stage.base, (n) => globalArgs.find((a) => a.key === n)?.value, escape);
@@ -116,10 +116,10 @@ async function startStage(
   }
   if (baseName === '') throw new DockerfileError(`FROM: base name (${stage.base}) should not be blank`, { location: stage.from.location });
   const earlier = built.get(baseName.toLowerCase());
-  if (earlier) return new StageState(earlier.config, earlier.layers, globalArgs);
+  if (earlier) return { state: new StageState(earlier.config, earlier.layers, globalArgs), baseName };
   try {
     const base = await source.resolve(baseName);
-    return new StageState(base.config, base.layers, globalArgs);
+    return { state: new StageState(base.config, base.layers, globalArgs), baseName: base.name };
   } catch (err) {
     if (err instanceof TsbuildError && !err.location) {
       throw new DockerfileError(err.message, { location: stage.from.location, cause: err });

@@ -59,6 +59,12 @@ const RUNTIME_KEYS: Array<keyof RuntimeConfig> = [
   'ArgsEscaped', 'Healthcheck', 'OnBuild', 'Shell',
 ];
 
+function isEmpty(v: unknown): boolean {
+  if (v === undefined || v === null || v === '' || v === false) return true;
+  if (Array.isArray(v)) return v.length === 0;
+  return typeof v === 'object' && Object.keys(v as object).length === 0;
+}
+
 const MAP_KEYS = new Set<keyof RuntimeConfig>(['ExposedPorts', 'Volumes', 'Labels']);
 
 function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
@@ -75,10 +81,11 @@ export function serializeConfig(c: ImageConfig): Buffer {
   const runtime: Record<string, unknown> = {};
   for (const k of RUNTIME_KEYS) {
     const v = c.config[k];
-    if (v === undefined) continue;
+    if (isEmpty(v)) continue; // Go's omitempty, as BuildKit's config struct has it
     // Go marshals maps with sorted keys; so do we, or the same image would get another ID.
     runtime[k] = MAP_KEYS.has(k) && v !== null ? sortKeys(v as Record<string, unknown>) : v;
   }
+  if (runtime.OnBuild === undefined) runtime.OnBuild = null; // the one field BuildKit writes even when empty
   const ordered: Record<string, unknown> = { architecture: c.architecture };
   if (c.author) ordered.author = c.author;
   ordered.config = runtime;
