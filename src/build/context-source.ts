@@ -1,8 +1,8 @@
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import { globToRegex } from '../dockerfile/dockerignore.js';
-import { components } from '../fs/resolve.js';
+import { components, hostTree, resolveComponents } from '../fs/resolve.js';
 
 export class ContextSourceError extends Error {}
 
@@ -13,7 +13,6 @@ export interface ContextSource {
   stat: Stats;
 }
 
-const MAX_SYMLINKS = 40;
 const GLOB = /[*?[]/;
 
 /**
@@ -41,35 +40,10 @@ export function resolveContextSources(contextDir: string, src: string, ignore: I
 
 /** Follows symlinks component by component; never lets the path leave the context. */
 function resolveInContext(contextDir: string, rel: string, shown: string): string {
-  const resolved: string[] = [];
-  let pending = components(rel);
-  let hops = 0;
-  while (pending.length > 0) {
-    const c = pending.shift()!;
-    if (c === '..') {
-      if (resolved.length === 0) throw new ContextSourceError(`forbidden path outside the build context: ${shown}`);
-      resolved.pop();
-      continue;
-    }
-    const host = path.join(contextDir, ...resolved, c);
-    let st: Stats | undefined;
-    try {
-      st = lstatSync(host);
-    } catch {
-      st = undefined;
-    }
-    if (st?.isSymbolicLink()) {
-      if (++hops > MAX_SYMLINKS) throw new ContextSourceError(`too many levels of symbolic links in ${shown}`);
-      const target = readlinkSync(host);
-      if (target.startsWith('/')) {
-        throw new ContextSourceError(`forbidden path outside the build context: ${shown} is a symlink to ${target}`);
-      }
-      pending = [...components(target), ...pending];
-      continue;
-    }
-    resolved.push(c);
-  }
-  return resolved.join('/');
+  const refuse = (why: 'dotdot' | 'absolute', target?: string): never => {
+    throw new ContextSourceError(`forbidden path outside the build context: ${shown}${why === 'absolute' ? ` is a symlink to ${target}` : ''}`);
+  };
+  return resolveComponents(rel, hostTree(contextDir, refuse)).join('/');
 }
 
 function globSources(contextDir: string, pattern: string, ignore: IgnoreMatcher, shown: string): ContextSource[] {

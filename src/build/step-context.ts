@@ -2,7 +2,7 @@ import { mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import type { Instruction } from '../dockerfile/instruction.js';
-import { DockerfileError, type SourceLocation } from '../errors.js';
+import { DockerfileError } from '../errors.js';
 import { RootfsView } from '../fs/rootfs-view.js';
 import { writeLayerTar } from '../layer/diff.js';
 import type { LayerMeta } from '../store/layers.js';
@@ -24,10 +24,6 @@ export interface StepContext {
   etcFiles: Record<string, string>;
   /** A fresh, empty directory for this step's work, inside the build's temp dir. */
   stepDir: string;
-}
-
-export function locationOf(ctx: StepContext): SourceLocation {
-  return ctx.ins.location;
 }
 
 export function fail(ctx: StepContext, message: string, cause?: unknown): never {

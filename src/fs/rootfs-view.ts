@@ -1,9 +1,8 @@
 import { lstatSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { TsbuildError } from '../errors.js';
 import { native } from '../native/index.js';
 import { isWhiteoutDevice, OVERLAY_OPAQUE_XATTR } from '../layer/whiteout.js';
-import { components } from './resolve.js';
+import { resolveComponents } from './resolve.js';
 
 /** An entry as the merged rootfs shows it: the host path in the topmost layer that holds it. */
 export interface ViewEntry {
@@ -12,8 +11,6 @@ export interface ViewEntry {
   hostPath: string;
   stat: Stats;
 }
-
-const MAX_SYMLINKS = 40;
 
 function lstatOrNull(p: string): Stats | null {
   try {
@@ -74,31 +71,12 @@ export class RootfsView {
    * path and the entry there, or the resolved path and null when it does not exist.
    */
   resolve(p: string, followFinal = true): { path: string; entry: ViewEntry | null } {
-    const resolved: string[] = [];
-    let pending = components(p);
-    let hops = 0;
-    while (pending.length > 0) {
-      const c = pending.shift()!;
-      if (c === '..') {
-        resolved.pop();
-        continue;
-      }
-      const found = this.entryAt([...resolved, c]);
-      if (found?.stat.isSymbolicLink() && (pending.length > 0 || followFinal)) {
-        if (++hops > MAX_SYMLINKS) throw new TsbuildError(`too many levels of symbolic links resolving ${p}`);
-        const target = readlinkSync(found.hostPath);
-        if (target.startsWith('/')) resolved.length = 0;
-        pending = [...components(target), ...pending];
-        continue;
-      }
-      resolved.push(c);
-      if (!found) {
-        // the rest cannot exist either; keep the remaining components as written
-        resolved.push(...pending.filter((x) => x !== '..'));
-        const full = `/${resolved.join('/')}`;
-        return { path: full, entry: null };
-      }
-    }
+    const resolved = resolveComponents(p, {
+      readlink: (comps) => {
+        const found = this.entryAt(comps);
+        return found?.stat.isSymbolicLink() ? readlinkSync(found.hostPath) : undefined;
+      },
+    }, followFinal);
     const full = `/${resolved.join('/')}`;
     const entry = this.entryAt(resolved);
     return { path: full, entry: entry ? { path: full, ...entry } : null };

@@ -1,7 +1,6 @@
 import {
   chmodSync,
   closeSync,
-  fsyncSync,
   lchownSync,
   linkSync,
   lstatSync,
@@ -127,14 +126,4 @@ export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: str
   // Directory times last, deepest first: writing into a directory changes its mtime.
   for (let i = dirTimes.length - 1; i >= 0; i--) lutimesSync(dirTimes[i]!.file, dirTimes[i]!.mtime, dirTimes[i]!.mtime);
   return { contentSize };
-}
-
-/** Flushes a directory's entry to disk, so a rename that follows is durable. */
-export function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }

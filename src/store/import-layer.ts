@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { IntegrityError } from '../errors.js';
@@ -49,6 +49,5 @@ export async function importLayer(store: Store, source: Readable, parent: Digest
     return store.layers.commit(staged, { chainId, diffId, parent, size: counter.size, contentSize, blob: diffId });
   } finally {
     store.removeTemp(work);
-    rmSync(work, { recursive: true, force: true });
   }
 }

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { ImageNotFoundError, TsbuildError } from '../errors.js';
 import { chainIds } from '../image/chain-id.js';
 import { familiarName, normalizeName, parseReference } from '../image/reference.js';
@@ -62,7 +61,7 @@ export async function removeImage(store: Store, nameOrId: string, force = false)
       for (const c of chainIds(img.config.rootfs.diff_ids)) keepLayers.add(c);
       for (const l of img.layers) if (l.blob) keepBlobs.add(l.blob);
     }
-    const trash = path.join(store.makeTemp('rmi'));
+    const trash = store.makeTemp('rmi');
     for (const layer of [...doomed.layers].reverse()) {
       if (keepLayers.has(layer.chainId)) continue;
       if (layer.blob && !keepBlobs.has(layer.blob)) store.blobs.remove(layer.blob);

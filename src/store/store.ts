@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,15 +74,5 @@ export class Store {
   /** Serialises changes to images.json and garbage collection between processes. */
   withLock<T>(fn: () => Promise<T> | T): Promise<T> {
     return withFileLock(path.join(this.root, 'locks', 'store.lock'), fn);
-  }
-
-  /** The init layer's template dir (empty mount points); see overlay/init-layer. */
-  get initDir(): string {
-    return path.join(this.root, 'init');
-  }
-
-  markerFile(): void {
-    const f = path.join(this.root, 'VERSION');
-    if (!existsSync(f)) writeFileSync(f, '1\n');
   }
 }

@@ -1,6 +1,6 @@
 import { ImageNotFoundError, IntegrityError } from '../errors.js';
 import { chainIds } from '../image/chain-id.js';
-import { layerHistory, parseConfig, serializeConfig, type ImageConfig } from '../image/config.js';
+import { layerHistory, parseConfig, type ImageConfig } from '../image/config.js';
 import { makeManifest, serializeManifest, type Manifest } from '../image/manifest.js';
 import { normalizeName } from '../image/reference.js';
 import type { Digest } from '../util/digest.js';
@@ -38,10 +38,6 @@ export async function commitImage(store: Store, configBytes: Buffer, tags: reado
     store.images.put({ id: configDigest, manifest: manifestDigest, added: new Date().toISOString() }, tags.map(normalizeName)),
   );
   return configDigest;
-}
-
-export function encodeConfig(config: ImageConfig): Buffer {
-  return serializeConfig(config);
 }
 
 /** Tools reject configs whose layer-making history entries do not match the layers. */

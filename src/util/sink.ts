@@ -1,5 +1,4 @@
 import { closeSync, openSync, writeSync, fsyncSync } from 'node:fs';
-import type { Writable } from 'node:stream';
 import { DigestCounter } from './digest.js';
 
 /**
@@ -42,24 +41,5 @@ export class DigestSink implements ByteSink {
   write(chunk: Buffer): void | Promise<void> {
     this.counter.update(chunk);
     return this.next?.write(chunk);
-  }
-}
-
-/** Adapts a Node Writable, honouring backpressure. */
-export class StreamSink implements ByteSink {
-  constructor(private readonly stream: Writable) {}
-
-  write(chunk: Buffer): void | Promise<void> {
-    if (this.stream.write(chunk)) return;
-    return new Promise((resolve, reject) => {
-      const done = (err?: Error) => {
-        this.stream.off('drain', done);
-        this.stream.off('error', done);
-        if (err) reject(err);
-        else resolve();
-      };
-      this.stream.on('drain', done);
-      this.stream.on('error', done);
-    });
   }
 }

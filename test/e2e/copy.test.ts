@@ -58,3 +58,17 @@ describe('COPY from the build context', () => {
     expect(report).toMatch(/^1600000000$/m);
   });
 });
+
+describe('FROM scratch', () => {
+  if (missing('root')) return;
+  it('builds an image whose only layer is what COPY adds', async () => {
+    const root = tempDir('store-');
+    const ctx = context({ Dockerfile: 'FROM scratch\nCOPY hello.txt /\nCMD ["/hello.txt"]\n', 'hello.txt': 'hi\n' });
+    const r = await ok(root, ['-q', '-t', 'from-scratch', ctx]);
+    const [image] = JSON.parse((await ok(root, ['inspect', r.stdout.trim()])).stdout);
+    expect(image.Layers).toHaveLength(1);
+    expect(image.Config).toEqual({ Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['/hello.txt'] });
+    expect(image.History.map((h: { created_by: string }) => h.created_by)).toEqual(['COPY hello.txt / # buildkit', 'CMD ["/hello.txt"]']);
+    expect(image.Layers[0].ContentSize).toBe(3);
+  });
+});

@@ -21,6 +21,18 @@ function sandboxProcesses(): string[] {
     });
 }
 
+/** Starts a build and returns once its RUN step is running (and will keep running for a minute). */
+async function buildInsideRun(root: string) {
+  const child = spawn(process.execPath, [BIN_PATH, context({ Dockerfile: 'FROM busybox\nRUN echo started; sleep 60\n' })], {
+    env: { TSBUILD_ROOT: root },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  while (!err.includes('started')) await sleep(20);
+  return { child, stderr: () => err };
+}
+
 describe('the local store', () => {
   if (missing('root')) return;
   const root = tempDir('store-');
@@ -91,29 +103,17 @@ describe('the local store', () => {
   });
 
   it('Ctrl-C during RUN stops the step, removes temp space and leaves nothing running', async () => {
-    const child = spawn(process.execPath, [BIN_PATH, context({ Dockerfile: 'FROM busybox\nRUN echo started; sleep 60\n' })], {
-      env: { TSBUILD_ROOT: root },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let err = '';
-    child.stderr.on('data', (d) => (err += d));
-    while (!err.includes('started')) await sleep(20);
+    const { child, stderr } = await buildInsideRun(root);
     child.kill('SIGINT');
     const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
     expect(code).toBe(130);
-    expect(err.trim().split('\n').at(-1)).toBe('tsbuild: interrupted by SIGINT');
+    expect(stderr().trim().split('\n').at(-1)).toBe('tsbuild: interrupted by SIGINT');
     expect(sandboxProcesses()).toEqual([]);
     expect(storeLeftovers(root)).toEqual([]);
   });
 
   it('a build killed with SIGKILL takes its sandbox down, and the next command removes what it left', async () => {
-    const child = spawn(process.execPath, [BIN_PATH, context({ Dockerfile: 'FROM busybox\nRUN echo started; sleep 60\n' })], {
-      env: { TSBUILD_ROOT: root },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let err = '';
-    child.stderr.on('data', (d) => (err += d));
-    while (!err.includes('started')) await sleep(20);
+    const { child } = await buildInsideRun(root);
     child.kill('SIGKILL');
     await new Promise((resolve) => child.on('exit', resolve));
     for (let i = 0; i < 50 && sandboxProcesses().length > 0; i++) await sleep(20);
