@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { InterruptedError, TsbuildError } from '../errors.js';
 import { defaultRoot, Store } from '../store/store.js';
@@ -34,6 +35,7 @@ export async function main(argv: string[]): Promise<number> {
 
   const program = new Command('tsbuild')
     .description('Builds Dockerfiles into OCI/Docker images without a daemon')
+    .version(packageVersion(), '-v, --version')
     .option('--root <dir>', 'store directory (default: $TSBUILD_ROOT or /var/lib/tsbuild)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -134,4 +136,9 @@ function report(err: unknown, signal: AbortSignal): number {
   process.stderr.write(`tsbuild: error: ${e?.message ?? String(reason)}\n`);
   if (process.env.TSBUILD_DEBUG) process.stderr.write(`${e?.stack}\n`);
   return 1;
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }

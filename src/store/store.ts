@@ -62,12 +62,23 @@ export class Store {
     for (const dir of [...this.temps]) this.removeTemp(dir);
   }
 
-  /** Temp dirs whose owner process is gone are what a killed command left behind. */
+  /**
+   * What a killed command left behind: temp dirs, and temp siblings of atomic writes (blobs, links,
+   * images.json), whose owner process is gone. Nothing else can be half-written: every file reaches
+   * its real name by rename.
+   */
   private removeStaleTemps(): void {
+    const dead = (name: string, re: RegExp) => {
+      const pid = Number(re.exec(name)?.[1]);
+      return Number.isInteger(pid) && pid !== process.pid && !processAlive(pid);
+    };
     for (const name of readdirSync(this.tmpDir)) {
-      const pid = Number(/-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
-      if (pid === process.pid || processAlive(pid)) continue;
-      rmSync(path.join(this.tmpDir, name), { recursive: true, force: true });
+      if (dead(name, /-(\d+)-[0-9a-f]+$/)) rmSync(path.join(this.tmpDir, name), { recursive: true, force: true });
+    }
+    for (const dir of [this.root, path.join(this.root, 'blobs', 'sha256'), path.join(this.root, 'l')]) {
+      for (const name of readdirSync(dir)) {
+        if (name.startsWith('.') && dead(name, /\.tmp-(\d+)-[0-9a-f]+$/)) rmSync(path.join(dir, name), { force: true });
+      }
     }
   }
 

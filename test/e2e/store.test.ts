@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -119,7 +119,11 @@ describe('the local store', () => {
     for (let i = 0; i < 50 && sandboxProcesses().length > 0; i++) await sleep(20);
     expect(sandboxProcesses()).toEqual([]);
     expect(storeLeftovers(root).length).toBeGreaterThan(0); // its temp dir, until the next start
+    // and what an atomic write killed before its rename would leave (pid 4194303 is not running)
+    const half = path.join(root, 'blobs/sha256', `.${'0'.repeat(64)}.tmp-4194303-0badc0de`);
+    writeFileSync(half, 'half a blob');
     await ok(root, ['images']);
     expect(storeLeftovers(root)).toEqual([]);
+    expect(existsSync(half)).toBe(false);
   });
 });
