@@ -160,6 +160,19 @@ static void protect_kernel_paths(void) {
   }
 }
 
+static void make_file_mountpoint(const char *rel) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", rel);
+  for (char *p = buf; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    mkdir(buf, 0755);
+    *p = '/';
+  }
+  int fd = open(buf, O_CREAT | O_WRONLY | O_CLOEXEC, 0755);
+  if (fd >= 0) close(fd);
+}
+
 static void setup_rootfs(void) {
   mountf(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
   if (lowers_dir && chdir(lowers_dir) < 0) die("chdir %s", lowers_dir);
@@ -174,6 +187,8 @@ static void setup_rootfs(void) {
     *colon = 0;
     const char *dst = colon + 1;
     while (*dst == '/') dst++;
+    /* /dev is our own tmpfs: mount points there (heredoc scripts in /dev/pipes) are made here */
+    if (strncmp(dst, "dev/", 4) == 0) make_file_mountpoint(dst);
     mountf(spec, dst, NULL, MS_BIND, NULL);
   }
   protect_kernel_paths();

@@ -1,16 +1,19 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { IgnoreMatcher } from '../dockerfile/dockerignore.js';
+import { toInstruction, type ArgInstruction, type Instruction } from '../dockerfile/instructions.js';
 import { parseDockerfile } from '../dockerfile/parse.js';
 import { expandWord, ShellWordError } from '../dockerfile/shell-words.js';
-import { DockerfileError, TsbuildError, UsageError } from '../errors.js';
+import { DockerfileError, TsbuildError, UsageError, type SourceLocation } from '../errors.js';
 import { serializeConfig } from '../image/config.js';
 import { planStages, type Stage } from '../plan/stages.js';
 import { writeEtcFiles } from '../sandbox/etc-files.js';
 import { commitImage } from '../store/stored-image.js';
+import { buildArgValue } from './instructions/arg.js';
+import { dispatch } from './instructions/index.js';
 import { StoreImageSource, type BaseImageSource } from './base-image.js';
-import { HANDLERS } from './instructions/index.js';
 import type { BuildOptions, BuildResult } from './options.js';
+import { neededStages } from './stage-graph.js';
 import { StageState, type ArgValue } from './stage-state.js';
 import type { StepContext } from './step-context.js';
 
@@ -22,13 +25,49 @@ function readDockerfile(file: string, shown: string): string {
   }
 }
 
-function formatSeconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)}s`;
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+const where = (l: SourceLocation) => `${l.file}:${l.line}`;
+
+/** Values of the ARGs declared before the first FROM, with --build-arg overrides. */
+function resolveGlobalArgs(args: ArgInstruction[], options: BuildOptions, escape: string): ArgValue[] {
+  const out: ArgValue[] = [];
+  for (const ins of args) {
+    for (const a of ins.args) {
+      const env = (n: string) => out.find((x) => x.key === n)?.value;
+      let declared: string | undefined;
+      try {
+        declared = a.value === undefined ? undefined : expandWord(a.value, env, escape);
+      } catch (err) {
+        throw new DockerfileError(`ARG: ${(err as Error).message}`, { location: ins.location, cause: err });
+      }
+      out.push({ key: a.key, value: buildArgValue(options.buildArgs, a.key) ?? declared });
+    }
+  }
+  return out;
+}
+
+/** BuildKit's warnings that do not stop a build. */
+function lintWarnings(stages: Stage[], globalArgs: ArgValue[]): string[] {
+  const warnings: string[] = [];
+  for (const s of stages) {
+    for (const m of s.from.base.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)) {
+      if (!globalArgs.some((a) => a.key === m[1])) {
+        warnings.push(`UndefinedArgInFrom: FROM argument '${m[1]}' is not declared (${where(s.from.location)})`);
+      }
+    }
+    for (const ins of s.instructions) {
+      if ((ins.keyword === 'CMD' || ins.keyword === 'ENTRYPOINT') && ins.prependShell) {
+        warnings.push(`JSONArgsRecommended: JSON arguments recommended for ${ins.keyword} to prevent unintended behavior related to OS signals (${where(ins.location)})`);
+      }
+    }
+  }
+  return warnings;
 }
 
 /**
- * Builds a Dockerfile into the store: every stage in order, every instruction by its handler, then
- * the final stage's image is recorded under the tags. Temp space is removed whatever happens.
+ * Builds a Dockerfile into the store: the stages the target needs, in order, every instruction by
+ * its handler, then the target stage's image is recorded under the tags. Temp space is removed
+ * whatever happens.
  */
 export async function build(options: BuildOptions, source: BaseImageSource = new StoreImageSource(options.store)): Promise<BuildResult> {
   const { store } = options;
@@ -42,37 +81,72 @@ export async function build(options: BuildOptions, source: BaseImageSource = new
   const parsed = parseDockerfile(readDockerfile(dockerfile, shown), shown);
   const plan = planStages(parsed);
   const ignore = IgnoreMatcher.fromContext(contextDir, options.dockerfile ? dockerfile : undefined);
-  const total = plan.stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
+  const globalArgs = resolveGlobalArgs(plan.globalArgs, options, parsed.escape);
+  const expandFrom = (stage: Stage) => {
+    try {
+      return expandWord(stage.from.base, (n) => globalArgs.find((a) => a.key === n)?.value, parsed.escape);
+    } catch (err) {
+      if (err instanceof ShellWordError) throw new DockerfileError(`FROM: ${err.message}`, { location: stage.from.location });
+      throw err;
+    }
+  };
+  const bases = plan.stages.map(expandFrom);
+  const needed = neededStages(plan.stages, bases, options.target, (from) =>
+    expandWord(from, (n) => globalArgs.find((a) => a.key === n)?.value, parsed.escape),
+  );
+  const warnings = [...parsed.warnings.map((w) => `${w.message} (${where(w.location)})`), ...lintWarnings(plan.stages, globalArgs)];
+  const total = needed.reduce((n, s) => n + 1 + s.instructions.length, 0);
 
   const buildDir = store.makeTemp('build');
   try {
     const etcDir = path.join(buildDir, 'etc');
     mkdirSync(etcDir);
     const etcFiles = writeEtcFiles(etcDir);
-    const globalArgs = resolveGlobalArgs(plan.globalArgs.map((i) => i.args), options, parsed.escape);
     const built = new Map<string, StageState>();
     let step = 0;
     let stepSerial = 0;
     let last: StageState | undefined;
-    for (const stage of plan.stages) {
+    const runStep = async (state: StageState, ins: Instruction, label: string) => {
       step++;
-      const { state, baseName } = await startStage(stage, globalArgs, built, source, parsed.escape);
-      log(`#${step} [${step}/${total}] FROM ${baseName}${stage.name ? ` AS ${stage.name}` : ''}`);
-      for (const ins of stage.instructions) {
-        step++;
-        options.signal?.throwIfAborted();
-        const started = Date.now();
-        log(`#${step} [${step}/${total}] ${ins.keyword} ${ins.args.trim()}`.trimEnd());
-        const stepDir = path.join(buildDir, `step-${++stepSerial}`);
-        mkdirSync(stepDir);
-        const ctx: StepContext = { store, state, ins, escape: parsed.escape, contextDir, ignore, options, etcFiles, stepDir };
-        await HANDLERS[ins.keyword]!(ctx);
-        store.removeTemp(stepDir);
-        log(`#${step} DONE ${formatSeconds(Date.now() - started)}`);
+      options.signal?.throwIfAborted();
+      const started = Date.now();
+      log(`#${step} [${step}/${total}] ${label}`);
+      const stepDir = path.join(buildDir, `step-${++stepSerial}`);
+      mkdirSync(stepDir);
+      const ctx: StepContext = { store, state, ins, escape: parsed.escape, contextDir, ignore, options, etcFiles, stepDir, stages: built, images: source };
+      await dispatch(ctx, ins);
+      store.removeTemp(stepDir);
+      log(`#${step} DONE ${seconds(Date.now() - started)}`);
+    };
+    for (const stage of needed) {
+      step++;
+      const baseName = bases[stage.index]!;
+      if (baseName === '') throw new DockerfileError(`base name (${stage.from.base}) should not be blank`, { location: stage.from.location });
+      const earlier = built.get(baseName.toLowerCase());
+      let state: StageState;
+      if (earlier) state = new StageState(earlier.config, earlier.layers, globalArgs);
+      else {
+        try {
+          const base = await source.resolve(baseName);
+          state = new StageState(base.config, base.layers, globalArgs);
+        } catch (err) {
+          if (err instanceof TsbuildError && !err.location) throw new DockerfileError(err.message, { location: stage.from.location, cause: err });
+          throw err;
+        }
       }
+      log(`#${step} [${step}/${total}] FROM ${baseName}${stage.name ? ` AS ${stage.name}` : ''}`);
+      const triggers = state.config.config.OnBuild ?? [];
+      state.setRuntime({ OnBuild: undefined });
+      for (const trigger of triggers) {
+        const ins = onbuildTrigger(trigger, stage.from.location, parsed.escape);
+        await runStep(state, ins, `ONBUILD ${trigger}`);
+      }
+      for (const ins of stage.instructions) await runStep(state, ins, ins.original);
       if (stage.name) built.set(stage.name, state);
+      built.set(String(stage.index), state);
       last = state;
     }
+    for (const w of warnings) log(`WARNING: ${w}`);
     const final = last!;
     const config = { ...final.config, created: new Date().toISOString() };
     const imageId = await commitImage(store, serializeConfig(config), options.tags ?? []);
@@ -84,46 +158,13 @@ export async function build(options: BuildOptions, source: BaseImageSource = new
   }
 }
 
-/** Values of the ARGs declared before the first FROM, with --build-arg overrides. */
-function resolveGlobalArgs(lines: string[], options: BuildOptions, escape: string): ArgValue[] {
-  const out: ArgValue[] = [];
-  for (const line of lines) {
-    for (const word of line.trim().split(/\s+/).filter(Boolean)) {
-      const eq = word.indexOf('=');
-      const key = eq < 0 ? word : word.slice(0, eq);
-      const env = (n: string) => out.find((a) => a.key === n)?.value;
-      const declared = eq < 0 ? undefined : expandWord(word.slice(eq + 1), env, escape);
-      const cli = options.buildArgs && key in options.buildArgs ? (options.buildArgs[key] ?? process.env[key]) : undefined;
-      out.push({ key, value: cli ?? declared });
-    }
+/** An ONBUILD trigger of the base image, parsed as a one-line Dockerfile, located at the FROM. */
+function onbuildTrigger(trigger: string, at: SourceLocation, escape: string): Instruction {
+  const text = escape === '\\' ? trigger : `# escape=${escape}\n${trigger}`;
+  const parsed = parseDockerfile(text, at.file);
+  const ins = toInstruction({ ...parsed.nodes[0]!, location: at });
+  if (ins.keyword === 'FROM' || ins.keyword === 'ONBUILD' || ins.keyword === 'MAINTAINER') {
+    throw new DockerfileError(`${ins.keyword} isn't allowed as an ONBUILD trigger`, { location: at });
   }
-  return out;
-}
-
-async function startStage(
-  stage: Stage,
-  globalArgs: ArgValue[],
-  built: Map<string, StageState>,
-  source: BaseImageSource,
-  escape: string,
-): Promise<{ state: StageState; baseName: string }> {
-  let baseName: string;
-  try {
-    baseName = expandWord(stage.base, (n) => globalArgs.find((a) => a.key === n)?.value, escape);
-  } catch (err) {
-    if (err instanceof ShellWordError) throw new DockerfileError(`FROM: ${err.message}`, { location: stage.from.location });
-    throw err;
-  }
-  if (baseName === '') throw new DockerfileError(`FROM: base name (${stage.base}) should not be blank`, { location: stage.from.location });
-  const earlier = built.get(baseName.toLowerCase());
-  if (earlier) return { state: new StageState(earlier.config, earlier.layers, globalArgs), baseName };
-  try {
-    const base = await source.resolve(baseName);
-    return { state: new StageState(base.config, base.layers, globalArgs), baseName: base.name };
-  } catch (err) {
-    if (err instanceof TsbuildError && !err.location) {
-      throw new DockerfileError(err.message, { location: stage.from.location, cause: err });
-    }
-    throw err;
-  }
+  return ins;
 }

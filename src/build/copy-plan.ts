@@ -1,12 +1,11 @@
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
-import path from 'node:path';
-import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
+import type { Stats } from 'node:fs';
 import { components } from '../fs/resolve.js';
 import type { RootfsView } from '../fs/rootfs-view.js';
 import { copyFileContent } from '../layer/diff.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor } from '../layer/tar-format.js';
 import type { ByteSink } from '../util/sink.js';
 import type { Ownership } from './materialize-dir.js';
+import type { SourceTree } from './source-tree.js';
 
 interface PlanNode {
   kind: 'dir' | 'file' | 'symlink';
@@ -22,10 +21,10 @@ interface PlanNode {
 }
 
 export interface SourceOptions {
-  owner: Ownership;
+  /** Owner of everything added; when absent, entries keep the source's (ADD of an archive). */
+  owner?: Ownership;
   /** --chmod: replaces the mode of everything copied. */
   mode?: number;
-  ignore: IgnoreMatcher;
 }
 
 const sortBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
@@ -45,6 +44,10 @@ export class LayerPlan {
     private readonly view: RootfsView,
     private readonly now: number,
   ) {}
+
+  get empty(): boolean {
+    return this.root.children!.size === 0;
+  }
 
   /** The directory node at a resolved absolute path, created (copy-up or fresh) as needed. */
   dir(absPath: string, fresh: Ownership & { mode: number }): PlanNode {
@@ -67,37 +70,43 @@ export class LayerPlan {
     return node;
   }
 
-  /** Adds a context entry (and, for a directory, what .dockerignore keeps below it) as `name` in `parent`. */
-  addSource(parent: PlanNode, name: string, host: string, rel: string, opts: SourceOptions, st: Stats = lstatSync(host)): void {
-    const attrs = { uid: opts.owner.uid, gid: opts.owner.gid, mtime: Math.floor(st.mtimeMs / 1000), mode: opts.mode ?? st.mode & 0o7777 };
+  /** Adds a tree entry (and, for a directory, what .dockerignore keeps below it) as `name` in `parent`. */
+  addSource(parent: PlanNode, name: string, tree: SourceTree, comps: readonly string[], opts: SourceOptions, st: Stats): void {
+    const attrs = { uid: opts.owner?.uid ?? st.uid, gid: opts.owner?.gid ?? st.gid, mtime: Math.floor(st.mtimeMs / 1000), mode: opts.mode ?? st.mode & 0o7777 };
     if (st.isDirectory()) {
       const existing = parent.children!.get(name);
       const node: PlanNode = existing?.kind === 'dir' ? Object.assign(existing, attrs) : { kind: 'dir', ...attrs, size: 0, children: new Map() };
       parent.children!.set(name, node);
-      this.addDirContents(node, host, rel, opts);
+      this.addDirContents(node, tree, comps, opts);
     } else if (st.isFile()) {
-      parent.children!.set(name, { kind: 'file', ...attrs, size: st.size, source: host });
+      parent.children!.set(name, { kind: 'file', ...attrs, size: st.size, source: tree.hostPath(comps) });
     } else if (st.isSymbolicLink()) {
-      parent.children!.set(name, { kind: 'symlink', ...attrs, mode: 0o777, size: 0, linkname: readlinkSync(host) });
+      parent.children!.set(name, { kind: 'symlink', ...attrs, mode: 0o777, size: 0, linkname: tree.readlink(comps) });
     }
-    // sockets, devices and fifos in a context are not copied
+    // sockets, devices and fifos are not copied
   }
 
-  /** Adds the contents of a context directory into a directory node. */
-  addDirContents(node: PlanNode, host: string, rel: string, opts: SourceOptions): void {
-    for (const name of readdirSync(host)) {
-      const childRel = rel ? `${rel}/${name}` : name;
-      const childHost = path.join(host, name);
-      const st = lstatSync(childHost);
-      if (!opts.ignore.excludes(childRel)) {
-        this.addSource(node, name, childHost, childRel, opts, st);
-      } else if (st.isDirectory() && opts.ignore.mayIncludeUnder(childRel)) {
+  /** Adds the contents of a tree directory into a directory node. */
+  addDirContents(node: PlanNode, tree: SourceTree, comps: readonly string[], opts: SourceOptions): void {
+    for (const name of tree.readdir(comps)) {
+      const child = [...comps, name];
+      const rel = child.join('/');
+      const st = tree.lstat(child);
+      if (!st) continue;
+      if (!tree.excluded(rel)) {
+        this.addSource(node, name, tree, child, opts, st);
+      } else if (st.isDirectory() && tree.mayIncludeUnder(rel)) {
         // an exception pattern may keep something below an excluded directory
-        const sub: PlanNode = { kind: 'dir', uid: opts.owner.uid, gid: opts.owner.gid, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000), size: 0, children: new Map() };
-        this.addDirContents(sub, childHost, childRel, opts);
+        const sub: PlanNode = { kind: 'dir', uid: opts.owner?.uid ?? st.uid, gid: opts.owner?.gid ?? st.gid, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000), size: 0, children: new Map() };
+        this.addDirContents(sub, tree, child, opts);
         if (sub.children!.size > 0) node.children!.set(name, sub);
       }
     }
+  }
+
+  /** Adds a file with the given content (a heredoc source, or a downloaded file). */
+  addFile(parent: PlanNode, name: string, hostFile: string, size: number, attrs: Ownership & { mode: number; mtime: number }): void {
+    parent.children!.set(name, { kind: 'file', ...attrs, size, source: hostFile });
   }
 
   /** Writes the planned layer as a tar, in the same order writeLayerTar uses. Returns the content size. */

@@ -9,6 +9,8 @@ export interface BuildOptions {
   dockerfile?: string;
   /** Names to tag the result with (normalised as Docker does). */
   tags?: string[];
+  /** --target: the stage to build (default: the last). */
+  target?: string;
   /** --build-arg values; `undefined` means "take it from the environment". */
   buildArgs?: Record<string, string | undefined>;
   /** Progress lines (step headers, timings). */

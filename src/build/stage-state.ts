@@ -16,7 +16,13 @@ export interface ArgValue {
  * in scope. Each step replaces `config` rather than editing the base image's object.
  */
 export class StageState {
+  /** ARGs declared in this stage, in order (RUN's history shows them). */
   args: ArgValue[] = [];
+  /**
+   * The environment steps see and expand with: the image's ENV plus ARG values, later
+   * definitions winning (BuildKit's LLB state env). The image config keeps ENV only.
+   */
+  env: string[];
   /** Whether this stage set CMD (ENTRYPOINT clears an inherited CMD only). */
   cmdSet = false;
 
@@ -29,6 +35,7 @@ export class StageState {
     if (envGet(config.config.Env, 'PATH') === undefined) {
       this.config = { ...config, config: { ...config.config, Env: [`PATH=${DEFAULT_PATH}`, ...(config.config.Env ?? [])] } };
     }
+    this.env = [...(this.config.config.Env ?? [])];
   }
 
   get topChainId(): Digest | undefined {
@@ -39,18 +46,21 @@ export class StageState {
     return chainIdOf(this.topChainId, diffId);
   }
 
-  /** Variables for expanding instruction arguments: ENV wins over ARG. */
+  /** Variables for expanding instruction arguments. */
   expansionEnv(): (name: string) => string | undefined {
-    return (name) => envGet(this.config.config.Env, name) ?? this.args.find((a) => a.key === name)?.value;
+    return (name) => envGet(this.env, name);
   }
 
-  /** The environment RUN sees: the image's, plus ARGs that ENV does not shadow. */
-  runEnv(): string[] {
-    let env = [...(this.config.config.Env ?? [])];
-    for (const a of this.args) {
-      if (a.value !== undefined && envGet(env, a.key) === undefined) env = envSet(env, a.key, a.value);
-    }
-    return env;
+  /** ENV: into the image config and the step environment. */
+  setEnv(key: string, value: string): void {
+    this.env = envSet(this.env, key, value);
+    this.setRuntime({ Env: envSet(this.config.config.Env, key, value) });
+  }
+
+  /** ARG: declared for this stage; its value (if any) joins the step environment only. */
+  declareArg(key: string, value: string | undefined): void {
+    this.args = [...this.args, { key, value }];
+    if (value !== undefined) this.env = envSet(this.env, key, value);
   }
 
   setRuntime(patch: Partial<ImageConfig['config']>): void {

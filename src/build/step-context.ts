@@ -1,13 +1,14 @@
 import { mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
-import type { Instruction } from '../dockerfile/instruction.js';
+import type { Instruction } from '../dockerfile/instructions.js';
 import { DockerfileError } from '../errors.js';
 import { RootfsView } from '../fs/rootfs-view.js';
 import { writeLayerTar } from '../layer/diff.js';
 import type { LayerMeta } from '../store/layers.js';
 import type { Store } from '../store/store.js';
 import { DigestSink, FileSink, type ByteSink } from '../util/sink.js';
+import type { BaseImageSource } from './base-image.js';
 import type { BuildOptions } from './options.js';
 import type { StageState } from './stage-state.js';
 
@@ -24,17 +25,26 @@ export interface StepContext {
   etcFiles: Record<string, string>;
   /** A fresh, empty directory for this step's work, inside the build's temp dir. */
   stepDir: string;
+  /** Stages built so far, by name and by index, for COPY --from and RUN --mount from=. */
+  stages: Map<string, StageState>;
+  /** Images COPY --from can name when no stage has that name. */
+  images: BaseImageSource;
 }
 
 export function fail(ctx: StepContext, message: string, cause?: unknown): never {
   throw new DockerfileError(message, { location: ctx.ins.location, cause });
 }
 
-/** The stage's rootfs as the layers make it (no mount needed); extracts layers not extracted yet. */
-export async function viewOf(ctx: StepContext): Promise<RootfsView> {
+/** A rootfs as layers make it (no mount needed); extracts layers not extracted yet. */
+export async function viewOfLayers(ctx: StepContext, layers: readonly LayerMeta[]): Promise<RootfsView> {
   const dirs: string[] = [];
-  for (const l of ctx.state.layers) dirs.push(await ctx.store.layers.ensureExtracted(l.chainId, ctx.stepDir));
+  for (const l of layers) dirs.push(await ctx.store.layers.ensureExtracted(l.chainId, ctx.stepDir));
   return new RootfsView(dirs.reverse());
+}
+
+/** The stage's rootfs as its layers make it. */
+export function viewOf(ctx: StepContext): Promise<RootfsView> {
+  return viewOfLayers(ctx, ctx.state.layers);
 }
 
 /**

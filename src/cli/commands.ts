@@ -22,6 +22,7 @@ export interface BuildFlags {
   output?: string;
   quiet?: boolean;
   buildArg: string[];
+  target?: string;
 }
 
 function parseBuildArgs(list: string[]): Record<string, string | undefined> {
@@ -48,6 +49,7 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     dockerfile: flags.file,
     tags: flags.tag,
     buildArgs: parseBuildArgs(flags.buildArg),
+    target: flags.target,
     log,
     runOutput: flags.quiet ? undefined : process.stderr,
     signal: io.signal,

@@ -54,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('-o, --output <file.tar>', 'also write the image as a docker-archive + OCI tarball')
     .option('-q, --quiet', 'print only the image ID')
     .option('--build-arg <KEY[=VALUE]>', 'set a build-time variable; repeatable', collect, [])
+    .option('--target <stage>', 'build this stage (default: the last)')
     .addOption(new Option('--root <dir>').hideHelp())
     .action(async (context: string, flags) => {
       if (flags.root) program.setOptionValue('root', flags.root);

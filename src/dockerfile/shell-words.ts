@@ -27,6 +27,8 @@ class Lexer {
     private readonly escape: string,
     private readonly split: boolean,
     start = 0,
+    /** Quotes are ordinary characters (BuildKit's SkipProcessQuotes, for heredoc contents). */
+    private readonly skipQuotes = false,
   ) {
     this.pos = start;
   }
@@ -64,6 +66,8 @@ class Lexer {
         const n = this.next();
         if (n !== undefined) this.append(n);
         this.started = true;
+      } else if (this.skipQuotes && (c === "'" || c === '"')) {
+        this.append(c);
       } else if (c === "'") {
         this.append(this.singleQuoted());
         this.started = true;
@@ -185,6 +189,11 @@ class Lexer {
 /** Expands one word (quotes removed, no splitting): ENV values, WORKDIR, USER, ... */
 export function expandWord(word: string, env: Env, escape = '\\'): string {
   return new Lexer([...word], env, escape, false).run()[0] ?? '';
+}
+
+/** Expands variables in text whose quotes are ordinary characters: heredoc contents. */
+export function expandRaw(text: string, env: Env, escape = '\\'): string {
+  return new Lexer([...text], env, escape, false, 0, true).run()[0] ?? '';
 }
 
 /** Expands and splits on unquoted whitespace: the words of a shell-form argument list. */

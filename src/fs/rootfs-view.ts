@@ -1,4 +1,4 @@
-import { lstatSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { native } from '../native/index.js';
 import { isWhiteoutDevice, OVERLAY_OPAQUE_XATTR } from '../layer/whiteout.js';
@@ -38,7 +38,7 @@ export class RootfsView {
         const st = lstatOrNull(path.join(layer, ...dir.slice(0, i + 1)));
         if (!st) continue;
         if (!st.isDirectory()) break; // a file or whiteout hides this name in the layers below
-        next.push(path.join(layer));
+        next.push(layer);
         if (native().getXattr(path.join(layer, ...dir.slice(0, i + 1)), OVERLAY_OPAQUE_XATTR)?.toString() === 'y') break;
       }
       contributing = next;
@@ -48,7 +48,7 @@ export class RootfsView {
   }
 
   /** The entry at exactly these components (no symlink resolution), or null. */
-  private entryAt(comps: readonly string[]): { hostPath: string; stat: Stats } | null {
+  entryAt(comps: readonly string[]): { hostPath: string; stat: Stats } | null {
     if (comps.length === 0) {
       for (const layer of this.layers) {
         const st = lstatOrNull(layer);
@@ -80,6 +80,15 @@ export class RootfsView {
     const full = `/${resolved.join('/')}`;
     const entry = this.entryAt(resolved);
     return { path: full, entry: entry ? { path: full, ...entry } : null };
+  }
+
+  /** Names in a directory (components, already resolved) as the merged rootfs lists them. */
+  list(dir: readonly string[]): string[] {
+    const names = new Set<string>();
+    for (const layer of this.dirLayers(dir)) {
+      for (const name of readdirSync(path.join(layer, ...dir))) names.add(name);
+    }
+    return [...names].filter((n) => this.entryAt([...dir, n]) !== null);
   }
 
   /** A file's content through the view, or undefined when absent or not a regular file. */

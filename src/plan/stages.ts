@@ -1,54 +1,41 @@
-import type { Instruction, ParsedDockerfile } from '../dockerfile/instruction.js';
+import { toInstruction, type ArgInstruction, type FromInstruction, type Instruction } from '../dockerfile/instructions.js';
+import type { ParsedDockerfile } from '../dockerfile/parse.js';
 import { DockerfileError } from '../errors.js';
 
-/** Instructions tsbuild builds today. */
-export const SUPPORTED = new Set(['FROM', 'RUN', 'COPY', 'ENV', 'ARG', 'WORKDIR', 'USER', 'CMD', 'ENTRYPOINT', 'LABEL', 'EXPOSE']);
 /** Dockerfile instructions that exist but that tsbuild does not build yet. */
-export const NOT_YET = new Set(['ADD', 'VOLUME', 'STOPSIGNAL', 'HEALTHCHECK', 'SHELL', 'ONBUILD', 'MAINTAINER']);
+export const NOT_YET = new Set<string>([]);
 
 export interface Stage {
   index: number;
   /** `AS name`, lower-cased as BuildKit compares them. */
   name?: string;
-  from: Instruction;
-  /** Base image or earlier stage, unexpanded. */
-  base: string;
+  from: FromInstruction;
   instructions: Instruction[];
 }
 
 export interface BuildPlan {
-  /** ARGs before the first FROM: usable in FROM lines. */
-  globalArgs: Instruction[];
+  /** ARGs before the first FROM: usable in FROM lines, and in stages that redeclare them. */
+  globalArgs: ArgInstruction[];
   stages: Stage[];
 }
 
-/** Splits a Dockerfile into stages and rejects what cannot be built, before anything runs. */
+/**
+ * Types every instruction and splits the Dockerfile into stages, so that anything unknown or
+ * malformed fails before a single step runs.
+ */
 export function planStages(df: ParsedDockerfile): BuildPlan {
-  const globalArgs: Instruction[] = [];
+  const globalArgs: ArgInstruction[] = [];
   const stages: Stage[] = [];
-  for (const ins of df.instructions) {
-    if (!SUPPORTED.has(ins.keyword)) {
-      if (NOT_YET.has(ins.keyword)) {
-        throw new DockerfileError(`${ins.keyword} is not supported yet by tsbuild`, { location: ins.location });
-      }
-      throw new DockerfileError(`unknown instruction: ${ins.source.split(/\s/)[0]}`, { location: ins.location });
+  for (const node of df.nodes) {
+    const ins = toInstruction(node);
+    if (NOT_YET.has(ins.keyword)) {
+      throw new DockerfileError(`${ins.keyword} is not supported yet by tsbuild`, { location: ins.location });
     }
     if (ins.keyword === 'FROM') {
-      const words = ins.args.trim().split(/\s+/).filter(Boolean);
-      if (words.length !== 1 && !(words.length === 3 && words[1]!.toUpperCase() === 'AS')) {
-        throw new DockerfileError('FROM requires either one or three arguments (FROM <image> [AS <name>])', { location: ins.location });
+      if (ins.stageName !== undefined && stages.some((s) => s.name === ins.stageName)) {
+        throw new DockerfileError(`duplicate name ${ins.stageName}`, { location: ins.location });
       }
-      for (const f of ins.flags) {
-        if (f.name !== 'platform') throw new DockerfileError(`FROM does not take --${f.name}`, { location: ins.location });
-      }
-      const name = words[2]?.toLowerCase();
-      if (name !== undefined && !/^[a-z][a-z0-9-_.]*$/.test(name)) {
-        throw new DockerfileError(`invalid name for build stage: "${words[2]}", name can't start with a number or contain symbols`, { location: ins.location });
-      }
-      if (name !== undefined && stages.some((s) => s.name === name)) {
-        throw new DockerfileError(`duplicate name ${name}`, { location: ins.location });
-      }
-      stages.push({ index: stages.length, name, from: ins, base: words[0]!, instructions: [] });
+      stages.push({ index: stages.length, name: ins.stageName, from: ins, instructions: [] });
       continue;
     }
     const current = stages.at(-1);
@@ -57,7 +44,7 @@ export function planStages(df: ParsedDockerfile): BuildPlan {
         globalArgs.push(ins);
         continue;
       }
-      throw new DockerfileError(`no build stage in current context: ${ins.keyword} must come after FROM`, { location: ins.location });
+      throw new DockerfileError('no build stage in current context', { location: ins.location });
     }
     current.instructions.push(ins);
   }

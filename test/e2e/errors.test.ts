@@ -32,9 +32,9 @@ const cases: BadCase[] = [
     stderr: /^tsbuild: .*Dockerfile:3: unknown instruction: FOOBAR$/,
   },
   {
-    name: 'instruction not supported yet',
-    files: { Dockerfile: 'FROM busybox\nHEALTHCHECK CMD true\n' },
-    stderr: /^tsbuild: .*Dockerfile:2: HEALTHCHECK is not supported yet by tsbuild$/,
+    name: 'unknown flag',
+    files: { Dockerfile: 'FROM busybox\nCOPY --nope=1 a /b\n' },
+    stderr: /^tsbuild: .*Dockerfile:2: unknown flag: --nope \(COPY accepts --chown, --chmod, --from, --link, --exclude, --parents\)$/,
   },
   {
     name: 'RUN exiting non-zero',

@@ -1,85 +1,129 @@
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { CopyInstruction } from '../../dockerfile/instructions.js';
+import { expandRaw } from '../../dockerfile/shell-words.js';
 import { BuildStepError } from '../../errors.js';
 import { resolveUser } from '../../sandbox/user.js';
-import { ContextSourceError, resolveContextSources, type ContextSource } from '../context-source.js';
+import { archiveKind, download, isUrl, unpackArchive } from '../add-sources.js';
 import { LayerPlan } from '../copy-plan.js';
+import { expand } from '../expand.js';
 import type { Ownership } from '../materialize-dir.js';
-import { commitLayerTar, fail, viewOf, type StepContext } from '../step-context.js';
-import { expand } from './key-values.js';
+import { ContextTree, resolveSources, RootfsTree, SourceError, type SourceEntry, type SourceTree } from '../source-tree.js';
+import { commitLayerTar, fail, viewOf, viewOfLayers, type StepContext } from '../step-context.js';
 
-const SUPPORTED_FLAGS = new Set(['chown', 'chmod']);
-
-function ownership(ctx: StepContext, spec: string | undefined, readFile: (p: string) => string | undefined): Ownership {
-  if (!spec) return { uid: 0, gid: 0 };
+function ownership(ctx: StepContext, spec: string | undefined, readFile: (p: string) => string | undefined): Ownership | undefined {
+  if (!spec) return undefined;
   const [userPart = '', groupPart] = spec.split(':', 2);
   try {
-    const u = resolveUser(userPart, readFile);
-    const uid = u.uid;
+    const uid = resolveUser(userPart, readFile).uid;
     // Docker: a user or uid without a group uses the uid as the gid.
     const gid = groupPart === undefined || groupPart === '' ? uid : resolveUser(`${userPart}:${groupPart}`, readFile).gid;
     return { uid, gid };
   } catch (err) {
-    fail(ctx, `COPY --chown=${spec}: ${(err as Error).message}`, err);
+    fail(ctx, `${ctx.ins.keyword} --chown=${spec}: ${(err as Error).message}`, err);
   }
 }
 
 function parseChmod(ctx: StepContext, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^[0-7]{3,4}$/.test(value)) fail(ctx, `COPY --chmod=${value}: expected an octal mode such as 755`);
-  return parseInt(value, 8);
+  if (value === undefined || value === '') return undefined;
+  const n = /^[0-7]+$/.test(value) ? parseInt(value, 8) : NaN;
+  if (Number.isNaN(n) || n > 0o7777) fail(ctx, `invalid chmod parameter: '${value}'. it should be octal string and between 0 and 07777`);
+  return n;
+}
+
+/** Where COPY --from reads: an earlier stage (by name or index), else an image. */
+async function sourceTree(ctx: StepContext, ins: CopyInstruction): Promise<SourceTree> {
+  if (!ins.from) return new ContextTree(ctx.contextDir, ctx.ignore);
+  const from = expand(ctx, ins.from, (n) => ctx.state.globalArgs.find((a) => a.key === n)?.value);
+  const stage = ctx.stages.get(from.toLowerCase());
+  if (stage) return new RootfsTree(`stage ${from}`, await viewOfLayers(ctx, stage.layers));
+  if (/^\d+$/.test(from)) fail(ctx, `invalid from flag value ${from}: stage ${from} is not defined before this one`);
+  const image = await ctx.images.resolve(from);
+  return new RootfsTree(`image ${from}`, await viewOfLayers(ctx, image.layers));
 }
 
 /**
- * COPY from the build context: files keep their mode and mtime and belong to root (or --chown);
- * a directory source copies its contents; the destination is resolved inside the image's rootfs
- * (symlinks followed within it) and written into a fresh layer directory.
+ * COPY and ADD: sources from the build context (after .dockerignore), another stage, an image,
+ * heredocs, or (ADD) URLs and local archives, which are unpacked. Files keep mode and mtime and
+ * belong to root unless --chown; a directory source copies its contents; the destination is resolved
+ * inside the image's rootfs (symlinks followed within it) and the result is streamed into a layer.
  */
-export async function copy(ctx: StepContext): Promise<void> {
-  for (const f of ctx.ins.flags) {
-    if (!SUPPORTED_FLAGS.has(f.name)) fail(ctx, `COPY --${f.name} is not supported yet`);
+export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void> {
+  const isAdd = ins.keyword === 'ADD';
+  if (ins.link) fail(ctx, `${ins.keyword} --link is not supported yet`);
+  if (ins.excludes.length > 0) fail(ctx, `${ins.keyword} --exclude is not supported yet`);
+  if (ins.flags.used('parents')) fail(ctx, 'COPY --parents is not supported yet');
+  const srcs = ins.sources.map((s) => expand(ctx, s));
+  const dest = expand(ctx, ins.dest);
+  const chown = ins.chown !== undefined ? expand(ctx, ins.chown) : undefined;
+  const mode = parseChmod(ctx, ins.chmod !== undefined ? expand(ctx, ins.chmod) : undefined);
+  const checksum = ins.checksum !== undefined ? expand(ctx, ins.checksum) : undefined;
+  if (checksum !== undefined && (srcs.length !== 1 || !isUrl(srcs[0]!))) {
+    fail(ctx, srcs.length !== 1 ? 'checksum can\'t be specified for multiple sources' : 'checksum requires HTTP(S) or Git sources');
   }
-  const flag = (name: string) => ctx.ins.flags.find((f) => f.name === name)?.value;
-  const words = (ctx.ins.json ?? ctx.ins.args.trim().split(/[ \t]+/).filter(Boolean)).map((w) => expand(ctx, w));
-  if (words.length < 2) fail(ctx, 'COPY requires at least two arguments, but only one was provided. Destination could not be determined');
-  const dest = words.at(-1)!;
-  const srcs = words.slice(0, -1);
+  if (!isAdd) for (const s of srcs) if (isUrl(s)) fail(ctx, 'source can\'t be a URL for COPY');
+
   const workdir = ctx.state.config.config.WorkingDir || '/';
   const destIsDir = dest.endsWith('/') || dest === '.' || dest.endsWith('/.');
   const destAbs = path.posix.resolve(workdir, dest);
-
   const view = await viewOf(ctx);
-  const readFile = (p: string) => view.readFile(p);
-  const owner = ownership(ctx, flag('chown'), readFile);
-  const mode = parseChmod(ctx, flag('chmod'));
-
-  let sources: ContextSource[];
-  try {
-    sources = srcs.flatMap((s) => resolveContextSources(ctx.contextDir, s, ctx.ignore));
-  } catch (err) {
-    if (err instanceof ContextSourceError) {
-      throw new BuildStepError(`COPY failed: ${err.message}`, { location: ctx.ins.location, cause: err });
-    }
-    throw err;
-  }
-  if (sources.length > 1 && !destIsDir) {
-    fail(ctx, 'When using COPY with more than one source file, the destination must be a directory and end with a /');
-  }
-
+  const owner = ownership(ctx, chown, (p) => view.readFile(p));
   const plan = new LayerPlan(view, Math.floor(Date.now() / 1000));
-  const opts = { owner, mode, ignore: ctx.ignore };
-  for (const src of sources) {
-    if (src.stat.isDirectory()) {
-      const target = view.resolve(destAbs);
-      const dir = plan.dir(target.path, { ...owner, mode: mode ?? src.stat.mode & 0o7777 });
-      plan.addDirContents(dir, src.host, src.rel, opts);
-      continue;
-    }
+  const opts = { owner: owner ?? { uid: 0, gid: 0 }, mode };
+  const newDirs = { ...opts.owner, mode: 0o755 };
+
+  /** Places one file-like source: into dest when dest is a directory, else as dest. */
+  const target = (name: string) => {
     const resolvedDest = view.resolve(destAbs);
     const intoDir = destIsDir || resolvedDest.entry?.stat.isDirectory() === true;
     const dirPath = intoDir ? resolvedDest.path : view.resolve(path.posix.dirname(destAbs)).path;
-    const name = intoDir ? path.posix.basename(src.rel) : path.posix.basename(destAbs);
-    plan.addSource(plan.dir(dirPath, { ...owner, mode: 0o755 }), name, src.host, src.rel, opts, src.stat);
+    return { dir: plan.dir(dirPath, newDirs), name: intoDir ? name : path.posix.basename(destAbs) };
+  };
+
+  try {
+    const tree = await sourceTree(ctx, ins);
+    const local: Array<{ tree: SourceTree; entry: SourceEntry }> = [];
+    let count = ins.inline.length;
+    for (const src of srcs) {
+      if (isUrl(src)) {
+        const got = await download(src, path.join(ctx.stepDir, 'downloads'), checksum, ctx.options.signal);
+        const t = target(got.name);
+        plan.addFile(t.dir, t.name, got.file, got.size, { ...opts.owner, mode: mode ?? 0o600, mtime: got.mtime });
+        count++;
+        continue;
+      }
+      for (const entry of resolveSources(tree, src)) local.push({ tree, entry });
+    }
+    count += local.length;
+    if (count > 1 && !destIsDir) fail(ctx, `When using ${ins.keyword} with more than one source file, the destination must be a directory and end with a /`);
+
+    for (const [n, { tree: t, entry }] of local.entries()) {
+      const kind = isAdd && ins.unpack !== false && entry.stat.isFile() && t instanceof ContextTree ? await archiveKind(t.hostPath(entry.comps)) : undefined;
+      if (kind) {
+        const unpacked = await unpackArchive(t.hostPath(entry.comps), kind, path.join(ctx.stepDir, `unpack-${n}`));
+        const dir = plan.dir(view.resolve(destAbs).path, newDirs);
+        plan.addDirContents(dir, unpacked, [], { owner, mode });
+      } else if (entry.stat.isDirectory()) {
+        const dir = plan.dir(view.resolve(destAbs).path, { ...opts.owner, mode: mode ?? entry.stat.mode & 0o7777 });
+        plan.addDirContents(dir, t, entry.comps, opts);
+      } else {
+        const { dir, name } = target(path.posix.basename(entry.rel));
+        plan.addSource(dir, name, t, entry.comps, opts, entry.stat);
+      }
+    }
+    for (const [i, doc] of ins.inline.entries()) {
+      const content = doc.expand ? expandRaw(doc.content, ctx.state.expansionEnv()) : doc.content;
+      const file = path.join(ctx.stepDir, `heredoc-${i}`);
+      writeFileSync(file, content);
+      const t = target(doc.name);
+      plan.addFile(t.dir, t.name, file, Buffer.byteLength(content), { ...opts.owner, mode: mode ?? 0o644, mtime: Math.floor(Date.now() / 1000) });
+    }
+  } catch (err) {
+    if (err instanceof SourceError) throw new BuildStepError(`${ins.keyword} failed: ${err.message}`, { location: ins.location, cause: err });
+    throw err;
   }
-  const flags = ctx.ins.flags.map((f) => `--${f.name}=${f.value ?? ''} `).join('');
-  await commitLayerTar(ctx, (sink) => plan.write(sink), `COPY ${flags}${srcs.join(' ')} ${dest} # buildkit`);
+
+  const flags = [chown !== undefined ? `--chown=${chown}` : '', ins.chmod !== undefined ? `--chmod=${ins.chmod}` : ''].filter(Boolean);
+  const shown = [ins.keyword, ...flags, ...srcs, ...ins.inline.map((d) => `<<${d.name}`), dest].join(' ');
+  await commitLayerTar(ctx, (sink) => plan.write(sink), `${shown} # buildkit`);
 }

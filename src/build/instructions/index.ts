@@ -1,21 +1,48 @@
+import type { Instruction } from '../../dockerfile/instructions.js';
 import type { StepContext } from '../step-context.js';
+import { arg } from './arg.js';
+import * as config from './config.js';
 import { copy } from './copy.js';
-import { arg, cmd, entrypoint, env, expose, label, user } from './metadata.js';
 import { run } from './run.js';
 import { workdir } from './workdir.js';
 
-export type InstructionHandler = (ctx: StepContext) => void | Promise<void>;
-
-/** One handler per instruction a stage executes (FROM is the stage itself). */
-export const HANDLERS: Record<string, InstructionHandler> = {
-  RUN: run,
-  COPY: copy,
-  WORKDIR: workdir,
-  ENV: env,
-  ARG: arg,
-  LABEL: label,
-  USER: user,
-  CMD: cmd,
-  ENTRYPOINT: entrypoint,
-  EXPOSE: expose,
-};
+/** Runs one instruction of a stage (FROM is the stage itself). */
+export async function dispatch(ctx: StepContext, ins: Instruction): Promise<void> {
+  switch (ins.keyword) {
+    case 'RUN':
+      return run(ctx, ins);
+    case 'COPY':
+    case 'ADD':
+      return copy(ctx, ins);
+    case 'WORKDIR':
+      return workdir(ctx, ins);
+    case 'ARG':
+      return arg(ctx, ins);
+    case 'ENV':
+      return config.env(ctx, ins);
+    case 'LABEL':
+      return config.label(ctx, ins);
+    case 'USER':
+      return config.user(ctx, ins);
+    case 'STOPSIGNAL':
+      return config.stopSignal(ctx, ins);
+    case 'MAINTAINER':
+      return config.maintainer(ctx, ins);
+    case 'CMD':
+      return config.cmd(ctx, ins);
+    case 'ENTRYPOINT':
+      return config.entrypoint(ctx, ins);
+    case 'EXPOSE':
+      return config.expose(ctx, ins);
+    case 'VOLUME':
+      return config.volume(ctx, ins);
+    case 'SHELL':
+      return config.shell(ctx, ins);
+    case 'HEALTHCHECK':
+      return config.healthcheck(ctx, ins);
+    case 'ONBUILD':
+      return config.onbuild(ctx, ins);
+    case 'FROM':
+      throw new Error('FROM is handled by the stage, not dispatched');
+  }
+}

@@ -1,39 +1,78 @@
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import type { RunInstruction } from '../../dockerfile/instructions.js';
+import { heredocsInLine } from '../../dockerfile/parse.js';
 import { BuildStepError } from '../../errors.js';
 import { envGet, envSet } from '../../image/config.js';
 import { makeInitLayer } from '../../overlay/init-layer.js';
 import { runInSandbox } from '../../sandbox/run.js';
 import { resolveUser } from '../../sandbox/user.js';
 import { commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
-import { commandLine } from './metadata.js';
+import { shellOf } from './config.js';
 
 /** BuildKit's history form: `RUN |2 A=1 B=2 /bin/sh -c cmd # buildkit`. */
 function createdBy(ctx: StepContext, argv: string[]): string {
-  const env = ctx.state.config.config.Env;
-  const args = ctx.state.args.map((a) => `${a.key}=${envGet(env, a.key) ?? a.value ?? ''}`);
+  const byKey = new Map<string, string>();
+  for (const a of ctx.state.args) byKey.set(a.key, envGet(ctx.state.env, a.key) ?? a.value ?? '');
+  const args = [...byKey].map(([k, v]) => `${k}=${v}`);
   const prefix = args.length > 0 ? [`|${args.length}`, ...args] : [];
   return `RUN ${[...prefix, ...argv].join(' ')} # buildkit`;
 }
 
-export async function run(ctx: StepContext): Promise<void> {
-  if (ctx.ins.flags.length > 0) fail(ctx, `RUN --${ctx.ins.flags[0]!.name} is not supported yet`);
-  const { argv } = commandLine(ctx);
-  if (argv.length === 0 || (argv.length === 1 && argv[0] === '')) fail(ctx, 'RUN requires a command');
+interface Script {
+  argv: string[];
+  /** Host file to bind at /dev/pipes/<name>: a heredoc script with a #! line. */
+  pipe?: { name: string; hostFile: string };
+}
+
+/**
+ * The command line a RUN executes. Heredocs: `RUN <<EOF` alone runs the document as the script
+ * (a file with its own #! interpreter when it has one); otherwise the shell gets the command with
+ * the documents appended, as written.
+ */
+function script(ctx: StepContext, ins: RunInstruction): Script {
+  let args = ins.args;
+  let pipe: Script['pipe'];
+  if (ins.heredocs.length > 0) {
+    if (args.length !== 1 || !ins.prependShell) fail(ctx, `parsing produced an invalid run command: ${args.join(' ')}`);
+    const only = heredocsInLine(args[0]!.trim());
+    const doc = ins.heredocs[0]!;
+    if (only.length === 1 && args[0]!.trim().split(/\s+/).length === 1) {
+      const data = doc.chomp ? doc.content.replace(/^\t+/gm, '') : doc.content;
+      if (data.startsWith('#!')) {
+        const hostFile = path.join(ctx.stepDir, `pipe-${doc.name}`);
+        writeFileSync(hostFile, data, { mode: 0o755 });
+        pipe = { name: doc.name, hostFile };
+        args = [`/dev/pipes/${doc.name}`];
+      } else args = [data];
+    } else {
+      args = [args[0] + ins.heredocs.map((h) => `\n${h.content}${h.name}`).join('')];
+    }
+  }
+  return { argv: ins.prependShell ? [...shellOf(ctx), ...args] : args, pipe };
+}
+
+export async function run(ctx: StepContext, ins: RunInstruction): Promise<void> {
+  if (ins.mounts.length > 0 || ins.network !== undefined || ins.flags.used('security')) {
+    fail(ctx, `RUN --${ins.mounts.length > 0 ? 'mount' : ins.network !== undefined ? 'network' : 'security'} is not supported yet`);
+  }
+  const { argv, pipe } = script(ctx, ins);
   const view = await viewOf(ctx);
   const config = ctx.state.config.config;
   let user;
   try {
     user = resolveUser(config.User, (p) => view.readFile(p));
   } catch (err) {
-    throw new BuildStepError((err as Error).message, { location: ctx.ins.location, cause: err });
+    throw new BuildStepError((err as Error).message, { location: ins.location, cause: err });
   }
-  let env = ctx.state.runEnv();
+  let env = [...ctx.state.env];
   if (envGet(env, 'HOME') === undefined) env = envSet(env, 'HOME', user.home);
 
   const initDir = path.join(ctx.stepDir, 'init');
   const bindable = makeInitLayer(initDir, view);
-  const binds = Object.fromEntries(bindable.map((f) => [f, ctx.etcFiles[f]!]));
+  const binds: Record<string, string> = Object.fromEntries(bindable.map((f) => [f, ctx.etcFiles[f]!]));
+  if (pipe) binds[`dev/pipes/${pipe.name}`] = pipe.hostFile;
   const lowers = [initDir, ...ctx.state.layers.map((l) => l.link).reverse()];
   for (const l of ctx.state.layers) ctx.store.layers.ensureLink(l);
 
@@ -52,12 +91,11 @@ export async function run(ctx: StepContext): Promise<void> {
   });
   ctx.options.signal?.throwIfAborted();
   if (result.exitCode !== 0) {
-    const shown = ctx.ins.json ? JSON.stringify(argv) : argv.join(' ');
+    const shown = ins.prependShell ? argv.join(' ') : JSON.stringify(argv);
     throw new BuildStepError(`RUN failed: process "${shown}" did not complete successfully: exit code: ${result.exitCode}`, {
-      location: ctx.ins.location,
+      location: ins.location,
       exitCode: 1,
     });
   }
   await commitLayerDir(ctx, result.upper, createdBy(ctx, argv));
 }
-

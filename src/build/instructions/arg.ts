@@ -1,0 +1,27 @@
+import type { ArgInstruction } from '../../dockerfile/instructions.js';
+import { expand } from '../expand.js';
+import type { StepContext } from '../step-context.js';
+
+/** A --build-arg value: given explicitly, or (for `--build-arg K`) from tsbuild's environment. */
+export function buildArgValue(buildArgs: Record<string, string | undefined> | undefined, key: string): string | undefined {
+  if (!buildArgs || !(key in buildArgs)) return undefined;
+  return buildArgs[key] ?? process.env[key];
+}
+
+/**
+ * ARG, as BuildKit: a --build-arg value wins over the default; `ARG NAME` without either inherits a
+ * global ARG's value; the value joins the step environment (not the image's ENV).
+ */
+export function arg(ctx: StepContext, ins: ArgInstruction): void {
+  const parts: string[] = [];
+  for (const a of ins.args) {
+    const fromCli = buildArgValue(ctx.options.buildArgs, a.key);
+    let value: string | undefined;
+    if (fromCli !== undefined) value = fromCli;
+    else if (a.value !== undefined) value = expand(ctx, a.value);
+    else value = ctx.state.globalArgs.find((g) => g.key === a.key)?.value;
+    ctx.state.declareArg(a.key, value);
+    parts.push(value === undefined ? a.key : `${a.key}=${value}`);
+  }
+  ctx.state.addHistory(`ARG ${parts.join(' ')}`);
+}

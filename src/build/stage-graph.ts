@@ -1,0 +1,37 @@
+import { DockerfileError } from '../errors.js';
+import type { Stage } from '../plan/stages.js';
+
+/**
+ * The stages a build needs, in Dockerfile order: the target (--target, else the last stage) and,
+ * transitively, the stages it uses as a base (FROM <stage>) or copies from (COPY --from). Stages
+ * nothing needs are not built, as in BuildKit.
+ */
+export function neededStages(stages: Stage[], bases: string[], target: string | undefined, expandFrom: (s: string) => string): Stage[] {
+  const byName = new Map<string, Stage>();
+  for (const s of stages) if (s.name) byName.set(s.name, s);
+  let goal = stages.at(-1)!;
+  if (target !== undefined) {
+    const t = byName.get(target.toLowerCase());
+    if (!t) throw new DockerfileError(`target stage "${target}" could not be found`, { location: { file: stages[0]!.from.location.file, line: 1 } });
+    goal = t;
+  }
+  const refersTo = (name: string, before: number): Stage | undefined => {
+    const s = byName.get(name.toLowerCase()) ?? (/^\d+$/.test(name) ? stages[Number(name)] : undefined);
+    return s && s.index < before ? s : undefined;
+  };
+  const needed = new Set<number>();
+  const visit = (s: Stage) => {
+    if (needed.has(s.index)) return;
+    needed.add(s.index);
+    const base = byName.get(bases[s.index]!.toLowerCase());
+    if (base && base.index < s.index) visit(base);
+    for (const ins of s.instructions) {
+      if ((ins.keyword === 'COPY' || ins.keyword === 'ADD') && ins.from) {
+        const dep = refersTo(expandFrom(ins.from), s.index);
+        if (dep) visit(dep);
+      }
+    }
+  };
+  visit(goal);
+  return stages.filter((s) => needed.has(s.index));
+}
