@@ -9,6 +9,7 @@
 #include <node_api.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -139,12 +140,31 @@ static napi_value do_mknod(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* tryLock(fd, exclusive): flock without blocking the event loop; false when another holds it */
+static napi_value try_lock(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd;
+  bool exclusive;
+  if (get_args(env, info, 2, argv)) return NULL;
+  napi_get_value_int32(env, argv[0], &fd);
+  napi_get_value_bool(env, argv[1], &exclusive);
+  napi_value result;
+  if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
+    if (errno != EWOULDBLOCK) return throw_errno(env, "flock", "lock file");
+    napi_get_boolean(env, false, &result);
+    return result;
+  }
+  napi_get_boolean(env, true, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"listXattrs", NULL, list_xattrs, NULL, NULL, NULL, napi_default, NULL},
       {"getXattr", NULL, get_xattr, NULL, NULL, NULL, napi_default, NULL},
       {"setXattr", NULL, set_xattr, NULL, NULL, NULL, napi_default, NULL},
       {"mknod", NULL, do_mknod, NULL, NULL, NULL, napi_default, NULL},
+      {"tryLock", NULL, try_lock, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

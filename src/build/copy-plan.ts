@@ -1,7 +1,7 @@
 import type { Stats } from 'node:fs';
 import { components } from '../fs/resolve.js';
 import type { RootfsView } from '../fs/rootfs-view.js';
-import { copyFileContent } from '../layer/diff.js';
+import { copyFileContent, type Expected } from '../layer/diff.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor } from '../layer/tar-format.js';
 import type { ByteSink } from '../util/sink.js';
 import type { Ownership } from './materialize-dir.js';
@@ -14,8 +14,9 @@ interface PlanNode {
   gid: number;
   mtime: number;
   size: number;
-  /** Host file whose bytes become this file's content. */
+  /** Host file whose bytes become this file's content, and what it must still be when read. */
   source?: string;
+  expected?: Expected;
   linkname?: string;
   children?: Map<string, PlanNode>;
 }
@@ -79,7 +80,7 @@ export class LayerPlan {
       parent.children!.set(name, node);
       this.addDirContents(node, tree, comps, opts);
     } else if (st.isFile()) {
-      parent.children!.set(name, { kind: 'file', ...attrs, size: st.size, source: tree.hostPath(comps) });
+      parent.children!.set(name, { kind: 'file', ...attrs, size: st.size, source: tree.hostPath(comps), expected: { dev: st.dev, ino: st.ino, within: tree.confinedTo } });
     } else if (st.isSymbolicLink()) {
       parent.children!.set(name, { kind: 'symlink', ...attrs, mode: 0o777, size: 0, linkname: tree.readlink(comps) });
     }
@@ -128,7 +129,7 @@ export class LayerPlan {
           await put(encodeHeader({ ...base, type: 'symlink', size: 0, linkname: child.linkname }));
         } else {
           await put(encodeHeader({ ...base, type: 'file', size: child.size }));
-          await copyFileContent(child.source!, child.size, put);
+          await copyFileContent(child.source!, child.size, put, child.expected);
           await put(paddingFor(child.size));
           contentSize += child.size;
         }

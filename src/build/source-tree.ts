@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import { globToRegex } from '../dockerfile/dockerignore.js';
@@ -24,6 +24,8 @@ export interface SourceTree {
   mayIncludeUnder(rel: string): boolean;
   /** Context sources may not leave the context; other trees behave like a chroot. */
   readonly strict: boolean;
+  /** A directory every file read must resolve inside (the context), checked when it is opened. */
+  readonly confinedTo?: string;
 }
 
 function lstatOrNull(p: string): Stats | null {
@@ -37,19 +39,25 @@ function lstatOrNull(p: string): Stats | null {
 export class ContextTree implements SourceTree {
   readonly name: string;
   readonly strict = true;
+  readonly confinedTo: string;
 
   constructor(
     readonly dir: string,
     private readonly ignore: IgnoreMatcher,
   ) {
     this.name = `the build context (${dir})`;
+    this.confinedTo = realpathSync(dir);
   }
 
   lstat(comps: readonly string[]) {
     return lstatOrNull(this.hostPath(comps));
   }
   readdir(comps: readonly string[]) {
-    return readdirSync(this.hostPath(comps)).sort();
+    const dir = this.hostPath(comps);
+    // a directory swapped for a symlink after it was planned must not list the host
+    const real = realpathSync(dir);
+    if (real !== this.confinedTo && !real.startsWith(`${this.confinedTo}/`)) throw new SourceError(`${dir} left the build context while it was being read`);
+    return readdirSync(dir).sort();
   }
   readlink(comps: readonly string[]) {
     return readlinkSync(this.hostPath(comps));

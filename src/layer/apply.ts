@@ -42,27 +42,58 @@ function clear(p: string): void {
 }
 
 /**
+ * Splits an entry path into components, refusing any that could leave the layer: `..` anywhere
+ * (even where it would cancel out), and empty or `.` components are dropped. Null means the root.
+ */
+function safeComponents(p: string, shown: string): string[] | null {
+  const parts = p.split('/').filter((c) => c !== '' && c !== '.');
+  if (parts.includes('..')) throw new IntegrityError(`layer entry "${shown}" contains "..": refused`);
+  return parts.length === 0 ? null : parts;
+}
+
+/** Attributes a directory the tar does not list should get: those the layers below give it. */
+export type ParentAttrs = (rootfsPath: string) => { mode: number; uid: number; gid: number; mtime: number } | undefined;
+
+/**
+ * Creates the missing directories of `comps` (already resolved inside `dest`) one by one: with the
+ * attributes of the same directory in the layers below when `parentAttrs` knows it (overlayfs takes
+ * a directory's owner and mode from the topmost layer that has it), else root 0755.
+ */
+function makeParents(dest: string, host: string, parentAttrs: ParentAttrs | undefined): void {
+  const rel = path.relative(dest, host);
+  if (rel === '') return;
+  let cur = dest;
+  for (const c of rel.split(path.sep)) {
+    cur = path.join(cur, c);
+    if (lstatOrNull(cur)) continue;
+    mkdirSync(cur, { mode: 0o755 });
+    const below = parentAttrs?.(`/${path.relative(dest, cur)}`);
+    if (below) {
+      lchownSync(cur, below.uid, below.gid);
+      chmodSync(cur, below.mode);
+      lutimesSync(cur, below.mtime, below.mtime);
+    }
+  }
+}
+
+/**
  * Applies a layer tar to an empty directory, producing the layer in overlay form (whiteouts as 0/0
  * character devices, opaque directories marked by xattr), ready to be an overlay lowerdir.
  *
- * Nothing is ever written outside `dest`: entry paths are cleaned (a path that climbs out is an
- * error), parent directories are resolved inside `dest` (symlinks followed as in a chroot), files are
- * created with O_NOFOLLOW, and hard link targets must be inside `dest`.
+ * Nothing is ever written outside `dest`: entries with `..` are refused, parent directories are
+ * resolved inside `dest` (symlinks followed as in a chroot), `dest` itself is never replaced, files
+ * are created with O_NOFOLLOW, and hard link targets must be inside `dest`.
  */
-export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: string): Promise<ApplyResult> {
+export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: string, parentAttrs?: ParentAttrs): Promise<ApplyResult> {
   const dirTimes: Array<{ file: string; mtime: number }> = [];
   let contentSize = 0;
   for await (const e of entries) {
-    if (e.path === '') continue; // the root itself: keep dest as it is
-    const normal = path.posix.normalize(e.path);
-    if (normal === '..' || normal.startsWith('../') || path.posix.isAbsolute(normal)) {
-      throw new IntegrityError(`layer entry "${e.path}" points outside the layer`);
-    }
-    const parentRel = path.posix.dirname(normal);
-    const base = path.posix.basename(normal);
-    const parent = parentRel === '.' ? dest : resolveInRoot(dest, parentRel);
+    const comps = safeComponents(e.path, e.path);
+    if (comps === null) continue; // the root itself: keep dest as it is
+    const base = comps.at(-1)!;
+    const parent = comps.length === 1 ? dest : resolveInRoot(dest, comps.slice(0, -1).join('/'));
     if (!isWithin(dest, parent)) throw new IntegrityError(`layer entry "${e.path}" resolves outside the layer`);
-    mkdirSync(parent, { recursive: true, mode: 0o755 });
+    makeParents(dest, parent, parentAttrs);
     if (!lstatSync(parent).isDirectory()) throw new IntegrityError(`layer entry "${e.path}": parent is not a directory`);
 
     if (base === OPAQUE_MARKER) {
@@ -70,7 +101,9 @@ export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: str
       continue;
     }
     if (base.startsWith(WHITEOUT_PREFIX)) {
-      const target = path.join(parent, base.slice(WHITEOUT_PREFIX.length));
+      const name = base.slice(WHITEOUT_PREFIX.length);
+      if (name === '' || name === '.' || name === '..') throw new IntegrityError(`layer entry "${e.path}" is not a valid whiteout`);
+      const target = path.join(parent, name);
       clear(target);
       native().mknod(target, S_IFCHR | 0o600, 0, 0);
       lchownSync(target, e.uid, e.gid);
@@ -103,7 +136,9 @@ export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: str
         symlinkSync(e.linkname ?? '', target);
         break;
       case 'hardlink': {
-        const linkTarget = resolveInRoot(dest, e.linkname ?? '', false);
+        const linkComps = safeComponents(e.linkname ?? '', e.path);
+        if (linkComps === null) throw new IntegrityError(`layer entry "${e.path}" is a hard link to the root`);
+        const linkTarget = resolveInRoot(dest, linkComps.join('/'), false);
         if (!isWithin(dest, linkTarget) || !lstatOrNull(linkTarget)) {
           throw new IntegrityError(`layer entry "${e.path}" links to "${e.linkname}", which is not in the layer`);
         }

@@ -1,4 +1,4 @@
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { native } from '../native/index.js';
@@ -27,11 +27,11 @@ const CHUNK = 1 << 20;
 
 export function deviceNumbers(rdev: number): { major: number; minor: number } {
   // glibc's encoding of dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31.
-  const hi = Math.floor(rdev / 2 ** 32);
+  const hi = Math.floor(rdev / 2 ** 32) >>> 0;
   const lo = rdev >>> 0;
   return {
-    major: ((lo >>> 8) & 0xfff) | ((hi & 0xfffff000) >>> 0),
-    minor: (lo & 0xff) | ((lo >>> 12) & 0xfff00),
+    major: (((lo >>> 8) & 0xfff) | (hi & 0xfffff000)) >>> 0,
+    minor: ((lo & 0xff) | ((lo >>> 12) & 0xfff00) | ((hi & 0xfff) * 2 ** 20)) >>> 0,
   };
 }
 
@@ -123,11 +123,30 @@ export async function writeLayerTar(dir: string, out?: ByteSink, opts: { clampMt
   return { diffId: sink.counter.digest(), size: sink.counter.size, contentSize };
 }
 
-/** Reads exactly `size` bytes of a file in bounded chunks; a file that changed size is an error. */
-export async function copyFileContent(file: string, size: number, put: (b: Buffer) => Promise<void>): Promise<void> {
-  if (size === 0) return;
-  const fd = openSync(file, 'r');
+/** What a file must still be when it is opened to be archived (planned earlier by lstat). */
+export interface Expected {
+  dev: number;
+  ino: number;
+  /** The file must resolve inside this directory (the build context). */
+  within?: string;
+}
+
+/**
+ * Reads exactly `size` bytes of a file in bounded chunks. The file is opened without following a
+ * final symlink and checked against what was planned (inode, size, and, for context files, that it
+ * still lies inside the context): a file swapped for a link to a host file is an error, not a leak.
+ */
+export async function copyFileContent(file: string, size: number, put: (b: Buffer) => Promise<void>, expected?: Expected): Promise<void> {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
+    if (expected) {
+      const st = fstatSync(fd);
+      const real = readlinkSync(`/proc/self/fd/${fd}`);
+      const inside = expected.within === undefined || real.startsWith(`${expected.within}/`);
+      if (st.ino !== expected.ino || st.dev !== expected.dev || st.size !== size || !inside) {
+        throw new TsbuildError(`${file} changed while it was being copied`);
+      }
+    }
     let left = size;
     while (left > 0) {
       const buf = Buffer.allocUnsafe(Math.min(CHUNK, left));

@@ -160,8 +160,21 @@ export function decodeHeader(block: Buffer): (Omit<TarEntry, 'type'> & { typefla
     size: h.size ?? 0,
     mtime: h.mtime ? Math.floor(h.mtime.getTime() / 1000) : 0,
     linkname: h.linkpath ?? '',
-    devmajor: h.devmaj ?? 0,
-    devminor: h.devmin ?? 0,
+    // read for any magic: node-tar decodes them only for POSIX ustar, GNU tar writes "ustar  "
+    devmajor: octalField(block, 329, 8),
+    devminor: octalField(block, 337, 8),
     checksumOk: h.cksumValid,
   };
+}
+
+/** A numeric header field: octal text, or base-256 when the high bit of the first byte is set. */
+function octalField(block: Buffer, off: number, len: number): number {
+  const field = block.subarray(off, off + len);
+  if (field[0]! & 0x80) {
+    let n = field[0]! & 0x7f;
+    for (let i = 1; i < len; i++) n = n * 256 + field[i]!;
+    return n;
+  }
+  const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
+  return text === '' ? 0 : parseInt(text, 8) || 0;
 }

@@ -138,7 +138,12 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | strin
       if (body.length < padded) throw new IntegrityError('tar archive is truncated (extended header)');
       const data = body.subarray(0, h.size);
       if (h.typeflag === 'x') pax = parsePax(data);
-      else if (h.typeflag === 'g') globalPax = new Map([...globalPax, ...parsePax(data)]);
+      else if (h.typeflag === 'g') {
+        // a global header's per-file records (path, linkpath, size) are ignored, as Docker does
+        const g = parsePax(data);
+        for (const k of ['path', 'linkpath', 'size']) g.delete(k);
+        globalPax = new Map([...globalPax, ...g]);
+      }
       else if (h.typeflag === 'L') longName = data.toString('utf8').replace(/\0+$/, '');
       else longLink = data.toString('utf8').replace(/\0+$/, '');
       continue;

@@ -12,6 +12,8 @@ interface NativeAddon {
   getXattr(file: string, name: string): Buffer | null;
   setXattr(file: string, name: string, value: Buffer): void;
   mknod(file: string, mode: number, major: number, minor: number): void;
+  /** flock(LOCK_NB): true when taken, false when another process holds it. */
+  tryLock(fd: number, exclusive: boolean): boolean;
 }
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -34,10 +34,10 @@ export async function importLayer(store: Store, source: Readable, parent: Digest
     })();
     let contentSize: number;
     try {
-      ({ contentSize } = await applyLayer(readTar(tapped), diff));
+      ({ contentSize } = await applyLayer(readTar(tapped), diff, await store.layers.parentAttrs(parent, work)));
       for await (const _ of tapped); // bytes after the end-of-archive blocks count toward the diffID
     } finally {
-      blob.close();
+      blob.close(true);
     }
     const diffId = counter.digest();
     if (expected && diffId !== expected) {

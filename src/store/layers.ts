@@ -1,10 +1,11 @@
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
-import { IntegrityError } from '../errors.js';
-import { applyLayer } from '../layer/apply.js';
+import { errnoCode, IntegrityError } from '../errors.js';
+import { RootfsView } from '../fs/rootfs-view.js';
+import { applyLayer, type ParentAttrs } from '../layer/apply.js';
 import { writeLayerTar } from '../layer/diff.js';
 import { readTar } from '../layer/tar-reader.js';
-import { hexOf, type Digest } from '../util/digest.js';
+import { DigestCounter, hexOf, type Digest } from '../util/digest.js';
 import type { ByteSink } from '../util/sink.js';
 import { tempSibling, writeFileAtomic } from './atomic.js';
 import type { BlobStore } from './blobs.js';
@@ -26,6 +27,22 @@ export interface LayerMeta {
   blob?: Digest;
   /** Name of the short link in l/ that points at diff/. */
   link: string;
+}
+
+/**
+ * Moves a finished directory to its content-addressed name. If the name exists already (another
+ * process committed the same content first), ours is dropped; an existing one is never replaced.
+ */
+function renameOrDrop(staged: string, target: string): boolean {
+  try {
+    renameSync(staged, target);
+    return true;
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+    rmSync(staged, { recursive: true, force: true });
+    return false;
+  }
 }
 
 /**
@@ -79,8 +96,7 @@ export class LayerStore {
       return this.meta(meta.chainId);
     }
     writeFileAtomic(path.join(staged, 'meta.json'), JSON.stringify(full));
-    if (existsSync(target)) rmSync(target, { recursive: true, force: true }); // a leftover without meta.json
-    renameSync(staged, target);
+    if (!renameOrDrop(staged, target)) return this.meta(meta.chainId); // another process was first
     this.ensureLink(full);
     return full;
   }
@@ -93,20 +109,48 @@ export class LayerStore {
     renameSync(tmp, link);
   }
 
-  /** Makes sure diff/ exists (extracting the blob the first time), so the layer can be mounted or read. */
+  /**
+   * Makes sure diff/ exists (extracting the blob the first time, checked against its digest), so the
+   * layer can be mounted or read. Its parents are extracted first: missing directories take their
+   * attributes from them.
+   */
   async ensureExtracted(chainId: Digest, tmpDir: string): Promise<string> {
     const diff = this.diffDir(chainId);
     if (existsSync(diff)) return diff;
     const meta = this.meta(chainId);
     if (!meta.blob) throw new IntegrityError(`layer ${chainId} has neither files nor a blob in the store`);
+    const parentAttrs = await this.parentAttrs(meta.parent, tmpDir);
     mkdirSync(tmpDir, { recursive: true });
     const staged = path.join(tmpDir, `extract-${hexOf(chainId)}`);
     rmSync(staged, { recursive: true, force: true });
     mkdirSync(staged);
-    await applyLayer(readTar(createReadStream(this.blobs.path(meta.blob))), staged);
-    if (!existsSync(diff)) renameSync(staged, diff);
-    else rmSync(staged, { recursive: true, force: true }); // another process was first
+    const counter = new DigestCounter();
+    const tapped = (async function* (file: string) {
+      for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) {
+        counter.update(c as Buffer);
+        yield c as Buffer;
+      }
+    })(this.blobs.path(meta.blob));
+    await applyLayer(readTar(tapped), staged, parentAttrs);
+    for await (const _ of tapped); // the bytes after the end-of-archive blocks
+    if (counter.digest() !== meta.blob) {
+      rmSync(staged, { recursive: true, force: true });
+      throw new IntegrityError(`blob ${meta.blob} in the store is corrupt (content does not match its digest)`);
+    }
+    renameOrDrop(staged, diff);
     return diff;
+  }
+
+  /** What the layers below a chain ID give each directory, for extracting a layer on top of them. */
+  async parentAttrs(parent: Digest | undefined, tmpDir: string): Promise<ParentAttrs | undefined> {
+    if (!parent) return undefined;
+    const dirs: string[] = [];
+    for (let c: Digest | undefined = parent; c; c = this.meta(c).parent) dirs.push(await this.ensureExtracted(c, tmpDir));
+    const view = new RootfsView(dirs);
+    return (p) => {
+      const st = view.resolve(p, false).entry?.stat;
+      return st?.isDirectory() ? { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) } : undefined;
+    };
   }
 
   /** Streams the layer tar into a sink and checks it against the diffID (after the last byte). */

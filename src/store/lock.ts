@@ -1,6 +1,7 @@
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode, TsbuildError } from '../errors.js';
+import { native } from '../native/index.js';
 
 export function processAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
@@ -13,36 +14,19 @@ export function processAlive(pid: number): boolean {
 }
 
 /**
- * An exclusive lock held by a file that names its owner's pid. A lock whose owner died (a killed
- * build) is taken over; a live one is waited for.
+ * An exclusive lock between processes: flock(2) on a lock file that is never removed. The kernel
+ * drops it when its holder dies, however it dies, so there are no stale locks to break.
  */
 export async function withFileLock<T>(lockFile: string, fn: () => Promise<T> | T, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const fd = openSync(lockFile, 'wx', 0o644);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
-    } catch (err) {
-      if (errnoCode(err) !== 'EEXIST') throw err;
-      let owner = NaN;
-      try {
-        owner = Number(readFileSync(lockFile, 'utf8'));
-      } catch {
-        continue; // released between our open and read
-      }
-      if (owner === process.pid || (owner && !processAlive(owner))) {
-        rmSync(lockFile, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new TsbuildError(`timed out waiting for the store lock ${lockFile} (held by pid ${owner})`);
-      await sleep(10);
-    }
-  }
+  const fd = openSync(lockFile, 'a', 0o644);
   try {
-    return await fn();
+    const deadline = Date.now() + timeoutMs;
+    while (!native().tryLock(fd, true)) {
+      if (Date.now() > deadline) throw new TsbuildError(`timed out waiting for the store lock ${lockFile}`);
+      await sleep(5);
+    }
+    return await fn(); // closing the descriptor releases the lock
   } finally {
-    rmSync(lockFile, { force: true });
+    closeSync(fd);
   }
 }

@@ -64,8 +64,8 @@ export async function removeImage(store: Store, nameOrId: string, force = false)
     const trash = store.makeTemp('rmi');
     for (const layer of [...doomed.layers].reverse()) {
       if (keepLayers.has(layer.chainId)) continue;
+      store.layers.remove(layer.chainId, trash); // the layer first: never a layer without its blob
       if (layer.blob && !keepBlobs.has(layer.blob)) store.blobs.remove(layer.blob);
-      store.layers.remove(layer.chainId, trash);
     }
     for (const b of [doomed.manifestDigest, doomed.id]) if (!keepBlobs.has(b)) store.blobs.remove(b);
     store.removeTemp(trash);

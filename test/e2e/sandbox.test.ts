@@ -44,6 +44,17 @@ describe('RUN steps run isolated, as Docker runs them', () => {
     expect(root2('caps')).toMatch(/^CapBnd:\s+00000000a80425fb$/m);
   });
 
+  it('cannot open host devices, make namespaces, use the keyring or inherit descriptors', async () => {
+    const read = await buildTop(
+      root,
+      'FROM busybox\nRUN (mknod /blk b 7 0 && head -c1 /blk >/dev/null 2>&1 && echo opened || echo refused) > /dev-test; (unshare -U true 2>/dev/null && echo made || echo refused) > /ns-test; ls /proc/self/fd | wc -l > /fd-count; grep CapInh /proc/self/status > /inh\n',
+    );
+    expect(read('dev-test')).toBe('refused\n');
+    expect(read('ns-test')).toBe('refused\n');
+    expect(read('fd-count').trim()).toBe('4'); // 0, 1, 2 and the one ls opens
+    expect(read('inh')).toMatch(/^CapInh:\s+0000000000000000$/m);
+  });
+
   it('runs as USER resolved through /etc/passwd and /etc/group, with its HOME', async () => {
     const read = await buildTop(root, 'FROM busybox\nUSER app\nRUN id > /tmp/id; echo $HOME > /tmp/home\n');
     // BuildKit's RUN (unlike docker run) does not repeat the primary group among the supplementary ones

@@ -130,12 +130,34 @@ function craftTar(entries: Array<TarEntry & { content?: string }>): Buffer {
 
 const file = (p: string, content = 'x'): TarEntry & { content: string } => ({ path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, content });
 
+describe('layer extraction keeps what GNU tar writes', () => {
+  if (missing('root')) return;
+
+  it('reads device numbers from GNU-format headers (not whiteouts)', async () => {
+    const src = tempDir('dev-');
+    native().mknod(path.join(src, 'null'), S_IFCHR | 0o666, 1, 3);
+    const file = path.join(tempDir(), 'gnu.tar');
+    execFileSync('tar', ['--format=gnu', '-C', src, '-cf', file, 'null']);
+    const dest = tempDir('applied-');
+    await applyLayer(readTar(Readable.from([readFileSync(file)])), dest);
+    expect(lstatSync(path.join(dest, 'null')).rdev).toBe(lstatSync('/dev/null').rdev);
+  });
+
+  it('gives directories a layer does not list the attributes the layers below have', async () => {
+    const dest = tempDir('applied-');
+    await applyLayer(readTar(Readable.from([craftTar([file('home/u/f', 'x')])])), dest, (p) => (p === '/home/u' ? { mode: 0o700, uid: 1000, gid: 1000, mtime: 5 } : undefined));
+    expect(lstatSync(path.join(dest, 'home/u'))).toMatchObject({ uid: 1000, gid: 1000 });
+    expect(lstatSync(path.join(dest, 'home/u')).mode & 0o777).toBe(0o700);
+    expect(lstatSync(path.join(dest, 'home')).mode & 0o777).toBe(0o755);
+  });
+});
+
 describe('layer extraction never writes outside its directory', () => {
   if (missing('root')) return;
 
   it('refuses entries that climb out with ..', async () => {
     const dest = tempDir('evil-');
-    await expect(applyLayer(readTar(Readable.from([craftTar([file('a/../../escaped')])])), dest)).rejects.toThrow(/outside the layer/);
+    await expect(applyLayer(readTar(Readable.from([craftTar([file('a/../../escaped')])])), dest)).rejects.toThrow(/contains "\.\.": refused/);
     expect(existsSync(path.join(path.dirname(dest), 'escaped'))).toBe(false);
   });
 
@@ -154,7 +176,38 @@ describe('layer extraction never writes outside its directory', () => {
   it('refuses hard links to files outside the layer', async () => {
     const dest = tempDir('evil-');
     const tar = craftTar([{ path: 'h', type: 'hardlink', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, linkname: '../../etc/passwd' }]);
-    await expect(applyLayer(readTar(Readable.from([tar])), dest)).rejects.toThrow(/not in the layer/);
+    await expect(applyLayer(readTar(Readable.from([tar])), dest)).rejects.toThrow(/contains "\.\.": refused/);
+  });
+
+  it('never replaces the layer directory itself (an entry "x/.." naming it)', async () => {
+    const dest = tempDir('evil-');
+    const outside = tempDir('victim-');
+    const tar = craftTar([
+      { path: 'x/..', type: 'symlink', mode: 0o777, uid: 0, gid: 0, size: 0, mtime: 0, linkname: outside },
+      file('sub/pwned', 'owned'),
+    ]);
+    await expect(applyLayer(readTar(Readable.from([tar])), dest)).rejects.toThrow(/refused/);
+    expect(existsSync(path.join(outside, 'sub'))).toBe(false);
+    expect(lstatSync(dest).isDirectory()).toBe(true);
+  });
+
+  it.each(['.wh.', '.wh..', '.wh...'])('refuses the whiteout name %j', async (name) => {
+    const dest = tempDir('evil-');
+    mkdirSync(path.join(dest, 'keep'));
+    await expect(applyLayer(readTar(Readable.from([craftTar([file(`keep/${name}`, '')])])), dest)).rejects.toThrow();
+    expect(lstatSync(path.join(dest, 'keep')).isDirectory()).toBe(true);
+  });
+
+  it('ignores path records of a global PAX header', async () => {
+    const body = Buffer.from('20 path=evil-global\n');
+    const header = Buffer.alloc(512);
+    const { Header } = await import('tar');
+    new Header({ path: 'pax_global_header', mode: 0o644, size: body.length, type: 'GlobalExtendedHeader' as never, mtime: new Date(0) }).encode(header);
+    const rest = craftTar([file('a', '1'), file('b', '2')]);
+    const tar = Buffer.concat([header, body, Buffer.alloc(512 - body.length), rest]);
+    const names: string[] = [];
+    for await (const e of readTar(Readable.from([tar]))) names.push(e.path);
+    expect(names).toEqual(['a', 'b']);
   });
 
   it('rejects a truncated archive', async () => {

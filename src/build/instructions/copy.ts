@@ -15,10 +15,11 @@ function ownership(ctx: StepContext, spec: string | undefined, readFile: (p: str
   if (!spec) return undefined;
   const [userPart = '', groupPart] = spec.split(':', 2);
   try {
-    const uid = resolveUser(userPart, readFile).uid;
-    // Docker: a user or uid without a group uses the uid as the gid.
-    const gid = groupPart === undefined || groupPart === '' ? uid : resolveUser(`${userPart}:${groupPart}`, readFile).gid;
-    return { uid, gid };
+    const user = resolveUser(userPart, readFile);
+    // BuildKit: a numeric uid without a group uses the uid as the gid; a name uses its primary group
+    const noGroup = groupPart === undefined || groupPart === '';
+    const gid = noGroup ? (/^\d+$/.test(userPart) ? user.uid : user.gid) : resolveUser(`${userPart}:${groupPart}`, readFile).gid;
+    return { uid: user.uid, gid };
   } catch (err) {
     fail(ctx, `${ctx.ins.keyword} --chown=${spec}: ${(err as Error).message}`, err);
   }

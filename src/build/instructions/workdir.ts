@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { WordInstruction } from '../../dockerfile/instructions.js';
 import { expand } from '../expand.js';
 import { materializeDir } from '../materialize-dir.js';
-import { commitLayerDir, viewOf, type StepContext } from '../step-context.js';
+import { resolveUser } from '../../sandbox/user.js';
+import { commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
 
 /**
  * WORKDIR sets the working directory and, as BuildKit does, creates it in a layer of its own (an
@@ -21,6 +22,15 @@ export async function workdir(ctx: StepContext, ins: WordInstruction): Promise<v
   mkdirSync(diff);
   const view = await viewOf(ctx);
   const resolved = view.resolve(dir);
-  if (!resolved.entry) materializeDir(view, diff, resolved.path, { uid: 0, gid: 0, mode: 0o755 });
+  if (!resolved.entry) {
+    // created as the current USER, as BuildKit does
+    let owner = { uid: 0, gid: 0 };
+    try {
+      owner = resolveUser(ctx.state.config.config.User, (p) => view.readFile(p));
+    } catch (err) {
+      fail(ctx, (err as Error).message, err);
+    }
+    materializeDir(view, diff, resolved.path, { uid: owner.uid, gid: owner.gid, mode: 0o755 });
+  }
   await commitLayerDir(ctx, diff, `WORKDIR ${dir}`);
 }

@@ -1,0 +1,105 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN_PATH } from '../helpers/cli.js';
+import { missing } from '../helpers/env.js';
+import { busyboxRootfsTar, tempDir } from '../helpers/fixtures.js';
+import { compareImages, flattenArchive } from '../helpers/flatten.js';
+import { buildahCases, ownCases, type DiffCase } from './cases.js';
+
+const DOCKER = '/usr/bin/docker';
+const here = path.dirname(fileURLToPath(import.meta.url));
+const buildahData = path.join(here, '../golden/buildah/testdata');
+const BASE = 'busybox'; // the name both builders know the busybox-static base by
+
+const cases: DiffCase[] = [...buildahCases((d) => readdirSync(path.join(buildahData, d))), ...ownCases];
+const tally = { equal: 0, bothRejected: 0, skipped: 0, different: 0 };
+
+interface Outcome {
+  ok: boolean;
+  log: string;
+}
+
+function dockerBuild(ctx: string, dockerfile: string, tag: string, c: DiffCase, out: string): Outcome {
+  const args = ['build', '--no-cache', '-f', path.join(ctx, dockerfile), '-t', tag, ...(c.buildArgs ?? []).flatMap((a) => ['--build-arg', a])];
+  if (c.target) args.push('--target', c.target);
+  const r = spawnSync(DOCKER, [...args, ctx], { env: { ...process.env, DOCKER_BUILDKIT: '1', FROM_ENV: 'from-environment' }, encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) return { ok: false, log: r.stderr };
+  execFileSync(DOCKER, ['save', tag, '-o', out]);
+  return { ok: true, log: '' };
+}
+
+function tsbuildBuild(root: string, ctx: string, dockerfile: string, c: DiffCase, out: string): Outcome {
+  const args = [BIN_PATH, '-q', '-f', path.join(ctx, dockerfile), '-o', out, ...(c.buildArgs ?? []).flatMap((a) => ['--build-arg', a])];
+  if (c.target) args.push('--target', c.target);
+  const r = spawnSync(process.execPath, [...args, ctx], { env: { ...process.env, TSBUILD_ROOT: root, FROM_ENV: 'from-environment' }, encoding: 'utf8', timeout: 300_000 });
+  return { ok: r.status === 0, log: r.stderr };
+}
+
+function lastError(log: string): string {
+  const lines = log.trim().split('\n').filter((l) => /error|failed|tsbuild:/i.test(l));
+  return (lines.at(-1) ?? log.trim().split('\n').at(-1) ?? '').slice(0, 300);
+}
+
+/** The case's context in a temp dir, with the busybox the Dockerfile names mapped to our base. */
+function prepareContext(c: DiffCase, work: string): { ctx: string; dockerfile: string } {
+  const ctx = path.join(work, 'ctx');
+  if (c.files) {
+    for (const [name, content] of Object.entries(c.files)) {
+      mkdirSync(path.dirname(path.join(ctx, name)), { recursive: true });
+      writeFileSync(path.join(ctx, name), content);
+    }
+  } else cpSync(c.buildahDir ? path.join(buildahData, c.buildahDir) : buildahData, ctx, { recursive: true, verbatimSymlinks: true });
+  c.prepare?.(ctx);
+  const dockerfile = c.dockerfile ?? 'Dockerfile';
+  const file = path.join(ctx, dockerfile);
+  writeFileSync(file, readFileSync(file, 'utf8').replace(/mirror\.gcr\.io\/busybox/g, BASE));
+  return { ctx, dockerfile };
+}
+
+describe('differential: BuildKit and tsbuild build the same images', () => {
+  if (missing('root') || missing('docker')) return;
+  const root = tempDir('store-');
+
+  beforeAll(() => {
+    const rootfs = busyboxRootfsTar();
+    execFileSync(DOCKER, ['import', rootfs, `${BASE}:latest`]);
+    execFileSync(process.execPath, [BIN_PATH, 'import', rootfs, `${BASE}:latest`], { env: { ...process.env, TSBUILD_ROOT: root } });
+  });
+
+  afterAll(() => {
+    const total = tally.equal + tally.bothRejected + tally.skipped + tally.different;
+    console.log(`differential: ${total} cases: ${tally.equal} equal, ${tally.bothRejected} rejected by both, ${tally.skipped} skipped (documented), ${tally.different} different`);
+  });
+
+  it.each(cases)('$name', (c) => {
+    if (c.skip) {
+      tally.skipped++;
+      console.log(`skipped ${c.name}: ${c.skip}`);
+      return;
+    }
+    const work = tempDir('diff-');
+    const { ctx, dockerfile } = prepareContext(c, work);
+    const tag = `tsbuild-diff-${c.name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`.slice(0, 100);
+    const ref = dockerBuild(ctx, dockerfile, tag, c, path.join(work, 'docker.tar'));
+    const ours = tsbuildBuild(root, ctx, dockerfile, c, path.join(work, 'tsbuild.tar'));
+    if (!ref.ok || !ours.ok) {
+      if (ref.ok !== ours.ok) tally.different++;
+      else tally.bothRejected++;
+      console.log(`${c.name}: docker ${ref.ok ? 'built' : `rejected: ${lastError(ref.log)}`}; tsbuild ${ours.ok ? 'built' : `rejected: ${lastError(ours.log)}`}`);
+      expect({ tsbuild: ours.ok ? 'built' : ours.log.trim().split('\n').at(-1), docker: ref.ok ? 'built' : 'rejected' }).toEqual({
+        tsbuild: ref.ok ? 'built' : expect.stringMatching(/^tsbuild: /),
+        docker: ours.ok ? 'built' : 'rejected',
+      });
+      return;
+    }
+    return Promise.all([flattenArchive(path.join(work, 'docker.tar'), path.join(work, 'd')), flattenArchive(path.join(work, 'tsbuild.tar'), path.join(work, 't'))]).then(([a, b]) => {
+      const diffs = compareImages(a, b, c.ignorePaths, c.ignoreConfig);
+      if (diffs.length === 0) tally.equal++;
+      else tally.different++;
+      expect(diffs).toEqual([]);
+    });
+  });
+});
