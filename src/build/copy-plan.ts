@@ -5,10 +5,12 @@ import { copyFileContent, type Expected } from '../layer/diff.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor } from '../layer/tar-format.js';
 import type { ByteSink } from '../util/sink.js';
 import type { Ownership } from './materialize-dir.js';
-import type { SourceTree } from './source-tree.js';
+import { SourceError, type SourceTree } from './source-tree.js';
 
 interface PlanNode {
   kind: 'dir' | 'file' | 'symlink';
+  /** Absolute path in the rootfs. */
+  path: string;
   mode: number;
   uid: number;
   gid: number;
@@ -26,6 +28,8 @@ export interface SourceOptions {
   owner?: Ownership;
   /** --chmod: replaces the mode of everything copied. */
   mode?: number;
+  /** Unpacking an archive (ADD): entries replace what is there, whatever its type. */
+  replace?: boolean;
 }
 
 const sortBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
@@ -39,7 +43,7 @@ const sortBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffe
  * from the image); those that receive new entries get the build time as mtime.
  */
 export class LayerPlan {
-  private readonly root: PlanNode = { kind: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0, children: new Map() };
+  private readonly root: PlanNode = { kind: 'dir', path: '/', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0, children: new Map() };
 
   constructor(
     private readonly view: RootfsView,
@@ -64,25 +68,43 @@ export class LayerPlan {
       const attrs = inImage?.isDirectory()
         ? { mode: inImage.mode & 0o7777, uid: inImage.uid, gid: inImage.gid }
         : { mode: fresh.mode, uid: fresh.uid, gid: fresh.gid };
-      const created: PlanNode = { kind: 'dir', ...attrs, mtime: this.now, size: 0, children: new Map() };
+      const created: PlanNode = { kind: 'dir', path: `/${parts.slice(0, i + 1).join('/')}`, ...attrs, mtime: this.now, size: 0, children: new Map() };
       node.children!.set(part, created);
       node = created;
     });
     return node;
   }
 
+  /**
+   * What is at `path` before this entry lands there: planned by this COPY, or in the image. As in
+   * BuildKit, a directory never replaces a file or symlink, nor a file a directory.
+   */
+  private checkReplace(parent: PlanNode, name: string, kind: PlanNode['kind'], replace = false): string {
+    const p = parent.path === '/' ? `/${name}` : `${parent.path}/${name}`;
+    if (replace) return p;
+    const planned = parent.children!.get(name)?.kind;
+    const st = planned === undefined ? this.view.resolve(p, false).entry?.stat : undefined;
+    const existing = planned ?? (st ? (st.isDirectory() ? 'dir' : 'file') : undefined);
+    if (kind === 'dir' && existing !== undefined && existing !== 'dir') throw new SourceError(`cannot copy to non-directory: ${p}`);
+    if (kind !== 'dir' && existing === 'dir') throw new SourceError(`cannot replace to directory ${p} with file`);
+    return p;
+  }
+
   /** Adds a tree entry (and, for a directory, what .dockerignore keeps below it) as `name` in `parent`. */
   addSource(parent: PlanNode, name: string, tree: SourceTree, comps: readonly string[], opts: SourceOptions, st: Stats): void {
     const attrs = { uid: opts.owner?.uid ?? st.uid, gid: opts.owner?.gid ?? st.gid, mtime: Math.floor(st.mtimeMs / 1000), mode: opts.mode ?? st.mode & 0o7777 };
     if (st.isDirectory()) {
+      const p = this.checkReplace(parent, name, 'dir', opts.replace);
       const existing = parent.children!.get(name);
-      const node: PlanNode = existing?.kind === 'dir' ? Object.assign(existing, attrs) : { kind: 'dir', ...attrs, size: 0, children: new Map() };
+      const node: PlanNode = existing?.kind === 'dir' ? Object.assign(existing, attrs) : { kind: 'dir', path: p, ...attrs, size: 0, children: new Map() };
       parent.children!.set(name, node);
       this.addDirContents(node, tree, comps, opts);
     } else if (st.isFile()) {
-      parent.children!.set(name, { kind: 'file', ...attrs, size: st.size, source: tree.hostPath(comps), expected: { dev: st.dev, ino: st.ino, within: tree.confinedTo } });
+      const p = this.checkReplace(parent, name, 'file', opts.replace);
+      parent.children!.set(name, { kind: 'file', path: p, ...attrs, size: st.size, source: tree.hostPath(comps), expected: { dev: st.dev, ino: st.ino, within: tree.confinedTo } });
     } else if (st.isSymbolicLink()) {
-      parent.children!.set(name, { kind: 'symlink', ...attrs, mode: 0o777, size: 0, linkname: tree.readlink(comps) });
+      const p = this.checkReplace(parent, name, 'symlink', opts.replace);
+      parent.children!.set(name, { kind: 'symlink', path: p, ...attrs, mode: 0o777, size: 0, linkname: tree.readlink(comps) });
     }
     // sockets, devices and fifos are not copied
   }
@@ -97,17 +119,20 @@ export class LayerPlan {
       if (!tree.excluded(rel)) {
         this.addSource(node, name, tree, child, opts, st);
       } else if (st.isDirectory() && tree.mayIncludeUnder(rel)) {
-        // an exception pattern may keep something below an excluded directory
-        const sub: PlanNode = { kind: 'dir', uid: opts.owner?.uid ?? st.uid, gid: opts.owner?.gid ?? st.gid, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000), size: 0, children: new Map() };
+        // an exception pattern may keep something below an excluded directory: the directory is
+        // sent (as BuildKit's context transfer sends it) with only what is kept inside
+        const p = this.checkReplace(node, name, 'dir', opts.replace);
+        const sub: PlanNode = { kind: 'dir', path: p, uid: opts.owner?.uid ?? st.uid, gid: opts.owner?.gid ?? st.gid, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000), size: 0, children: new Map() };
+        node.children!.set(name, sub);
         this.addDirContents(sub, tree, child, opts);
-        if (sub.children!.size > 0) node.children!.set(name, sub);
       }
     }
   }
 
   /** Adds a file with the given content (a heredoc source, or a downloaded file). */
   addFile(parent: PlanNode, name: string, hostFile: string, size: number, attrs: Ownership & { mode: number; mtime: number }): void {
-    parent.children!.set(name, { kind: 'file', ...attrs, size, source: hostFile });
+    const p = this.checkReplace(parent, name, 'file');
+    parent.children!.set(name, { kind: 'file', path: p, ...attrs, size, source: hostFile });
   }
 
   /** Writes the planned layer as a tar, in the same order writeLayerTar uses. Returns the content size. */

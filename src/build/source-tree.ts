@@ -104,6 +104,8 @@ export class RootfsTree implements SourceTree {
 }
 
 export interface SourceEntry {
+  /** The name the source was asked for (before symlinks were followed): the name it is copied as. */
+  name: string;
   /** Components from the tree's root, symlinks resolved. */
   comps: string[];
   /** The same as a relative path (for .dockerignore and messages). */
@@ -133,10 +135,12 @@ export function resolveSources(tree: SourceTree, src: string): SourceEntry[] {
     onEscape: tree.strict ? refuse : undefined,
   });
   const resolvedRel = comps.join('/');
-  if (tree.excluded(resolvedRel)) throw new SourceError(`"${src}" not found: excluded by .dockerignore`);
   const stat = tree.lstat(comps);
+  // an excluded directory still counts when an exception pattern keeps something below it
+  const excluded = tree.excluded(resolvedRel) && !(stat?.isDirectory() && tree.mayIncludeUnder(resolvedRel));
+  if (excluded) throw new SourceError(`"${src}" not found: excluded by .dockerignore`);
   if (!stat) throw new SourceError(`"${src}" not found in ${tree.name}`);
-  return [{ comps, rel: resolvedRel, stat }];
+  return [{ name: path.posix.basename(rel) || path.posix.basename(resolvedRel), comps, rel: resolvedRel, stat }];
 }
 
 function globSources(tree: SourceTree, pattern: string): SourceEntry[] {
@@ -153,7 +157,7 @@ function globSources(tree: SourceTree, pattern: string): SourceEntry[] {
       if (tree.excluded(rel)) continue;
       const stat = tree.lstat(comps);
       if (!stat) continue;
-      if (i === parts.length - 1) out.push({ comps, rel, stat });
+      if (i === parts.length - 1) out.push({ name, comps, rel, stat });
       else if (stat.isDirectory()) walk(comps, i + 1);
     }
   };

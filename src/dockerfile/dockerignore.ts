@@ -93,8 +93,12 @@ export class IgnoreMatcher {
     return excluded;
   }
 
-  /** Whether an excluded directory may still hold included paths (an exception pattern reaches in). */
+  /**
+   * Whether an excluded directory may still hold included paths: only when an exception pattern is
+   * written below it (`!dir/keep`), as Docker decides whether to walk into an excluded directory.
+   * `!**\/x` or `!*\/x` do not reach into an excluded directory.
+   */
   mayIncludeUnder(dirRel: string): boolean {
-    return this.patterns.some((p) => !p.exclusion && (p.source.startsWith(`${dirRel}/`) || p.source.startsWith('*') || p.source.includes('**')));
+    return this.patterns.some((p) => !p.exclusion && p.source.startsWith(`${dirRel}/`));
   }
 }

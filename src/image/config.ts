@@ -38,11 +38,11 @@ export interface ImageConfig {
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** The config of `FROM scratch`. */
+/** The config of `FROM scratch`, as BuildKit starts it: default PATH, working directory /. */
 export function scratchConfig(): ImageConfig {
   return {
     architecture: hostArchitecture(),
-    config: {},
+    config: { Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: '/' },
     history: [],
     os: 'linux',
     rootfs: { type: 'layers', diff_ids: [] },

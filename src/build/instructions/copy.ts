@@ -103,12 +103,12 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
       if (kind) {
         const unpacked = await unpackArchive(t.hostPath(entry.comps), kind, path.join(ctx.stepDir, `unpack-${n}`));
         const dir = plan.dir(view.resolve(destAbs).path, newDirs);
-        plan.addDirContents(dir, unpacked, [], { owner, mode });
+        plan.addDirContents(dir, unpacked, [], { mode, replace: true }); // an archive's owners are kept, even with --chown
       } else if (entry.stat.isDirectory()) {
-        const dir = plan.dir(view.resolve(destAbs).path, { ...opts.owner, mode: mode ?? entry.stat.mode & 0o7777 });
+        const dir = plan.dir(view.resolve(destAbs).path, newDirs);
         plan.addDirContents(dir, t, entry.comps, opts);
       } else {
-        const { dir, name } = target(path.posix.basename(entry.rel));
+        const { dir, name } = target(entry.name);
         plan.addSource(dir, name, t, entry.comps, opts, entry.stat);
       }
     }
