@@ -5,7 +5,7 @@ import { toInstruction, type ArgInstruction, type Instruction } from '../dockerf
 import { parseDockerfile } from '../dockerfile/parse.js';
 import { expandWord, ShellWordError } from '../dockerfile/shell-words.js';
 import { DockerfileError, TsbuildError, UsageError, type SourceLocation } from '../errors.js';
-import { serializeConfig } from '../image/config.js';
+import { hostArchitecture, serializeConfig } from '../image/config.js';
 import { planStages, type Stage } from '../plan/stages.js';
 import { writeEtcFiles } from '../sandbox/etc-files.js';
 import { commitImage } from '../store/stored-image.js';
@@ -28,9 +28,19 @@ function readDockerfile(file: string, shown: string): string {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 const where = (l: SourceLocation) => `${l.file}:${l.line}`;
 
+/** BuildKit's automatic platform ARGs: global, usable in FROM, and in a stage once declared. */
+export function platformArgs(): ArgValue[] {
+  const arch = hostArchitecture();
+  const platform = `linux/${arch}`;
+  return [
+    ['BUILDPLATFORM', platform], ['BUILDOS', 'linux'], ['BUILDARCH', arch], ['BUILDVARIANT', ''],
+    ['TARGETPLATFORM', platform], ['TARGETOS', 'linux'], ['TARGETARCH', arch], ['TARGETVARIANT', ''],
+  ].map(([key, value]) => ({ key: key!, value }));
+}
+
 /** Values of the ARGs declared before the first FROM, with --build-arg overrides. */
 function resolveGlobalArgs(args: ArgInstruction[], options: BuildOptions, escape: string): ArgValue[] {
-  const out: ArgValue[] = [];
+  const out: ArgValue[] = platformArgs();
   for (const ins of args) {
     for (const a of ins.args) {
       const env = (n: string) => out.find((x) => x.key === n)?.value;
@@ -40,7 +50,9 @@ function resolveGlobalArgs(args: ArgInstruction[], options: BuildOptions, escape
       } catch (err) {
         throw new DockerfileError(`ARG: ${(err as Error).message}`, { location: ins.location, cause: err });
       }
-      out.push({ key: a.key, value: buildArgValue(options.buildArgs, a.key) ?? declared });
+      // a global ARG declared without a value has none, even for an automatic platform ARG (dockerd 20.10)
+      const value = buildArgValue(options.buildArgs, a.key) ?? declared;
+      out.splice(0, out.length, ...out.filter((x) => x.key !== a.key), { key: a.key, value });
     }
   }
   return out;

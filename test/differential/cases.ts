@@ -219,3 +219,22 @@ export const ownCases: DiffCase[] = [
     files: { Dockerfile: `${B}\nRUN exit 3\n` },
   },
 ];
+
+ownCases.push(
+  {
+    name: 'platform args and proxy args',
+    files: {
+      Dockerfile: `ARG TARGETARCH\nFROM busybox\nARG TARGETPLATFORM\nARG TARGETOS TARGETARCH BUILDPLATFORM\nRUN echo "$TARGETPLATFORM $TARGETOS $TARGETARCH $BUILDPLATFORM [$HTTP_PROXY] [$UNDECLARED]" > /platform\n`,
+    },
+    buildArgs: ['HTTP_PROXY=http://127.0.0.1:3128', 'UNDECLARED=x'],
+  },
+  {
+    name: 'copy --link',
+    skip: 'the reference dockerd (20.10) predates COPY --link (Dockerfile 1.4); test/e2e/copy.test.ts checks it',
+    files: {
+      Dockerfile: `${B}\nRUN mkdir -p /real && ln -s /real /link && mkdir -m 700 /private\nCOPY --link a.txt /private/\nCOPY --link dir /fresh/dir\n`,
+      'a.txt': 'a\n',
+      'dir/f': 'f\n',
+    },
+  },
+);

@@ -1,17 +1,10 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ok } from '../helpers/cli.js';
+import { buildTop as buildTopOf, ok } from '../helpers/cli.js';
 import { missing } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
-/** Builds a Dockerfile and returns a reader over the top layer's files (as stored, in overlay form). */
-async function buildTop(root: string, dockerfile: string, args: string[] = []): Promise<(p: string) => string> {
-  const r = await ok(root, ['-q', ...args, context({ Dockerfile: dockerfile })]);
-  const [image] = JSON.parse((await ok(root, ['inspect', r.stdout.trim()])).stdout);
-  const top = image.Layers.at(-1).ChainID.slice(7);
-  return (p) => readFileSync(path.join(root, 'layers', top, 'diff', p), 'utf8');
-}
+const buildTop = (root: string, dockerfile: string, args: string[] = []) => buildTopOf(root, context({ Dockerfile: dockerfile }), args);
 
 describe('RUN steps run isolated, as Docker runs them', () => {
   if (missing('root')) return;

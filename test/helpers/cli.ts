@@ -49,3 +49,12 @@ export function storeLeftovers(root: string): string[] {
   }
   return [...temps, ...mountsUnder(root).map((m) => `mount ${m}`)];
 }
+
+/** Builds a Dockerfile and returns a reader over the top layer's files (as stored, in overlay form). */
+export async function buildTop(root: string, contextDir: string, args: string[] = []): Promise<(p: string) => string> {
+  const r = await ok(root, ['-q', ...args, contextDir]);
+  const [image] = JSON.parse((await ok(root, ['inspect', r.stdout.trim()])).stdout);
+  const top = image.Layers.at(-1);
+  // a COPY layer may still be a blob only: ask for it through a RUN-less read of the saved image
+  return (p) => readFileSync(path.join(root, 'layers', top.ChainID.slice(7), 'diff', p), 'utf8');
+}

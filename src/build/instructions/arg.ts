@@ -16,12 +16,10 @@ export function arg(ctx: StepContext, ins: ArgInstruction): void {
   const parts: string[] = [];
   for (const a of ins.args) {
     const fromCli = buildArgValue(ctx.options.buildArgs, a.key);
-    let value: string | undefined;
-    if (fromCli !== undefined) value = fromCli;
-    else if (a.value !== undefined) value = expand(ctx, a.value);
-    else value = ctx.state.globalArgs.find((g) => g.key === a.key)?.value;
+    const declared = a.value !== undefined ? expand(ctx, a.value) : undefined;
+    const value = fromCli ?? declared ?? ctx.state.globalArgs.find((g) => g.key === a.key)?.value;
     ctx.state.declareArg(a.key, value);
-    parts.push(value === undefined ? a.key : `${a.key}=${value}`);
+    parts.push(declared === undefined ? a.key : `${a.key}=${declared}`); // history shows the ARG as declared
   }
   ctx.state.addHistory(`ARG ${parts.join(' ')}`);
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { CopyInstruction } from '../../dockerfile/instructions.js';
 import { expandRaw } from '../../dockerfile/shell-words.js';
 import { BuildStepError } from '../../errors.js';
+import { RootfsView } from '../../fs/rootfs-view.js';
 import { resolveUser } from '../../sandbox/user.js';
 import { archiveKind, download, isUrl, unpackArchive } from '../add-sources.js';
 import { LayerPlan } from '../copy-plan.js';
@@ -51,7 +52,6 @@ async function sourceTree(ctx: StepContext, ins: CopyInstruction): Promise<Sourc
  */
 export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void> {
   const isAdd = ins.keyword === 'ADD';
-  if (ins.link) fail(ctx, `${ins.keyword} --link is not supported yet`);
   if (ins.excludes.length > 0) fail(ctx, `${ins.keyword} --exclude is not supported yet`);
   if (ins.flags.used('parents')) fail(ctx, 'COPY --parents is not supported yet');
   const srcs = ins.sources.map((s) => expand(ctx, s));
@@ -67,8 +67,11 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
   const workdir = ctx.state.config.config.WorkingDir || '/';
   const destIsDir = dest.endsWith('/') || dest === '.' || dest.endsWith('/.');
   const destAbs = path.posix.resolve(workdir, dest);
-  const view = await viewOf(ctx);
-  const owner = ownership(ctx, chown, (p) => view.readFile(p));
+  const imageView = await viewOf(ctx);
+  const owner = ownership(ctx, chown, (p) => imageView.readFile(p));
+  // --link: the layer is made on its own, independent of the image below: no symlink there is
+  // followed and no directory copied up
+  const view = ins.link ? new RootfsView([]) : imageView;
   const plan = new LayerPlan(view, Math.floor(Date.now() / 1000));
   const opts = { owner: owner ?? { uid: 0, gid: 0 }, mode };
   const newDirs = { ...opts.owner, mode: 0o755 };

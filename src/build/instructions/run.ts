@@ -9,7 +9,10 @@ import { makeInitLayer } from '../../overlay/init-layer.js';
 import { runInSandbox } from '../../sandbox/run.js';
 import { resolveUser } from '../../sandbox/user.js';
 import { commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
+import { buildArgValue } from './arg.js';
 import { shellOf } from './config.js';
+
+const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
 
 /** BuildKit's history form: `RUN |2 A=1 B=2 /bin/sh -c cmd # buildkit`. */
 function createdBy(ctx: StepContext, argv: string[]): string {
@@ -68,6 +71,11 @@ export async function run(ctx: StepContext, ins: RunInstruction): Promise<void> 
   }
   let env = [...ctx.state.env];
   if (envGet(env, 'HOME') === undefined) env = envSet(env, 'HOME', user.home);
+  // proxy settings given with --build-arg reach RUN without an ARG, and stay out of the history
+  for (const key of PROXY_ARGS) {
+    const value = buildArgValue(ctx.options.buildArgs, key);
+    if (value !== undefined && envGet(env, key) === undefined) env = envSet(env, key, value);
+  }
 
   const initDir = path.join(ctx.stepDir, 'init');
   const bindable = makeInitLayer(initDir, view);
