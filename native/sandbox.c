@@ -21,6 +21,10 @@
  *   --uid N --gid N --groups N,N,...
  *   --cwd DIR             working directory inside the rootfs (created if missing)
  *   --env K=V             environment of the command (repeatable); nothing else is inherited
+ *   --mount TYPE RO SRC DST   an extra mount at DST (in the rootfs; its mount point must exist):
+ *                         bind (SRC a host path), tmpfs (SRC its size, "" for the default) or overlay
+ *                         (SRC lowerdirs relative to --lowers-dir, read-only); RO is 1 for read-only
+ *   --net none|host       none: a new network namespace with only loopback; host: the host's
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,7 +41,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -58,6 +65,13 @@ static gid_t gid;
 static gid_t groups[256];
 static int ngroups;
 static char **command;
+struct extra_mount {
+  const char *type, *src, *dst;
+  int ro;
+};
+static struct extra_mount mounts[64];
+static int nmounts;
+static int net_none;
 static volatile pid_t forward_to;
 
 static void die(const char *fmt, ...) {
@@ -84,6 +98,17 @@ static void parse_args(int argc, char **argv) {
       i++;
       break;
     }
+    if (strcmp(a, "--mount") == 0) {
+      if (i + 4 >= argc) usage("--mount needs TYPE RO SRC DST");
+      if (nmounts >= 64) usage("too many --mount");
+      mounts[nmounts].type = argv[i + 1];
+      mounts[nmounts].ro = strcmp(argv[i + 2], "1") == 0;
+      mounts[nmounts].src = argv[i + 3];
+      mounts[nmounts].dst = argv[i + 4];
+      nmounts++;
+      i += 4;
+      continue;
+    }
     if (i + 1 >= argc) usage("missing option value");
     const char *v = argv[++i];
     if (strcmp(a, "--lowers-dir") == 0) lowers_dir = v;
@@ -91,6 +116,10 @@ static void parse_args(int argc, char **argv) {
     else if (strcmp(a, "--rootfs") == 0) rootfs = v;
     else if (strcmp(a, "--hostname") == 0) hostname = v;
     else if (strcmp(a, "--cwd") == 0) cwd = v;
+    else if (strcmp(a, "--net") == 0) {
+      if (strcmp(v, "none") == 0) net_none = 1;
+      else if (strcmp(v, "host") != 0) usage("--net is none or host");
+    }
     else if (strcmp(a, "--uid") == 0) uid = (uid_t)strtoul(v, NULL, 10);
     else if (strcmp(a, "--gid") == 0) gid = (gid_t)strtoul(v, NULL, 10);
     else if (strcmp(a, "--bind") == 0) {
@@ -177,11 +206,51 @@ static void make_file_mountpoint(const char *rel) {
   if (fd >= 0) close(fd);
 }
 
+static void remount_ro(const char *dst) {
+  mountf(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+}
+
+/* RUN --mount: read-only overlays of other stages (from the lowers dir), binds, tmpfs. */
+static void extra_mounts(int overlays) {
+  char path[8192], opts[8192];
+  for (int i = 0; i < nmounts; i++) {
+    const struct extra_mount *m = &mounts[i];
+    int is_overlay = strcmp(m->type, "overlay") == 0;
+    if (is_overlay != overlays) continue;
+    const char *dst = m->dst;
+    while (*dst == '/') dst++;
+    if (is_overlay) {
+      snprintf(path, sizeof path, "%s/%s", rootfs, dst);
+      snprintf(opts, sizeof opts, "lowerdir=%s", m->src);
+      mountf("overlay", path, "overlay", MS_RDONLY | MS_NODEV, opts);
+    } else if (strcmp(m->type, "tmpfs") == 0) {
+      if (*m->src) snprintf(opts, sizeof opts, "size=%s", m->src);
+      mountf("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, *m->src ? opts : NULL);
+    } else if (strcmp(m->type, "bind") == 0) {
+      mountf(m->src, dst, NULL, MS_BIND | MS_REC, NULL);
+      if (m->ro) remount_ro(dst);
+    } else usage("unknown --mount type");
+  }
+}
+
+static void loopback_up(void) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) die("loopback");
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) die("loopback up");
+  close(fd);
+}
+
 static void setup_rootfs(void) {
   mountf(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
   if (lowers_dir && chdir(lowers_dir) < 0) die("chdir %s", lowers_dir);
   /* nodev: device nodes a step creates in its rootfs cannot open host devices; /dev is our tmpfs */
   mountf("overlay", rootfs, "overlay", MS_NODEV, overlay_opts);
+  extra_mounts(1);
+  if (net_none) loopback_up();
   if (chdir(rootfs) < 0) die("chdir %s", rootfs);
   mountf("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   setup_dev();
@@ -196,6 +265,7 @@ static void setup_rootfs(void) {
     if (strncmp(dst, "dev/", 4) == 0) make_file_mountpoint(dst);
     mountf(spec, dst, NULL, MS_BIND, NULL);
   }
+  extra_mounts(0);
   protect_kernel_paths();
   /* pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves the new. */
   if (syscall(SYS_pivot_root, ".", ".") < 0) die("pivot_root");
@@ -357,7 +427,7 @@ int main(int argc, char **argv) {
   parse_args(argc, argv);
   pid_t parent = getppid();
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) _exit(125);
-  if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC) < 0) die("unshare");
+  if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (net_none ? CLONE_NEWNET : 0)) < 0) die("unshare");
   if (sethostname(hostname, strlen(hostname)) < 0) die("sethostname");
   pid_t init = fork();
   if (init < 0) die("fork");

@@ -13,6 +13,8 @@ export interface BuildOptions {
   target?: string;
   /** --build-arg values; `undefined` means "take it from the environment". */
   buildArgs?: Record<string, string | undefined>;
+  /** --secret values by id: a file or an environment variable of tsbuild's. */
+  secrets?: Record<string, { src?: string; env?: string }>;
   /** Progress lines (step headers, timings). */
   log?: (line: string) => void;
   /** Where RUN steps' output goes. */

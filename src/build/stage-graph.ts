@@ -3,7 +3,8 @@ import type { Stage } from '../plan/stages.js';
 
 /**
  * The stages a build needs, in Dockerfile order: the target (--target, else the last stage) and,
- * transitively, the stages it uses as a base (FROM <stage>) or copies from (COPY --from). Stages
+ * transitively, the stages it uses as a base (FROM <stage>), copies from (COPY --from) or mounts
+ * (RUN --mount from=). Stages
  * nothing needs are not built, as in BuildKit.
  */
 export function neededStages(stages: Stage[], bases: string[], target: string | undefined, expandFrom: (s: string) => string): Stage[] {
@@ -26,8 +27,13 @@ export function neededStages(stages: Stage[], bases: string[], target: string | 
     const base = byName.get(bases[s.index]!.toLowerCase());
     if (base && base.index < s.index) visit(base);
     for (const ins of s.instructions) {
-      if ((ins.keyword === 'COPY' || ins.keyword === 'ADD') && ins.from) {
-        const dep = refersTo(expandFrom(ins.from), s.index);
+      const froms: string[] = [];
+      if ((ins.keyword === 'COPY' || ins.keyword === 'ADD') && ins.from) froms.push(ins.from);
+      if (ins.keyword === 'RUN') {
+        for (const m of ins.mounts) for (const f of m.matchAll(/(?:^|,)"?from=([^,"]+)/gi)) froms.push(f[1]!);
+      }
+      for (const from of froms) {
+        const dep = refersTo(expandFrom(from), s.index);
         if (dep) visit(dep);
       }
     }

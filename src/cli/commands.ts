@@ -23,6 +23,21 @@ export interface BuildFlags {
   quiet?: boolean;
   buildArg: string[];
   target?: string;
+  secret: string[];
+}
+
+/** `--secret id=ID,src=PATH` (or `source=`), `id=ID,env=VAR`, or `id=ID` (the variable ID). */
+function parseSecrets(list: string[]): Record<string, { src?: string; env?: string }> {
+  const out: Record<string, { src?: string; env?: string }> = {};
+  for (const item of list) {
+    const kv = Object.fromEntries(item.split(',').map((f) => [f.slice(0, f.indexOf('=') < 0 ? f.length : f.indexOf('=')), f.includes('=') ? f.slice(f.indexOf('=') + 1) : '']));
+    const id = kv.id;
+    if (!id) throw new UsageError(`invalid --secret "${item}": expected id=ID,src=PATH or id=ID,env=VAR`);
+    const src = kv.src ?? kv.source;
+    if (src !== undefined) out[id] = { src };
+    else out[id] = { env: kv.env ?? id };
+  }
+  return out;
 }
 
 function parseBuildArgs(list: string[]): Record<string, string | undefined> {
@@ -50,6 +65,7 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     tags: flags.tag,
     buildArgs: parseBuildArgs(flags.buildArg),
     target: flags.target,
+    secrets: parseSecrets(flags.secret),
     log,
     runOutput: flags.quiet ? undefined : process.stderr,
     signal: io.signal,

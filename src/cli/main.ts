@@ -55,6 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('-q, --quiet', 'print only the image ID')
     .option('--build-arg <KEY[=VALUE]>', 'set a build-time variable; repeatable', collect, [])
     .option('--target <stage>', 'build this stage (default: the last)')
+    .option('--secret <id=ID,src=PATH|env=VAR>', 'a secret for RUN --mount=type=secret; repeatable', collect, [])
     .addOption(new Option('--root <dir>').hideHelp())
     .action(async (context: string, flags) => {
       if (flags.root) program.setOptionValue('root', flags.root);

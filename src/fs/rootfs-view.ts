@@ -30,7 +30,7 @@ export class RootfsView {
   constructor(private readonly layers: readonly string[]) {}
 
   /** The layers (top first) that contribute to directory `dir` (components from the root). */
-  private dirLayers(dir: readonly string[]): string[] {
+  dirLayers(dir: readonly string[]): string[] {
     let contributing = [...this.layers];
     for (let i = 0; i < dir.length; i++) {
       const next: string[] = [];

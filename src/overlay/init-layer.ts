@@ -1,4 +1,5 @@
-import { chmodSync, lchownSync, lutimesSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lchownSync, lutimesSync, mkdirSync, writeFileSync } from 'node:fs';
+import { components } from '../fs/resolve.js';
 import path from 'node:path';
 import type { RootfsView } from '../fs/rootfs-view.js';
 
@@ -15,9 +16,10 @@ export const INIT_FILES = ['etc/hosts', 'etc/hostname', 'etc/resolv.conf'];
  * directory's attributes from the topmost layer, and a file created in /etc must not change /etc's
  * owner or mode in the new layer. Returns which of INIT_FILES can be bind-mounted.
  */
-export function makeInitLayer(dir: string, view: RootfsView): string[] {
+export function makeInitLayer(dir: string, view: RootfsView, points: ReadonlyArray<{ path: string; file: boolean }> = []): string[] {
   mkdirSync(dir, { recursive: true });
   mirror(dir, view, '/');
+  for (const p of points) addMountPoint(dir, view, p.path, p.file);
   let etc = false;
   for (const d of INIT_DIRS) {
     const existing = view.resolve(`/${d}`, false).entry;
@@ -30,6 +32,26 @@ export function makeInitLayer(dir: string, view: RootfsView): string[] {
   for (const f of INIT_FILES) writeFileSync(path.join(dir, f), '', { mode: 0o644 });
   mirror(path.join(dir, 'etc'), view, '/etc'); // creating the files changed its mtime
   return INIT_FILES;
+}
+
+/**
+ * A mount point for RUN --mount: its parent directories mirror the image's, the point itself is an
+ * empty directory (or file). Where the image has the target already, overlayfs shows the mount
+ * point over it only while the step runs; nothing of it reaches the layer.
+ */
+function addMountPoint(dir: string, view: RootfsView, target: string, file: boolean): void {
+  const parts = components(view.resolve(target).path);
+  let host = dir;
+  for (let i = 0; i < parts.length; i++) {
+    host = path.join(host, parts[i]!);
+    const last = i === parts.length - 1;
+    if (existsSync(host)) continue;
+    if (last && file) writeFileSync(host, '', { mode: 0o644 });
+    else {
+      mkdirSync(host, { mode: 0o755 });
+      mirror(host, view, `/${parts.slice(0, i + 1).join('/')}`);
+    }
+  }
 }
 
 function mirror(hostDir: string, view: RootfsView, inRootfs: string): void {

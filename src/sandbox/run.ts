@@ -6,6 +6,16 @@ import { sandboxHelperPath } from '../native/index.js';
 import type { ExecUser } from './user.js';
 import { SANDBOX_HOSTNAME } from './etc-files.js';
 
+/** A RUN --mount, as the sandbox helper mounts it (see native/sandbox.c, --mount). */
+export interface SandboxMount {
+  type: 'bind' | 'tmpfs' | 'overlay';
+  readOnly: boolean;
+  /** bind: host path; tmpfs: size in bytes or ""; overlay: lowerdirs relative to lowersDir. */
+  source: string;
+  /** Absolute path in the rootfs; its mount point must exist (the init layer holds it). */
+  target: string;
+}
+
 export interface SandboxSpec {
   /** Directory the lowerdir names are relative to (the store's l/). */
   lowersDir: string;
@@ -19,6 +29,9 @@ export interface SandboxSpec {
   env: string[];
   cwd: string;
   user: ExecUser;
+  mounts?: SandboxMount[];
+  /** none: a network namespace of its own with only loopback; host: the host's network. */
+  network?: 'none' | 'host';
   /** Where the command's stdout and stderr go. */
   output: Writable;
   signal?: AbortSignal;
@@ -59,6 +72,8 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   args.push('--uid', String(spec.user.uid), '--gid', String(spec.user.gid));
   if (spec.user.groups.length > 0) args.push('--groups', spec.user.groups.join(','));
   args.push('--cwd', spec.cwd);
+  for (const m of spec.mounts ?? []) args.push('--mount', m.type, m.readOnly ? '1' : '0', m.source, m.target);
+  if (spec.network) args.push('--net', spec.network);
   for (const e of spec.env) args.push('--env', e);
   args.push('--', ...spec.argv);
   const child = execa(sandboxHelperPath(), args, {

@@ -238,3 +238,14 @@ ownCases.push(
     },
   },
 );
+
+ownCases.push({
+  // RUN --network is Dockerfile 1.3+, which the reference dockerd (20.10) predates: see test/e2e/run-mounts.test.ts
+  name: 'run mounts',
+  ignorePaths: [/^(cache|mnt|ctx|tmp\/t)$/],
+  why: "dockerd 20.10's BuildKit leaves the empty directories it made as mount points in the layer; BuildKit 0.10+ (current Docker) removes these stubs, and tsbuild never creates them (its mount points live in the init layer)",
+  files: {
+    Dockerfile: `${B} AS tools\nRUN mkdir /out && echo built > /out/artifact\nFROM busybox\nRUN --mount=type=cache,target=/cache echo x > /cache/f && ls /cache > /cache-listing\nRUN --mount=type=bind,from=tools,source=/out,target=/mnt cat /mnt/artifact > /got\nRUN --mount=target=/ctx cat /ctx/data > /from-context\nRUN --mount=type=tmpfs,target=/tmp/t echo y > /tmp/t/y && ls /tmp/t > /tmpfs-listing\n`,
+    data: 'context data\n',
+  },
+});

@@ -9,6 +9,9 @@ import { makeInitLayer } from '../../overlay/init-layer.js';
 import { runInSandbox } from '../../sandbox/run.js';
 import { resolveUser } from '../../sandbox/user.js';
 import { commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
+import { withFileLock } from '../../store/lock.js';
+import { expand } from '../expand.js';
+import { prepareMounts } from '../run-mounts.js';
 import { buildArgValue } from './arg.js';
 import { shellOf } from './config.js';
 
@@ -57,10 +60,11 @@ function script(ctx: StepContext, ins: RunInstruction): Script {
 }
 
 export async function run(ctx: StepContext, ins: RunInstruction): Promise<void> {
-  if (ins.mounts.length > 0 || ins.network !== undefined || ins.flags.used('security')) {
-    fail(ctx, `RUN --${ins.mounts.length > 0 ? 'mount' : ins.network !== undefined ? 'network' : 'security'} is not supported yet`);
-  }
+  if (ins.flags.used('security')) fail(ctx, 'RUN --security is not supported yet');
+  const network = ins.network === undefined ? 'default' : expand(ctx, ins.network);
+  if (!['none', 'host', 'default'].includes(network)) fail(ctx, `unsupported network mode "${network}" (none, host or default)`);
   const { argv, pipe } = script(ctx, ins);
+  const prepared = await prepareMounts(ctx, ins);
   const view = await viewOf(ctx);
   const config = ctx.state.config.config;
   let user;
@@ -77,15 +81,16 @@ export async function run(ctx: StepContext, ins: RunInstruction): Promise<void> 
     if (value !== undefined && envGet(env, key) === undefined) env = envSet(env, key, value);
   }
 
+  env = [...env, ...prepared.env];
   const initDir = path.join(ctx.stepDir, 'init');
-  const bindable = makeInitLayer(initDir, view);
+  const bindable = makeInitLayer(initDir, view, prepared.points);
   const binds: Record<string, string> = Object.fromEntries(bindable.map((f) => [f, ctx.etcFiles[f]!]));
   if (pipe) binds[`dev/pipes/${pipe.name}`] = pipe.hostFile;
   const lowers = [initDir, ...ctx.state.layers.map((l) => l.link).reverse()];
   for (const l of ctx.state.layers) ctx.store.layers.ensureLink(l);
 
   const output = ctx.options.runOutput ?? new PassThrough().resume();
-  const result = await runInSandbox({
+  const run = () => runInSandbox({
     lowersDir: ctx.store.layers.linksDir,
     lowers,
     stepDir: ctx.stepDir,
@@ -96,7 +101,14 @@ export async function run(ctx: StepContext, ins: RunInstruction): Promise<void> 
     user,
     output,
     signal: ctx.options.signal,
+    mounts: prepared.mounts,
+    network: network === 'none' ? 'none' : 'host',
   });
+  // sharing=locked cache mounts: one step at a time per cache, across builds
+  const result = await prepared.locked.reduce<() => Promise<Awaited<ReturnType<typeof run>>>>(
+    (inner, dir) => () => withFileLock(`${dir}.lock`, inner),
+    run,
+  )();
   ctx.options.signal?.throwIfAborted();
   if (result.exitCode !== 0) {
     const shown = ins.prependShell ? argv.join(' ') : JSON.stringify(argv);

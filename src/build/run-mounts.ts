@@ -1,0 +1,150 @@
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { RunInstruction } from '../dockerfile/instructions.js';
+import { parseRunMount, type RunMount } from '../dockerfile/run-mount.js';
+import { components } from '../fs/resolve.js';
+import type { RootfsView } from '../fs/rootfs-view.js';
+import type { SandboxMount } from '../sandbox/run.js';
+import type { LayerMeta } from '../store/layers.js';
+import { sha256, hexOf } from '../util/digest.js';
+import { expand } from './expand.js';
+import { ContextTree, resolveSources, SourceError } from './source-tree.js';
+import { fail, viewOfLayers, type StepContext } from './step-context.js';
+
+/** A mount point the init layer must hold (a directory, or a file for a file bind). */
+export interface MountPoint {
+  path: string;
+  file: boolean;
+}
+
+export interface PreparedMounts {
+  mounts: SandboxMount[];
+  points: MountPoint[];
+  /** Secrets exposed as environment variables (never recorded anywhere). */
+  env: string[];
+  /** Cache directories mounted with sharing=locked: the step holds their lock while it runs. */
+  locked: string[];
+}
+
+/** A secret given on the command line: `--secret id=ID,src=PATH` or `id=ID,env=VAR`. */
+export interface SecretSource {
+  src?: string;
+  env?: string;
+}
+
+function secretValue(ctx: StepContext, id: string): Buffer | undefined {
+  const s = ctx.options.secrets?.[id];
+  if (!s) return undefined;
+  if (s.env !== undefined) {
+    const v = process.env[s.env];
+    return v === undefined ? undefined : Buffer.from(v);
+  }
+  return s.src !== undefined ? readFileSync(s.src) : undefined;
+}
+
+/** The layers of a stage or image named by `from`. */
+async function layersOf(ctx: StepContext, from: string): Promise<LayerMeta[]> {
+  const stage = ctx.stages.get(from.toLowerCase());
+  if (stage) return stage.layers;
+  return (await ctx.images.resolve(from)).layers;
+}
+
+/** A read-only view of part of a stage's rootfs: an overlay of that directory in each layer. */
+function stageSource(ctx: StepContext, view: RootfsView, layers: LayerMeta[], source: string, m: RunMount, n: number): SandboxMount {
+  const resolved = view.resolve(source);
+  if (!resolved.entry) fail(ctx, `RUN --mount: ${source} not found in ${m.from}`);
+  if (!resolved.entry.stat.isDirectory()) return { type: 'bind', readOnly: true, source: resolved.entry.hostPath, target: m.target! };
+  const comps = components(resolved.path);
+  const dirs = view.dirLayers(comps);
+  // through each layer's short link, so that many layers fit in one page of mount options
+  const byDir = new Map(layers.map((l) => [ctx.store.layers.diffDir(l.chainId), l.link]));
+  const lowers = dirs.map((d) => path.join(byDir.get(d)!, ...comps));
+  if (lowers.length < 2) {
+    const empty = path.join(ctx.stepDir, `empty-${n}`);
+    mkdirSync(empty, { recursive: true });
+    lowers.push(path.relative(ctx.store.layers.linksDir, empty)); // overlayfs wants two lowers without an upper
+  }
+  return { type: 'overlay', readOnly: true, source: lowers.join(':'), target: m.target! };
+}
+
+/**
+ * Prepares a RUN's --mount list: where each mount's content comes from on the host, and the mount
+ * points the init layer must hold so that nothing of them lands in the step's layer.
+ */
+export async function prepareMounts(ctx: StepContext, ins: RunInstruction): Promise<PreparedMounts> {
+  const out: PreparedMounts = { mounts: [], points: [], env: [], locked: [] };
+  const workdir = ctx.state.config.config.WorkingDir || '/';
+  for (const [n, raw] of ins.mounts.entries()) {
+    const m = parseRunMount(raw, (v) => expand(ctx, v), ins.location);
+    if (m.type === 'ssh') fail(ctx, 'RUN --mount=type=ssh is not supported yet');
+    if (m.target) m.target = path.posix.resolve(workdir, m.target);
+    switch (m.type) {
+      case 'bind': {
+        let source: string;
+        if (m.from) {
+          const layers = await layersOf(ctx, m.from);
+          const view = await viewOfLayers(ctx, layers);
+          const mount = stageSource(ctx, view, layers, m.source ?? '/', m, n);
+          if (!m.readOnly) fail(ctx, 'RUN --mount=type=bind,from=...,rw is not supported yet');
+          out.mounts.push(mount);
+          out.points.push({ path: m.target!, file: mount.type === 'bind' });
+          continue;
+        }
+        const tree = new ContextTree(ctx.contextDir, ctx.ignore);
+        let entries;
+        try {
+          entries = resolveSources(tree, m.source ?? '.');
+        } catch (err) {
+          if (err instanceof SourceError) fail(ctx, `RUN --mount: ${err.message}`, err);
+          throw err;
+        }
+        source = tree.hostPath(entries[0]!.comps);
+        if (!m.readOnly) {
+          // writes to an rw bind are thrown away with the step: give it a copy
+          const copy = path.join(ctx.stepDir, `bind-${n}`);
+          cpSync(source, copy, { recursive: true, verbatimSymlinks: true });
+          source = copy;
+        }
+        out.mounts.push({ type: 'bind', readOnly: m.readOnly, source, target: m.target! });
+        out.points.push({ path: m.target!, file: !entries[0]!.stat.isDirectory() });
+        break;
+      }
+      case 'cache': {
+        const id = m.id ?? m.target!;
+        const dir = path.join(ctx.store.root, 'cache-mounts', hexOf(sha256(id)));
+        if (!existsSync(dir)) {
+          mkdirSync(dir, { recursive: true });
+          chmodSync(dir, m.mode ?? 0o755);
+          chownSync(dir, m.uid ?? 0, m.gid ?? 0);
+        }
+        if (m.sharing === 'locked') out.locked.push(dir);
+        out.mounts.push({ type: 'bind', readOnly: m.readOnly, source: dir, target: m.target! });
+        out.points.push({ path: m.target!, file: false });
+        break;
+      }
+      case 'tmpfs':
+        out.mounts.push({ type: 'tmpfs', readOnly: false, source: m.size ? String(m.size) : '', target: m.target! });
+        out.points.push({ path: m.target!, file: false });
+        break;
+      case 'secret': {
+        const id = m.id ?? path.posix.basename(m.target!);
+        const value = secretValue(ctx, id);
+        if (value === undefined) {
+          if (m.required) fail(ctx, `secret ${id}: not provided (use --secret id=${id},src=FILE or env=VAR)`);
+          continue;
+        }
+        if (m.env) out.env.push(`${m.env}=${value.toString()}`);
+        if (m.env && !m.target) continue;
+        const file = path.join(ctx.stepDir, `secret-${n}`);
+        writeFileSync(file, value, { mode: 0o600 });
+        chownSync(file, m.uid ?? 0, m.gid ?? 0);
+        chmodSync(file, m.mode ?? 0o400);
+        const target = m.target ?? `/run/secrets/${id}`;
+        out.mounts.push({ type: 'bind', readOnly: true, source: file, target });
+        out.points.push({ path: target, file: true });
+        break;
+      }
+    }
+  }
+  return out;
+}

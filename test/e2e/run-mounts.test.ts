@@ -1,0 +1,70 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildTop, ok, tsbuild } from '../helpers/cli.js';
+import { missing } from '../helpers/env.js';
+import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
+
+describe('RUN --mount and --network', () => {
+  if (missing('root')) return;
+  const root = tempDir('store-');
+  beforeAll(async () => {
+    await ok(root, ['import', busyboxRootfsTar(), 'busybox']);
+  });
+
+  it('cache mounts persist across builds and never reach the layer', async () => {
+    const df = 'FROM busybox\nRUN --mount=type=cache,target=/var/cache/app,id=app echo run >> /var/cache/app/log && wc -l < /var/cache/app/log > /count && ls /var/cache > /listing\n';
+    await buildTop(root, context({ Dockerfile: df }));
+    const read = await buildTop(root, context({ Dockerfile: df }));
+    expect(read('count').trim()).toBe('2');
+    expect(read('listing')).toBe('app\n');
+    const [image] = JSON.parse((await ok(root, ['inspect', (await ok(root, ['-q', context({ Dockerfile: df })])).stdout.trim()])).stdout);
+    const diff = path.join(root, 'layers', image.Layers.at(-1).ChainID.slice(7), 'diff');
+    expect(existsSync(path.join(diff, 'var'))).toBe(false); // the mount point was in the init layer
+  });
+
+  it('bind mounts the context read-only by default; rw writes are thrown away', async () => {
+    const ctx = context({ Dockerfile: 'FROM busybox\nRUN --mount=target=/src cat /src/data > /copy && (touch /src/new 2>/dev/null && echo writable || echo read-only) > /ro\nRUN --mount=type=bind,source=.,target=/w,rw echo changed > /w/data && cat /w/data > /rw\n', data: 'from context\n' });
+    const read = await buildTop(root, ctx);
+    expect(read('rw')).toBe('changed\n');
+    expect(readFileSync(path.join(ctx, 'data'), 'utf8')).toBe('from context\n');
+    const first = await buildTop(root, context({ Dockerfile: 'FROM busybox\nRUN --mount=target=/src cat /src/data > /copy && (touch /src/new 2>/dev/null && echo writable || echo read-only) > /ro\n', data: 'from context\n' }));
+    expect(first('copy')).toBe('from context\n');
+    expect(first('ro')).toBe('read-only\n');
+  });
+
+  it('bind mounts another stage', async () => {
+    const read = await buildTop(root, context({ Dockerfile: 'FROM busybox AS tools\nRUN mkdir /out && echo built > /out/artifact\nFROM busybox\nRUN --mount=type=bind,from=tools,source=/out,target=/mnt cat /mnt/artifact > /got\n' }));
+    expect(read('got')).toBe('built\n');
+  });
+
+  it('tmpfs mounts are empty and private to the step', async () => {
+    const read = await buildTop(root, context({ Dockerfile: 'FROM busybox\nRUN --mount=type=tmpfs,target=/scratch,size=1m echo x > /scratch/f && df /scratch | tail -1 | awk \'{print $2}\' > /size\n' }));
+    expect(read('size').trim()).toBe('1024');
+  });
+
+  it('secrets come from a file or the environment and stay out of the image and its history', async () => {
+    const secretFile = path.join(tempDir(), 'token');
+    writeFileSync(secretFile, 's3cr3t-file');
+    const ctx = context({ Dockerfile: 'FROM busybox\nRUN --mount=type=secret,id=token --mount=type=secret,id=api,env=API_KEY cat /run/secrets/token > /seen-file && echo "$API_KEY" > /seen-env && ls -l /run/secrets/token | cut -c1-10 > /mode\n' });
+    const r = await ok(root, ['-q', '--secret', `id=token,src=${secretFile}`, '--secret', 'id=api,env=TEST_API_KEY', ctx], { env: { TEST_API_KEY: 's3cr3t-env' } });
+    const [image] = JSON.parse((await ok(root, ['inspect', r.stdout.trim()])).stdout);
+    const diff = path.join(root, 'layers', image.Layers.at(-1).ChainID.slice(7), 'diff');
+    expect(readFileSync(path.join(diff, 'seen-file'), 'utf8')).toBe('s3cr3t-file');
+    expect(readFileSync(path.join(diff, 'seen-env'), 'utf8')).toBe('s3cr3t-env\n');
+    expect(readFileSync(path.join(diff, 'mode'), 'utf8')).toBe('-r--------\n');
+    expect(existsSync(path.join(diff, 'run'))).toBe(false);
+    expect(JSON.stringify(image.History)).not.toMatch(/s3cr3t/);
+  });
+
+  it('a required secret that was not given fails the build', async () => {
+    const r = await tsbuild(root, [context({ Dockerfile: 'FROM busybox\nRUN --mount=type=secret,id=missing,required true\n' })]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim()).toMatch(/Dockerfile:2: secret missing: not provided/);
+  });
+
+  it('--network=none leaves only loopback', async () => {
+    const read = await buildTop(root, context({ Dockerfile: 'FROM busybox\nRUN --network=none cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " " > /ifaces\n' }));
+    expect(read('ifaces')).toBe('lo\n');
+  });
+});
