@@ -24,7 +24,11 @@
  *   --mount TYPE RO SRC DST   an extra mount at DST (in the rootfs; its mount point must exist):
  *                         bind (SRC a host path), tmpfs (SRC its size, "" for the default) or overlay
  *                         (SRC lowerdirs relative to --lowers-dir, read-only); RO is 1 for read-only
- *   --net none|host       none: a new network namespace with only loopback; host: the host's
+ *   --net none|host|sandbox   none: a new network namespace with only loopback; host: the host's;
+ *                         sandbox: a new namespace that tsbuild connects (slirp4netns) before the
+ *                         command starts: the helper writes a byte on --sync-fds W once the
+ *                         namespace exists, and waits for one on R
+ *   --sync-fds R,W
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -71,7 +75,7 @@ struct extra_mount {
 };
 static struct extra_mount mounts[64];
 static int nmounts;
-static int net_none;
+static int net_none, net_sandbox, sync_read = -1, sync_write = -1;
 static volatile pid_t forward_to;
 
 static void die(const char *fmt, ...) {
@@ -118,7 +122,10 @@ static void parse_args(int argc, char **argv) {
     else if (strcmp(a, "--cwd") == 0) cwd = v;
     else if (strcmp(a, "--net") == 0) {
       if (strcmp(v, "none") == 0) net_none = 1;
-      else if (strcmp(v, "host") != 0) usage("--net is none or host");
+      else if (strcmp(v, "sandbox") == 0) net_sandbox = 1;
+      else if (strcmp(v, "host") != 0) usage("--net is none, host or sandbox");
+    } else if (strcmp(a, "--sync-fds") == 0) {
+      if (sscanf(v, "%d,%d", &sync_read, &sync_write) != 2) usage("--sync-fds R,W");
     }
     else if (strcmp(a, "--uid") == 0) uid = (uid_t)strtoul(v, NULL, 10);
     else if (strcmp(a, "--gid") == 0) gid = (gid_t)strtoul(v, NULL, 10);
@@ -250,7 +257,7 @@ static void setup_rootfs(void) {
   /* nodev: device nodes a step creates in its rootfs cannot open host devices; /dev is our tmpfs */
   mountf("overlay", rootfs, "overlay", MS_NODEV, overlay_opts);
   extra_mounts(1);
-  if (net_none) loopback_up();
+  if (net_none || net_sandbox) loopback_up();
   if (chdir(rootfs) < 0) die("chdir %s", rootfs);
   mountf("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   setup_dev();
@@ -427,7 +434,16 @@ int main(int argc, char **argv) {
   parse_args(argc, argv);
   pid_t parent = getppid();
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) _exit(125);
-  if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (net_none ? CLONE_NEWNET : 0)) < 0) die("unshare");
+  if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (net_none || net_sandbox ? CLONE_NEWNET : 0)) < 0) die("unshare");
+  if (net_sandbox) {
+    /* the namespace exists: let tsbuild connect it, and wait until it has */
+    char b = '1';
+    if (sync_read < 0 || sync_write < 0) usage("--net sandbox needs --sync-fds");
+    if (write(sync_write, &b, 1) != 1) die("sync");
+    if (read(sync_read, &b, 1) != 1) die("network setup failed");
+    close(sync_read);
+    close(sync_write);
+  }
   if (sethostname(hostname, strlen(hostname)) < 0) die("sethostname");
   pid_t init = fork();
   if (init < 0) die("fork");

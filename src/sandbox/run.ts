@@ -1,7 +1,8 @@
-import { execa } from 'execa';
-import { mkdirSync } from 'node:fs';
+import { execa, type ResultPromise } from 'execa';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { sandboxHelperPath } from '../native/index.js';
 import type { ExecUser } from './user.js';
 import { SANDBOX_HOSTNAME } from './etc-files.js';
@@ -30,8 +31,12 @@ export interface SandboxSpec {
   cwd: string;
   user: ExecUser;
   mounts?: SandboxMount[];
-  /** none: a network namespace of its own with only loopback; host: the host's network. */
-  network?: 'none' | 'host';
+  /**
+   * none: a network namespace of its own with only loopback; host: the host's network; sandbox
+   * (BuildKit's default): a namespace of its own with outbound access through slirp4netns, and no
+   * way to the host's loopback.
+   */
+  network?: 'none' | 'host' | 'sandbox';
   /** Where the command's stdout and stderr go. */
   output: Writable;
   signal?: AbortSignal;
@@ -48,6 +53,37 @@ const MAX_MOUNT_OPTIONS = 4095;
 
 export function overlayOptions(lowers: readonly string[], upper: string, work: string): string {
   return `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work},index=off,redirect_dir=off,metacopy=off`;
+}
+
+/**
+ * Once the helper has made its network namespace (a byte on its fd 3), connects it with slirp4netns
+ * (tap0, 10.0.2.100/24, DNS at 10.0.2.3, the host's loopback out of reach) and lets it go on (a byte
+ * on its fd 4).
+ */
+function connectSandboxNetwork(child: ResultPromise): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const fromHelper = child.stdio[3] as Readable;
+    const toHelper = child.stdio[4] as Writable;
+    fromHelper.once('data', () => {
+      const slirp = spawn('slirp4netns', ['--configure', '--mtu=65520', '--disable-host-loopback', '--ready-fd=3', String(child.pid), 'tap0'], {
+        stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      });
+      slirp.on('error', () => toHelper.destroy());
+      (slirp.stdio[3] as Readable).once('data', () => {
+        toHelper.end('1');
+        resolve(slirp);
+      });
+      slirp.once('exit', () => {
+        toHelper.destroy(); // the helper reads EOF and fails the step
+        reject(new Error('slirp4netns could not connect the step\'s network'));
+      });
+    });
+  });
+}
+
+/** Whether slirp4netns is installed (else the default network falls back to the host's). */
+export function haveSlirp(): boolean {
+  return ['/usr/bin/slirp4netns', '/usr/local/bin/slirp4netns'].some((p) => existsSync(p));
 }
 
 /**
@@ -74,12 +110,12 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   args.push('--cwd', spec.cwd);
   for (const m of spec.mounts ?? []) args.push('--mount', m.type, m.readOnly ? '1' : '0', m.source, m.target);
   if (spec.network) args.push('--net', spec.network);
+  const sandboxNet = spec.network === 'sandbox';
+  if (sandboxNet) args.push('--sync-fds', '4,3');
   for (const e of spec.env) args.push('--env', e);
   args.push('--', ...spec.argv);
   const child = execa(sandboxHelperPath(), args, {
-    stdin: 'ignore',
-    stdout: 'pipe',
-    stderr: 'pipe',
+    stdio: sandboxNet ? ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
     buffer: false,
     reject: false,
     env: {},
@@ -89,6 +125,12 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   });
   child.stdout?.pipe(spec.output, { end: false });
   child.stderr?.pipe(spec.output, { end: false });
-  const result = await child;
-  return { exitCode: result.exitCode ?? 128 + 9, upper };
+  let slirp: ReturnType<typeof connectSandboxNetwork> | undefined;
+  if (sandboxNet) slirp = connectSandboxNetwork(child);
+  try {
+    const result = await child;
+    return { exitCode: result.exitCode ?? 128 + 9, upper };
+  } finally {
+    (await slirp?.catch(() => undefined))?.kill('SIGKILL');
+  }
 }

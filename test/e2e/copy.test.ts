@@ -67,7 +67,7 @@ describe('FROM scratch', () => {
     const r = await ok(root, ['-q', '-t', 'from-scratch', ctx]);
     const [image] = JSON.parse((await ok(root, ['inspect', r.stdout.trim()])).stdout);
     expect(image.Layers).toHaveLength(1);
-    expect(image.Config).toEqual({ Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['/hello.txt'] });
+    expect(image.Config).toEqual({ Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['/hello.txt'], WorkingDir: '/' });
     expect(image.History.map((h: { created_by: string }) => h.created_by)).toEqual(['COPY hello.txt / # buildkit', 'CMD ["/hello.txt"]']);
     expect(image.Layers[0].ContentSize).toBe(3);
   });

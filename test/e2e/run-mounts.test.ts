@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTop, ok, tsbuild } from '../helpers/cli.js';
 import { missing } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
@@ -66,5 +66,31 @@ describe('RUN --mount and --network', () => {
   it('--network=none leaves only loopback', async () => {
     const read = await buildTop(root, context({ Dockerfile: 'FROM busybox\nRUN --network=none cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " " > /ifaces\n' }));
     expect(read('ifaces')).toBe('lo\n');
+  });
+});
+
+describe('RUN networks', () => {
+  if (missing('root')) return;
+  const root = tempDir('store-');
+  let server: import('node:http').Server;
+  let port = 0;
+  beforeAll(async () => {
+    await ok(root, ['import', busyboxRootfsTar(), 'busybox']);
+    const http = await import('node:http');
+    server = http.createServer((_req, res) => res.end('host-only\n'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as import('node:net').AddressInfo).port;
+  });
+  afterAll(() => server?.close());
+
+  it('the default network is a namespace of its own that cannot reach the host\'s loopback', async () => {
+    const read = await buildTop(root, context({ Dockerfile: `FROM busybox\nRUN (wget -O - http://127.0.0.1:${port}/ || echo unreachable) > /got; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " " > /ifaces\n` }));
+    expect(read('got')).toBe('unreachable\n');
+    expect(read('ifaces')).toBe('lo\ntap0\n');
+  });
+
+  it('--network=host shares the host\'s network', async () => {
+    const read = await buildTop(root, context({ Dockerfile: `FROM busybox\nRUN --network=host wget -O - http://127.0.0.1:${port}/ > /got\n` }));
+    expect(read('got')).toBe('host-only\n');
   });
 });

@@ -6,7 +6,7 @@ import { heredocsInLine } from '../../dockerfile/parse.js';
 import { BuildStepError } from '../../errors.js';
 import { envGet, envSet } from '../../image/config.js';
 import { makeInitLayer } from '../../overlay/init-layer.js';
-import { runInSandbox } from '../../sandbox/run.js';
+import { haveSlirp, runInSandbox } from '../../sandbox/run.js';
 import { resolveUser } from '../../sandbox/user.js';
 import { commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
 import { withFileLock } from '../../store/lock.js';
@@ -84,7 +84,9 @@ export async function run(ctx: StepContext, ins: RunInstruction): Promise<void> 
   env = [...env, ...prepared.env];
   const initDir = path.join(ctx.stepDir, 'init');
   const bindable = makeInitLayer(initDir, view, prepared.points);
+  const sandboxNet = network === 'default' && haveSlirp();
   const binds: Record<string, string> = Object.fromEntries(bindable.map((f) => [f, ctx.etcFiles[f]!]));
+  if (sandboxNet && binds['etc/resolv.conf']) binds['etc/resolv.conf'] = ctx.etcFiles['sandbox/resolv.conf']!;
   if (pipe) binds[`dev/pipes/${pipe.name}`] = pipe.hostFile;
   const lowers = [initDir, ...ctx.state.layers.map((l) => l.link).reverse()];
   for (const l of ctx.state.layers) ctx.store.layers.ensureLink(l);
@@ -102,7 +104,7 @@ export async function run(ctx: StepContext, ins: RunInstruction): Promise<void> 
     output,
     signal: ctx.options.signal,
     mounts: prepared.mounts,
-    network: network === 'none' ? 'none' : 'host',
+    network: network === 'none' ? 'none' : sandboxNet ? 'sandbox' : 'host',
   });
   // sharing=locked cache mounts: one step at a time per cache, across builds
   const result = await prepared.locked.reduce<() => Promise<Awaited<ReturnType<typeof run>>>>(
