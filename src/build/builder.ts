@@ -8,6 +8,7 @@ import { DockerfileError, TsbuildError, UsageError, type SourceLocation } from '
 import { hostArchitecture, serializeConfig } from '../image/config.js';
 import { planStages, type Stage } from '../plan/stages.js';
 import { writeEtcFiles } from '../sandbox/etc-files.js';
+import { haveSlirp } from '../sandbox/run.js';
 import { commitImage } from '../store/stored-image.js';
 import { buildArgValue } from './instructions/arg.js';
 import { dispatch } from './instructions/index.js';
@@ -107,6 +108,9 @@ export async function build(options: BuildOptions, source: BaseImageSource = new
     expandWord(from, (n) => globalArgs.find((a) => a.key === n)?.value, parsed.escape),
   );
   const warnings = [...parsed.warnings.map((w) => `${w.message} (${where(w.location)})`), ...lintWarnings(plan.stages, globalArgs)];
+  if (!haveSlirp() && needed.some((s) => s.instructions.some((i) => i.keyword === 'RUN'))) {
+    warnings.push('slirp4netns is not installed: RUN steps share the host network instead of a network of their own');
+  }
   const total = needed.reduce((n, s) => n + 1 + s.instructions.length, 0);
 
   const buildDir = store.makeTemp('build');

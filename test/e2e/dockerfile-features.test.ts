@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTop, ok, tsbuild } from '../helpers/cli.js';
+import { missing } from '../helpers/env.js';
+import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
+
+describe('Dockerfile features beyond the differential suite', () => {
+  if (missing('root')) return;
+  const root = tempDir('store-');
+  let server: Server;
+  let base = '';
+  const body = 'downloaded content\n';
+  const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+
+  beforeAll(async () => {
+    await ok(root, ['import', busyboxRootfsTar(), 'busybox']);
+    server = createServer((req, res) => {
+      if (req.url === '/files/remote.txt') {
+        res.setHeader('Last-Modified', 'Wed, 01 Jan 2020 00:00:00 GMT');
+        res.end(body);
+      } else {
+        res.statusCode = 404;
+        res.end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => server?.close());
+
+  it('ADD <url> downloads (mode 600, mtime from Last-Modified) and checks --checksum', async () => {
+    const ctx = context({ Dockerfile: `FROM busybox\nADD --checksum=${digest} ${base}/files/remote.txt /dl/\nRUN stat -c '%a %Y' /dl/remote.txt > /meta && cat /dl/remote.txt > /content\n` });
+    const read = await buildTop(root, ctx);
+    expect(read('content')).toBe(body);
+    expect(read('meta')).toBe('600 1577836800\n');
+    const bad = await tsbuild(root, [context({ Dockerfile: `FROM busybox\nADD --checksum=sha256:${'0'.repeat(64)} ${base}/files/remote.txt /x\n` })]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim()).toMatch(/Dockerfile:2: ADD failed: digest mismatch for http:\/\/127\.0\.0\.1:\d+\/files\/remote\.txt/);
+    const missingUrl = await tsbuild(root, [context({ Dockerfile: `FROM busybox\nADD ${base}/nope /x\n` })]);
+    expect(missingUrl.stderr.trim()).toMatch(/Dockerfile:2: ADD failed: failed to download .*HTTP 404/);
+  });
+
+  it('a <Dockerfile>.dockerignore beside a named Dockerfile wins over the context\'s .dockerignore', async () => {
+    const ctx = context({
+      'build/app.Dockerfile': 'FROM busybox\nCOPY . /ctx\nRUN ls -A /ctx > /listing\n',
+      'build/app.Dockerfile.dockerignore': 'secret.txt\n',
+      '.dockerignore': 'public.txt\n',
+      'secret.txt': 's',
+      'public.txt': 'p',
+    });
+    const read = await buildTop(root, ctx, ['-f', path.join(ctx, 'build/app.Dockerfile')]);
+    expect(read('listing')).toBe('.dockerignore\nbuild\npublic.txt\n');
+  });
+
+  it('prints BuildKit\'s warnings without failing', async () => {
+    const r = await ok(root, [context({ Dockerfile: 'FROM ${NOPE:-busybox}\nCMD echo shell form\nRUN echo a \\\n\n  b\n' })]);
+    expect(r.stderr).toMatch(/WARNING: UndefinedArgInFrom: FROM argument 'NOPE' is not declared \(.*Dockerfile:1\)/);
+    expect(r.stderr).toMatch(/WARNING: JSONArgsRecommended: JSON arguments recommended for CMD .*Dockerfile:2\)/);
+    expect(r.stderr).toMatch(/WARNING: Empty continuation line found in: RUN echo a/);
+  });
+
+  it('--target names a stage; an unknown one is an error', async () => {
+    const ctx = context({ Dockerfile: 'FROM busybox AS a\nRUN echo a > /a\nFROM busybox AS b\nRUN exit 1\n' });
+    await ok(root, ['--target', 'a', ctx]);
+    const r = await tsbuild(root, ['--target', 'nope', ctx]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim()).toMatch(/target stage "nope" could not be found$/);
+  });
+});
