@@ -249,3 +249,20 @@ ownCases.push({
     data: 'context data\n',
   },
 });
+
+ownCases.push(
+  {
+    name: 'expansion in every instruction docker expands',
+    files: {
+      Dockerfile: `${B}\nARG PORT=8080\nARG U=1000\nARG W=/srv/app\nARG V=/data\nARG S=SIGQUIT\nARG F=a.txt\nEXPOSE $PORT \${PORT}/udp\nWORKDIR $W\nCOPY --chown=$U:$U $F \${W}/copied-\${F}\nUSER \${U}:\${U}\nVOLUME $V\nSTOPSIGNAL $S\nLABEL port=$PORT dir="$W"\nENV HOME_DIR=$W\n`,
+      'a.txt': 'a\n',
+    },
+  },
+  {
+    name: 'env and arg precedence',
+    files: {
+      Dockerfile: `${B}\nARG X=from-arg\nENV X=from-env\nRUN echo "$X" > /env-wins\nENV Y=from-env\nARG Y=from-arg\nRUN echo "$Y" > /later-arg\nARG Z\nRUN echo "[$Z]" > /unset-arg\n`,
+    },
+    buildArgs: ['X=cli', 'Y=cli-y'],
+  },
+);
