@@ -80,7 +80,7 @@ export async function commitLayerTar(ctx: StepContext, produce: (sink: ByteSink)
   try {
     contentSize = await produce(sink);
   } finally {
-    file.close(true);
+    file.close();
   }
   const diffId = sink.counter.digest();
   const chainId = ctx.state.nextChainId(diffId);

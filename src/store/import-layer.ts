@@ -37,7 +37,7 @@ export async function importLayer(store: Store, source: Readable, parent: Digest
       ({ contentSize } = await applyLayer(readTar(tapped), diff, await store.layers.parentAttrs(parent, work)));
       for await (const _ of tapped); // bytes after the end-of-archive blocks count toward the diffID
     } finally {
-      blob.close(true);
+      blob.close();
     }
     const diffId = counter.digest();
     if (expected && diffId !== expected) {
