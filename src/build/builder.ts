@@ -11,6 +11,8 @@ import { writeEtcFiles } from '../sandbox/etc-files.js';
 import { haveSlirp } from '../sandbox/run.js';
 import { commitImage } from '../store/stored-image.js';
 import { buildArgValue } from './instructions/arg.js';
+import { BuildCache } from './cache.js';
+import { StatCache } from '../store/stat-cache.js';
 import { dispatch } from './instructions/index.js';
 import { StoreImageSource, type BaseImageSource } from './base-image.js';
 import type { BuildOptions, BuildResult } from './options.js';
@@ -113,6 +115,13 @@ export async function build(options: BuildOptions, source: BaseImageSource = new
   }
   const total = needed.reduce((n, s) => n + 1 + s.instructions.length, 0);
 
+  const epochText = buildArgValue(options.buildArgs, 'SOURCE_DATE_EPOCH') ?? process.env.SOURCE_DATE_EPOCH;
+  const epochSeconds = epochText !== undefined && epochText !== '' ? parseEpoch(epochText) : undefined;
+  const epoch = epochSeconds !== undefined ? new Date(epochSeconds * 1000).toISOString() : undefined;
+  const cache = new BuildCache(store);
+  const stats = StatCache.forStore(store.root);
+  const noCacheStages = new Set((options.noCacheFilter ?? []).map((n) => n.toLowerCase()));
+
   const buildDir = store.makeTemp('build');
   try {
     const etcDir = path.join(buildDir, 'etc');
@@ -122,17 +131,18 @@ export async function build(options: BuildOptions, source: BaseImageSource = new
     let step = 0;
     let stepSerial = 0;
     let last: StageState | undefined;
-    const runStep = async (state: StageState, ins: Instruction, label: string) => {
+    const runStep = async (state: StageState, stage: Stage, ins: Instruction, label: string) => {
       step++;
       options.signal?.throwIfAborted();
       const started = Date.now();
       log(`#${step} [${step}/${total}] ${label}`);
       const stepDir = path.join(buildDir, `step-${++stepSerial}`);
       mkdirSync(stepDir);
-      const ctx: StepContext = { store, state, ins, escape: parsed.escape, contextDir, ignore, options, etcFiles, stepDir, stages: built, images: source };
+      const useCache = !options.noCache && !(stage.name && noCacheStages.has(stage.name));
+      const ctx: StepContext = { store, state, ins, escape: parsed.escape, contextDir, ignore, options, etcFiles, stepDir, stages: built, images: source, cache, useCache, stats, epochSeconds };
       await dispatch(ctx, ins);
       store.removeTemp(stepDir);
-      log(`#${step} DONE ${seconds(Date.now() - started)}`);
+      log(`#${step} ${ctx.cached ? 'CACHED' : `DONE ${seconds(Date.now() - started)}`}`);
     };
     for (const stage of needed) {
       step++;
@@ -140,11 +150,11 @@ export async function build(options: BuildOptions, source: BaseImageSource = new
       if (baseName === '') throw new DockerfileError(`base name (${stage.from.base}) should not be blank`, { location: stage.from.location });
       const earlier = built.get(baseName.toLowerCase());
       let state: StageState;
-      if (earlier) state = new StageState(earlier.config, earlier.layers, globalArgs);
+      if (earlier) state = new StageState(earlier.config, earlier.layers, globalArgs, epoch);
       else {
         try {
           const base = await source.resolve(baseName);
-          state = new StageState(base.config, base.layers, globalArgs);
+          state = new StageState(base.config, base.layers, globalArgs, epoch);
         } catch (err) {
           if (err instanceof TsbuildError && !err.location) throw new DockerfileError(err.message, { location: stage.from.location, cause: err });
           throw err;
@@ -155,16 +165,18 @@ export async function build(options: BuildOptions, source: BaseImageSource = new
       state.setRuntime({ OnBuild: undefined });
       for (const trigger of triggers) {
         const ins = onbuildTrigger(trigger, stage.from.location, parsed.escape);
-        await runStep(state, ins, `ONBUILD ${trigger}`);
+        await runStep(state, stage, ins, `ONBUILD ${trigger}`);
       }
-      for (const ins of stage.instructions) await runStep(state, ins, ins.original);
+      for (const ins of stage.instructions) await runStep(state, stage, ins, ins.original);
       if (stage.name) built.set(stage.name, state);
       built.set(String(stage.index), state);
       last = state;
     }
     for (const w of warnings) log(`WARNING: ${w}`);
+    stats.save();
     const final = last!;
-    const config = { ...final.config, created: new Date().toISOString() };
+    // the image is as old as its newest history entry: a fully cached rebuild is the same image
+    const config = { ...final.config, created: final.lastCreated() };
     const imageId = await commitImage(store, serializeConfig(config), options.tags ?? []);
     log(`writing image ${imageId} done`);
     for (const t of options.tags ?? []) log(`naming to ${t} done`);
@@ -172,6 +184,11 @@ export async function build(options: BuildOptions, source: BaseImageSource = new
   } finally {
     store.removeTemp(buildDir);
   }
+}
+
+function parseEpoch(text: string): number {
+  if (!/^\d+$/.test(text)) throw new UsageError(`invalid SOURCE_DATE_EPOCH "${text}": expected seconds since 1970`);
+  return Number(text);
 }
 
 /** An ONBUILD trigger of the base image, parsed as a one-line Dockerfile, located at the FROM. */

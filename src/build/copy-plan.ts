@@ -48,6 +48,8 @@ export class LayerPlan {
   constructor(
     private readonly view: RootfsView,
     private readonly now: number,
+    /** SOURCE_DATE_EPOCH: no mtime in the layer is later. */
+    private readonly clampMtime?: number,
   ) {}
 
   get empty(): boolean {
@@ -146,7 +148,8 @@ export class LayerPlan {
       for (const name of [...node.children!.keys()].sort(sortBytes)) {
         const child = node.children!.get(name)!;
         const p = prefix ? `${prefix}/${name}` : name;
-        const base = { path: p, mode: child.mode, uid: child.uid, gid: child.gid, mtime: child.mtime };
+        const mtime = this.clampMtime !== undefined && child.mtime > this.clampMtime ? this.clampMtime : child.mtime;
+        const base = { path: p, mode: child.mode, uid: child.uid, gid: child.gid, mtime };
         if (child.kind === 'dir') {
           await put(encodeHeader({ ...base, type: 'dir', size: 0 }));
           await walk(child, p);

@@ -9,6 +9,9 @@ export interface BuildOptions {
   dockerfile?: string;
   /** Names to tag the result with (normalised as Docker does). */
   tags?: string[];
+  /** --no-cache: run every step; --no-cache-filter: run every step of these stages. */
+  noCache?: boolean;
+  noCacheFilter?: string[];
   /** --target: the stage to build (default: the last). */
   target?: string;
   /** --build-arg values; `undefined` means "take it from the environment". */

@@ -7,6 +7,7 @@ import type { RootfsView } from '../fs/rootfs-view.js';
 import type { SandboxMount } from '../sandbox/run.js';
 import type { LayerMeta } from '../store/layers.js';
 import { sha256, hexOf } from '../util/digest.js';
+import { hashSources } from './content-hash.js';
 import { expand } from './expand.js';
 import { ContextTree, resolveSources, SourceError } from './source-tree.js';
 import { fail, viewOfLayers, type StepContext } from './step-context.js';
@@ -65,6 +66,32 @@ function stageSource(ctx: StepContext, view: RootfsView, layers: LayerMeta[], so
     lowers.push(path.relative(ctx.store.layers.linksDir, empty)); // overlayfs wants two lowers without an upper
   }
   return { type: 'overlay', readOnly: true, source: lowers.join(':'), target: m.target! };
+}
+
+/**
+ * What a RUN's mounts contribute to its cache key: each mount's spec, plus the content of a bind
+ * from the context (hashed through the stat cache) or the layers of the stage it binds. Secrets'
+ * values are not part of it, as in BuildKit.
+ */
+export function mountKeys(ctx: StepContext, ins: RunInstruction): unknown[] {
+  const workdir = ctx.state.config.config.WorkingDir || '/';
+  return ins.mounts.map((raw) => {
+    const m = parseRunMount(raw, (v) => expand(ctx, v), ins.location);
+    const key: Record<string, unknown> = { ...m, target: m.target && path.posix.resolve(workdir, m.target) };
+    if (m.type === 'bind' && m.from) {
+      const stage = ctx.stages.get(m.from.toLowerCase());
+      key.content = stage ? (stage.topChainId ?? 'scratch') : `image:${m.from}`;
+    } else if (m.type === 'bind') {
+      const tree = new ContextTree(ctx.contextDir, ctx.ignore);
+      try {
+        key.content = hashSources(tree, resolveSources(tree, m.source ?? '.'), ctx.stats);
+      } catch (err) {
+        if (err instanceof SourceError) fail(ctx, `RUN --mount: ${err.message}`, err);
+        throw err;
+      }
+    }
+    return key;
+  });
 }
 
 /**

@@ -31,6 +31,8 @@ export class StageState {
     public layers: LayerMeta[],
     /** ARGs declared before the first FROM; `ARG NAME` in a stage takes its value from here. */
     readonly globalArgs: readonly ArgValue[] = [],
+    /** SOURCE_DATE_EPOCH as an ISO time: every history entry and the image get it. */
+    readonly epoch?: string,
   ) {
     if (envGet(config.config.Env, 'PATH') === undefined) {
       this.config = { ...config, config: { ...config.config, Env: [`PATH=${DEFAULT_PATH}`, ...(config.config.Env ?? [])] } };
@@ -67,20 +69,29 @@ export class StageState {
     this.config = { ...this.config, config: { ...this.config.config, ...patch } };
   }
 
+  /**
+   * The time of the newest history entry. Metadata-only steps take it, so that a rebuild whose
+   * layers all come from the cache reproduces the same history, and the same image ID.
+   */
+  lastCreated(): string {
+    return this.epoch ?? this.config.history.at(-1)?.created ?? this.config.created ?? new Date(0).toISOString();
+  }
+
   /** A metadata-only step: history with empty_layer. */
   addHistory(createdBy: string): void {
     this.config = {
       ...this.config,
-      history: [...this.config.history, { created: new Date().toISOString(), created_by: createdBy, comment: HISTORY_COMMENT, empty_layer: true }],
+      history: [...this.config.history, { created: this.lastCreated(), created_by: createdBy, comment: HISTORY_COMMENT, empty_layer: true }],
     };
   }
 
+  /** A step that made a layer: its history entry has the layer's creation time. */
   addLayer(layer: LayerMeta, createdBy: string): void {
     this.layers = [...this.layers, layer];
     this.config = {
       ...this.config,
       rootfs: { type: 'layers', diff_ids: [...this.config.rootfs.diff_ids, layer.diffId] },
-      history: [...this.config.history, { created: new Date().toISOString(), created_by: createdBy, comment: HISTORY_COMMENT }],
+      history: [...this.config.history, { created: this.epoch ?? layer.created ?? new Date().toISOString(), created_by: createdBy, comment: HISTORY_COMMENT }],
     };
   }
 }

@@ -9,6 +9,8 @@ import type { LayerMeta } from '../store/layers.js';
 import type { Store } from '../store/store.js';
 import { DigestSink, FileSink, type ByteSink } from '../util/sink.js';
 import type { BaseImageSource } from './base-image.js';
+import { stepKey, type BuildCache } from './cache.js';
+import type { StatCache } from '../store/stat-cache.js';
 import type { BuildOptions } from './options.js';
 import type { StageState } from './stage-state.js';
 
@@ -29,6 +31,34 @@ export interface StepContext {
   stages: Map<string, StageState>;
   /** Images COPY --from can name when no stage has that name. */
   images: BaseImageSource;
+  /** The build cache (see build/cache.ts); `useCache` is false for --no-cache and filtered stages. */
+  cache: BuildCache;
+  useCache: boolean;
+  /** Digests of context files, checked by stat. */
+  stats: StatCache;
+  /** Set by cachedStep before the step runs: the key its layer is recorded under. */
+  cacheKey?: string;
+  /** Set when the step's result came from the cache. */
+  cached?: boolean;
+  /** SOURCE_DATE_EPOCH in seconds, when set. */
+  epochSeconds?: number;
+}
+
+/**
+ * Runs a layer-making step through the build cache: the key is the parent layer stack plus what the
+ * step depends on (`material`); a hit reuses the layer and its history entry without running
+ * anything; a miss runs `make`, whose commit records the new layer under the key.
+ */
+export async function cachedStep(ctx: StepContext, material: unknown, make: () => Promise<void>): Promise<void> {
+  const key = stepKey(ctx.state.topChainId, { material, epoch: ctx.epochSeconds });
+  const hit = ctx.useCache ? ctx.cache.lookup(key) : undefined;
+  if (hit) {
+    ctx.state.addLayer(hit.layer, hit.createdBy);
+    ctx.cached = true;
+    return;
+  }
+  ctx.cacheKey = key;
+  await make();
 }
 
 export function fail(ctx: StepContext, message: string, cause?: unknown): never {
@@ -52,7 +82,8 @@ export function viewOf(ctx: StepContext): Promise<RootfsView> {
  * nothing but computes the diffID; then the directory itself moves into the store as the layer.
  */
 export async function commitLayerDir(ctx: StepContext, diffDir: string, createdBy: string): Promise<LayerMeta> {
-  const tar = await writeLayerTar(diffDir);
+  const clampMtime = ctx.epochSeconds;
+  const tar = await writeLayerTar(diffDir, undefined, { clampMtime });
   const chainId = ctx.state.nextChainId(tar.diffId);
   const staged = path.join(ctx.stepDir, 'layer');
   mkdirSync(staged);
@@ -63,8 +94,11 @@ export async function commitLayerDir(ctx: StepContext, diffDir: string, createdB
     parent: ctx.state.topChainId,
     size: tar.size,
     contentSize: tar.contentSize,
+    created: new Date().toISOString(),
+    ...(clampMtime !== undefined ? { clampMtime } : {}),
   });
   ctx.state.addLayer(meta, createdBy);
+  if (ctx.cacheKey) ctx.cache.put(ctx.cacheKey, meta, createdBy);
   return meta;
 }
 
@@ -94,7 +128,9 @@ export async function commitLayerTar(ctx: StepContext, produce: (sink: ByteSink)
     size: sink.counter.size,
     contentSize,
     blob: diffId,
+    created: new Date().toISOString(),
   });
   ctx.state.addLayer(meta, createdBy);
+  if (ctx.cacheKey) ctx.cache.put(ctx.cacheKey, meta, createdBy);
   return meta;
 }

@@ -24,6 +24,9 @@ export interface BuildFlags {
   buildArg: string[];
   target?: string;
   secret: string[];
+  /** commander's --no-cache: false when given. */
+  cache: boolean;
+  noCacheFilter: string[];
 }
 
 /** `--secret id=ID,src=PATH` (or `source=`), `id=ID,env=VAR`, or `id=ID` (the variable ID). */
@@ -66,6 +69,8 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     buildArgs: parseBuildArgs(flags.buildArg),
     target: flags.target,
     secrets: parseSecrets(flags.secret),
+    noCache: flags.cache === false,
+    noCacheFilter: flags.noCacheFilter,
     log,
     runOutput: flags.quiet ? undefined : process.stderr,
     signal: io.signal,

@@ -55,6 +55,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('-q, --quiet', 'print only the image ID')
     .option('--build-arg <KEY[=VALUE]>', 'set a build-time variable; repeatable', collect, [])
     .option('--target <stage>', 'build this stage (default: the last)')
+    .option('--no-cache', 'run every step, whatever the build cache holds')
+    .option('--no-cache-filter <stage>', 'run every step of this stage; repeatable', collect, [])
     .option('--secret <id=ID,src=PATH|env=VAR>', 'a secret for RUN --mount=type=secret; repeatable', collect, [])
     .addOption(new Option('--root <dir>').hideHelp())
     .action(async (context: string, flags) => {

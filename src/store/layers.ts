@@ -27,6 +27,10 @@ export interface LayerMeta {
   blob?: Digest;
   /** Name of the short link in l/ that points at diff/. */
   link: string;
+  /** When a build first made this layer (history entries of steps that produce it take this time). */
+  created?: string;
+  /** SOURCE_DATE_EPOCH the layer was built with: file times in its tar are clamped to it. */
+  clampMtime?: number;
 }
 
 /**
@@ -160,7 +164,7 @@ export class LayerStore {
       await this.blobs.copyTo(meta.blob, sink);
       return;
     }
-    const result = await writeLayerTar(this.diffDir(chainId), sink);
+    const result = await writeLayerTar(this.diffDir(chainId), sink, { clampMtime: meta.clampMtime });
     if (result.diffId !== meta.diffId || result.size !== meta.size) {
       throw new IntegrityError(`layer ${chainId} in the store is corrupt: its files no longer give diffID ${meta.diffId}`);
     }

@@ -10,7 +10,8 @@ import { LayerPlan } from '../copy-plan.js';
 import { expand } from '../expand.js';
 import type { Ownership } from '../materialize-dir.js';
 import { ContextTree, resolveSources, RootfsTree, SourceError, type SourceEntry, type SourceTree } from '../source-tree.js';
-import { commitLayerTar, fail, viewOf, viewOfLayers, type StepContext } from '../step-context.js';
+import { cachedStep, commitLayerTar, fail, viewOf, viewOfLayers, type StepContext } from '../step-context.js';
+import { hashSources } from '../content-hash.js';
 
 function ownership(ctx: StepContext, spec: string | undefined, readFile: (p: string) => string | undefined): Ownership | undefined {
   if (!spec) return undefined;
@@ -33,15 +34,15 @@ function parseChmod(ctx: StepContext, value: string | undefined): number | undef
   return n;
 }
 
-/** Where COPY --from reads: an earlier stage (by name or index), else an image. */
-async function sourceTree(ctx: StepContext, ins: CopyInstruction): Promise<SourceTree> {
-  if (!ins.from) return new ContextTree(ctx.contextDir, ctx.ignore);
+/** Where COPY --from reads: an earlier stage (by name or index), else an image; and what identifies its content. */
+async function sourceTree(ctx: StepContext, ins: CopyInstruction): Promise<{ tree: SourceTree; identity?: string }> {
+  if (!ins.from) return { tree: new ContextTree(ctx.contextDir, ctx.ignore) };
   const from = expand(ctx, ins.from, (n) => ctx.state.globalArgs.find((a) => a.key === n)?.value);
   const stage = ctx.stages.get(from.toLowerCase());
-  if (stage) return new RootfsTree(`stage ${from}`, await viewOfLayers(ctx, stage.layers));
+  if (stage) return { tree: new RootfsTree(`stage ${from}`, await viewOfLayers(ctx, stage.layers)), identity: stage.topChainId ?? 'scratch' };
   if (/^\d+$/.test(from)) fail(ctx, `invalid from flag value ${from}: stage ${from} is not defined before this one`);
   const image = await ctx.images.resolve(from);
-  return new RootfsTree(`image ${from}`, await viewOfLayers(ctx, image.layers));
+  return { tree: new RootfsTree(`image ${from}`, await viewOfLayers(ctx, image.layers)), identity: image.layers.at(-1)?.chainId ?? 'scratch' };
 }
 
 /**
@@ -67,67 +68,76 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
   const workdir = ctx.state.config.config.WorkingDir || '/';
   const destIsDir = dest.endsWith('/') || dest === '.' || dest.endsWith('/.');
   const destAbs = path.posix.resolve(workdir, dest);
-  const imageView = await viewOf(ctx);
-  const owner = ownership(ctx, chown, (p) => imageView.readFile(p));
-  // --link: the layer is made on its own, independent of the image below: no symlink there is
-  // followed and no directory copied up
-  const view = ins.link ? new RootfsView([]) : imageView;
-  const plan = new LayerPlan(view, Math.floor(Date.now() / 1000));
-  const opts = { owner: owner ?? { uid: 0, gid: 0 }, mode };
-  const newDirs = { ...opts.owner, mode: 0o755 };
+  const inline = ins.inline.map((doc) => ({ name: doc.name, content: doc.expand ? expandRaw(doc.content, ctx.state.expansionEnv()) : doc.content }));
 
-  /** Places one file-like source: into dest when dest is a directory, else as dest. */
-  const target = (name: string) => {
-    const resolvedDest = view.resolve(destAbs);
-    const intoDir = destIsDir || resolvedDest.entry?.stat.isDirectory() === true;
-    const dirPath = intoDir ? resolvedDest.path : view.resolve(path.posix.dirname(destAbs)).path;
-    return { dir: plan.dir(dirPath, newDirs), name: intoDir ? name : path.posix.basename(destAbs) };
-  };
-
-  try {
-    const tree = await sourceTree(ctx, ins);
-    const local: Array<{ tree: SourceTree; entry: SourceEntry }> = [];
-    let count = ins.inline.length;
-    for (const src of srcs) {
-      if (isUrl(src)) {
-        const got = await download(src, path.join(ctx.stepDir, 'downloads'), checksum, ctx.options.signal);
-        const t = target(got.name);
-        plan.addFile(t.dir, t.name, got.file, got.size, { ...opts.owner, mode: mode ?? 0o600, mtime: got.mtime });
-        count++;
-        continue;
-      }
-      for (const entry of resolveSources(tree, src)) local.push({ tree, entry });
-    }
-    count += local.length;
-    if (count > 1 && !destIsDir) fail(ctx, `When using ${ins.keyword} with more than one source file, the destination must be a directory and end with a /`);
-
-    for (const [n, { tree: t, entry }] of local.entries()) {
-      const kind = isAdd && ins.unpack !== false && entry.stat.isFile() && t instanceof ContextTree ? await archiveKind(t.hostPath(entry.comps)) : undefined;
-      if (kind) {
-        const unpacked = await unpackArchive(t.hostPath(entry.comps), kind, path.join(ctx.stepDir, `unpack-${n}`));
-        const dir = plan.dir(view.resolve(destAbs).path, newDirs);
-        plan.addDirContents(dir, unpacked, [], { mode, replace: true }); // an archive's owners are kept, even with --chown
-      } else if (entry.stat.isDirectory()) {
-        const dir = plan.dir(view.resolve(destAbs).path, newDirs);
-        plan.addDirContents(dir, t, entry.comps, opts);
-      } else {
-        const { dir, name } = target(entry.name);
-        plan.addSource(dir, name, t, entry.comps, opts, entry.stat);
-      }
-    }
-    for (const [i, doc] of ins.inline.entries()) {
-      const content = doc.expand ? expandRaw(doc.content, ctx.state.expansionEnv()) : doc.content;
-      const file = path.join(ctx.stepDir, `heredoc-${i}`);
-      writeFileSync(file, content);
-      const t = target(doc.name);
-      plan.addFile(t.dir, t.name, file, Buffer.byteLength(content), { ...opts.owner, mode: mode ?? 0o644, mtime: Math.floor(Date.now() / 1000) });
-    }
-  } catch (err) {
+  const sourceFail = (err: unknown): never => {
     if (err instanceof SourceError) throw new BuildStepError(`${ins.keyword} failed: ${err.message}`, { location: ins.location, cause: err });
     throw err;
+  };
+  // the sources first (stats only): they are what the cache key hashes
+  const { tree, identity } = await sourceTree(ctx, ins).catch(sourceFail);
+  const local: Array<{ tree: SourceTree; entry: SourceEntry }> = [];
+  const urls = srcs.filter(isUrl);
+  try {
+    for (const src of srcs.filter((x) => !isUrl(x))) for (const entry of resolveSources(tree, src)) local.push({ tree, entry });
+  } catch (err) {
+    sourceFail(err);
   }
+  if (local.length + urls.length + inline.length > 1 && !destIsDir) {
+    fail(ctx, `When using ${ins.keyword} with more than one source file, the destination must be a directory and end with a /`);
+  }
+  const sourcesKey = identity ?? hashSources(tree, local.map((l) => l.entry), ctx.stats);
+  const material = { keyword: ins.keyword, srcs, dest: destAbs, destIsDir, chown, mode, link: ins.link, unpack: ins.unpack, urls, checksum, inline, sourcesKey, user: ctx.state.config.config.User };
 
   const flags = [chown !== undefined ? `--chown=${chown}` : '', ins.chmod !== undefined ? `--chmod=${ins.chmod}` : ''].filter(Boolean);
   const shown = [ins.keyword, ...flags, ...srcs, ...ins.inline.map((d) => `<<${d.name}`), dest].join(' ');
-  await commitLayerTar(ctx, (sink) => plan.write(sink), `${shown} # buildkit`);
+  await cachedStep(ctx, material, async () => {
+    const imageView = await viewOf(ctx);
+    const owner = ownership(ctx, chown, (p) => imageView.readFile(p));
+    // --link: the layer is made on its own, independent of the image below: no symlink there is
+    // followed and no directory copied up
+    const view = ins.link ? new RootfsView([]) : imageView;
+    const plan = new LayerPlan(view, Math.floor(Date.now() / 1000), ctx.epochSeconds);
+    const opts = { owner: owner ?? { uid: 0, gid: 0 }, mode };
+    const newDirs = { ...opts.owner, mode: 0o755 };
+
+    /** Places one file-like source: into dest when dest is a directory, else as dest. */
+    const target = (name: string) => {
+      const resolvedDest = view.resolve(destAbs);
+      const intoDir = destIsDir || resolvedDest.entry?.stat.isDirectory() === true;
+      const dirPath = intoDir ? resolvedDest.path : view.resolve(path.posix.dirname(destAbs)).path;
+      return { dir: plan.dir(dirPath, newDirs), name: intoDir ? name : path.posix.basename(destAbs) };
+    };
+
+    try {
+      for (const url of urls) {
+        const got = await download(url, path.join(ctx.stepDir, 'downloads'), checksum, ctx.options.signal);
+        const t = target(got.name);
+        plan.addFile(t.dir, t.name, got.file, got.size, { ...opts.owner, mode: mode ?? 0o600, mtime: got.mtime });
+      }
+      for (const [n, { tree: t, entry }] of local.entries()) {
+        const kind = isAdd && ins.unpack !== false && entry.stat.isFile() && t instanceof ContextTree ? await archiveKind(t.hostPath(entry.comps)) : undefined;
+        if (kind) {
+          const unpacked = await unpackArchive(t.hostPath(entry.comps), kind, path.join(ctx.stepDir, `unpack-${n}`));
+          const dir = plan.dir(view.resolve(destAbs).path, newDirs);
+          plan.addDirContents(dir, unpacked, [], { mode, replace: true }); // an archive's owners are kept, even with --chown
+        } else if (entry.stat.isDirectory()) {
+          const dir = plan.dir(view.resolve(destAbs).path, newDirs);
+          plan.addDirContents(dir, t, entry.comps, opts);
+        } else {
+          const { dir, name } = target(entry.name);
+          plan.addSource(dir, name, t, entry.comps, opts, entry.stat);
+        }
+      }
+      for (const [i, doc] of inline.entries()) {
+        const file = path.join(ctx.stepDir, `heredoc-${i}`);
+        writeFileSync(file, doc.content);
+        const t = target(doc.name);
+        plan.addFile(t.dir, t.name, file, Buffer.byteLength(doc.content), { ...opts.owner, mode: mode ?? 0o644, mtime: Math.floor(Date.now() / 1000) });
+      }
+    } catch (err) {
+      sourceFail(err);
+    }
+    await commitLayerTar(ctx, (sink) => plan.write(sink), `${shown} # buildkit`);
+  });
 }

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { RunInstruction } from '../../dockerfile/instructions.js';
@@ -8,10 +8,10 @@ import { envGet, envSet } from '../../image/config.js';
 import { makeInitLayer } from '../../overlay/init-layer.js';
 import { haveSlirp, runInSandbox } from '../../sandbox/run.js';
 import { resolveUser } from '../../sandbox/user.js';
-import { commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
+import { cachedStep, commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
 import { withFileLock } from '../../store/lock.js';
 import { expand } from '../expand.js';
-import { prepareMounts } from '../run-mounts.js';
+import { mountKeys, prepareMounts } from '../run-mounts.js';
 import { buildArgValue } from './arg.js';
 import { shellOf } from './config.js';
 
@@ -64,6 +64,22 @@ export async function run(ctx: StepContext, ins: RunInstruction): Promise<void> 
   const network = ins.network === undefined ? 'default' : expand(ctx, ins.network);
   if (!['none', 'host', 'default'].includes(network)) fail(ctx, `unsupported network mode "${network}" (none, host or default)`);
   const { argv, pipe } = script(ctx, ins);
+  const config = ctx.state.config.config;
+  const proxies = PROXY_ARGS.map((k) => [k, buildArgValue(ctx.options.buildArgs, k)]).filter(([, v]) => v !== undefined);
+  const material = {
+    argv,
+    script: pipe ? readFileSync(pipe.hostFile, 'utf8') : undefined,
+    env: ctx.state.env,
+    user: config.User,
+    workdir: config.WorkingDir,
+    network,
+    proxies,
+    mounts: mountKeys(ctx, ins),
+  };
+  await cachedStep(ctx, material, () => runStep(ctx, ins, argv, pipe, network));
+}
+
+async function runStep(ctx: StepContext, ins: RunInstruction, argv: string[], pipe: Script['pipe'], network: string): Promise<void> {
   const prepared = await prepareMounts(ctx, ins);
   const view = await viewOf(ctx);
   const config = ctx.state.config.config;

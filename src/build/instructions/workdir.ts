@@ -4,7 +4,7 @@ import type { WordInstruction } from '../../dockerfile/instructions.js';
 import { expand } from '../expand.js';
 import { materializeDir } from '../materialize-dir.js';
 import { resolveUser } from '../../sandbox/user.js';
-import { commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
+import { cachedStep, commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
 
 /**
  * WORKDIR sets the working directory and, as BuildKit does, creates it in a layer of its own (an
@@ -18,6 +18,7 @@ export async function workdir(ctx: StepContext, ins: WordInstruction): Promise<v
     ctx.state.addHistory(`WORKDIR ${dir}`);
     return;
   }
+  await cachedStep(ctx, { keyword: 'WORKDIR', dir, user: ctx.state.config.config.User }, async () => {
   const diff = path.join(ctx.stepDir, 'diff');
   mkdirSync(diff);
   const view = await viewOf(ctx);
@@ -33,4 +34,5 @@ export async function workdir(ctx: StepContext, ins: WordInstruction): Promise<v
     materializeDir(view, diff, resolved.path, { uid: owner.uid, gid: owner.gid, mode: 0o755 });
   }
   await commitLayerDir(ctx, diff, `WORKDIR ${dir}`);
+  });
 }

@@ -1,0 +1,44 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../store/atomic.js';
+import type { LayerMeta } from '../store/layers.js';
+import type { Store } from '../store/store.js';
+import { hexOf, sha256, type Digest } from '../util/digest.js';
+
+interface CacheEntry {
+  chainId: Digest;
+  createdBy: string;
+}
+
+/** A step's cache key: the layer stack it starts from, and what it depends on. */
+export function stepKey(parent: Digest | undefined, material: unknown): string {
+  return hexOf(sha256(JSON.stringify({ parent: parent ?? 'scratch', material })));
+}
+
+/**
+ * The build cache, shared by every build on a store and kept across runs: cache/<key>.json names
+ * the layer a step made. An entry whose layer is gone from the store is a miss.
+ */
+export class BuildCache {
+  readonly dir: string;
+
+  constructor(private readonly store: Store) {
+    this.dir = path.join(store.root, 'cache');
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  lookup(key: string): { layer: LayerMeta; createdBy: string } | undefined {
+    let entry: CacheEntry;
+    try {
+      entry = JSON.parse(readFileSync(path.join(this.dir, `${key}.json`), 'utf8')) as CacheEntry;
+    } catch {
+      return undefined;
+    }
+    if (!this.store.layers.has(entry.chainId)) return undefined;
+    return { layer: this.store.layers.meta(entry.chainId), createdBy: entry.createdBy };
+  }
+
+  put(key: string, layer: LayerMeta, createdBy: string): void {
+    writeFileAtomic(path.join(this.dir, `${key}.json`), JSON.stringify({ chainId: layer.chainId, createdBy } satisfies CacheEntry));
+  }
+}

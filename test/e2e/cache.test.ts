@@ -1,0 +1,94 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ok } from '../helpers/cli.js';
+import { missing } from '../helpers/env.js';
+import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
+
+/** Builds and returns the image ID and which steps ran (their numbers) and which came from the cache. */
+async function build(root: string, ctx: string, args: string[] = []) {
+  const r = await ok(root, ['-t', 'cached', ...args, ctx]);
+  const ran = [...r.stderr.matchAll(/^#(\d+) DONE/gm)].map((m) => Number(m[1]));
+  const cached = [...r.stderr.matchAll(/^#(\d+) CACHED/gm)].map((m) => Number(m[1]));
+  const id = /writing image (sha256:[0-9a-f]{64})/.exec(r.stderr)![1]!;
+  return { id, ran, cached };
+}
+
+describe('the build cache', () => {
+  if (missing('root')) return;
+  const root = tempDir('store-');
+  let baseTar: string;
+  beforeAll(async () => {
+    await ok(root, ['import', busyboxRootfsTar(), 'busybox']);
+    baseTar = path.join(tempDir(), 'base.tar');
+    await ok(root, ['save', 'busybox', '-o', baseTar]);
+  });
+
+  const dockerfile = [
+    'FROM busybox',
+    'RUN date +%s%N >> /stamps',
+    'COPY first.txt /first',
+    'RUN date +%s%N >> /stamps',
+    'ARG MODE=a',
+    'COPY second.txt /second',
+    'RUN echo "$MODE" > /mode && date +%s%N >> /stamps',
+    'ENV DONE=yes',
+  ].join('\n');
+
+  it('an unchanged rebuild runs nothing and gives the same image', async () => {
+    const ctx = context({ Dockerfile: dockerfile, 'first.txt': '1', 'second.txt': '2' });
+    const first = await build(root, ctx);
+    expect(first.ran).toEqual([2, 3, 4, 5, 6, 7, 8]);
+    const second = await build(root, ctx);
+    expect(second.ran).toEqual([5, 8]); // ARG and ENV only change the config
+    expect(second.cached).toEqual([2, 3, 4, 6, 7]);
+    expect(second.id).toBe(first.id);
+  });
+
+  it('changing one copied file re-runs exactly the steps from its COPY on', async () => {
+    const ctx = context({ Dockerfile: dockerfile, 'first.txt': '1', 'second.txt': '2' });
+    await build(root, ctx);
+    writeFileSync(path.join(ctx, 'second.txt'), 'changed');
+    const r = await build(root, ctx);
+    expect(r.cached).toEqual([2, 3, 4]);
+    expect(r.ran.filter((n) => [6, 7].includes(n))).toEqual([6, 7]);
+  });
+
+  it('changing a build arg re-runs the RUN steps that see it, not the COPY before them', async () => {
+    const ctx = context({ Dockerfile: dockerfile, 'first.txt': '1', 'second.txt': '2' });
+    await build(root, ctx);
+    const r = await build(root, ctx, ['--build-arg', 'MODE=b']);
+    expect(r.cached).toEqual([2, 3, 4, 6]);
+    expect(r.ran).toContain(7);
+  });
+
+  it('--no-cache runs every step', async () => {
+    const ctx = context({ Dockerfile: dockerfile, 'first.txt': '1', 'second.txt': '2' });
+    await build(root, ctx);
+    const r = await build(root, ctx, ['--no-cache']);
+    expect(r.cached).toEqual([]);
+  });
+
+  it('SOURCE_DATE_EPOCH makes two cold builds in two stores byte-identical', async () => {
+    const ctx = context({ Dockerfile: 'FROM busybox\nRUN mkdir /out && echo hi > /out/f\nCOPY first.txt /first\nWORKDIR /w\n', 'first.txt': '1' });
+    const outputs: Buffer[] = [];
+    const ids: string[] = [];
+    for (const n of [1, 2]) {
+      const store = tempDir(`repro-${n}-`);
+      await ok(store, ['load', baseTar]);
+      const out = path.join(tempDir(), 'image.tar');
+      const r = await ok(store, ['-q', '-t', 'repro', '-o', out, ctx], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
+      ids.push(r.stdout.trim());
+      outputs.push(readFileSync(out));
+      await new Promise((resolve) => setTimeout(resolve, 1100)); // a second apart: wall clocks must not leak in
+    }
+    expect(ids[1]).toBe(ids[0]);
+    expect(outputs[1]!.equals(outputs[0]!)).toBe(true);
+    const listing = execFileSync('tar', ['-tvf', '-'], { input: outputs[0], encoding: 'utf8' });
+    expect(listing).toContain('manifest.json');
+    const config = JSON.parse(execFileSync('sh', ['-c', 'tar -xOf - manifest.json'], { input: outputs[0], encoding: 'utf8' }))[0].Config;
+    const cfg = JSON.parse(execFileSync('tar', ['-xOf', '-', config], { input: outputs[0], encoding: 'utf8' }));
+    expect(cfg.created).toBe('2023-11-14T22:13:20.000Z');
+  });
+});
