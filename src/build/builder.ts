@@ -85,6 +85,11 @@ function lintWarnings(stages: Stage[], globalArgs: ArgValue[]): string[] {
  * whatever happens.
  */
 export async function build(options: BuildOptions, source: BaseImageSource = new StoreImageSource(options.store)): Promise<BuildResult> {
+  // while it runs, prune waits: nothing this build uses or makes can be collected under it
+  return options.store.inUse(() => buildLocked(options, source));
+}
+
+async function buildLocked(options: BuildOptions, source: BaseImageSource): Promise<BuildResult> {
   const { store } = options;
   const log = options.log ?? (() => {});
   const contextDir = path.resolve(options.contextDir);

@@ -1,5 +1,8 @@
 import { build } from '../build/builder.js';
-import { UsageError } from '../errors.js';
+import { TsbuildError, UsageError } from '../errors.js';
+import { parseDuration } from '../dockerfile/instructions.js';
+import { parseSize } from '../dockerfile/run-mount.js';
+import { fsck, prune, usage } from '../store/gc.js';
 import { familiarName, familiarRepository, parseReference } from '../image/reference.js';
 import { layerHistory } from '../image/config.js';
 import { loadArchive } from '../output/archive-reader.js';
@@ -171,4 +174,45 @@ export async function rmiCommand(store: Store, names: string[], force: boolean, 
     for (const t of report.untagged) io.out(`Untagged: ${t}`);
     for (const d of report.deleted) io.out(`Deleted: ${d}`);
   }
+}
+
+export function dfCommand(store: Store, io: Io): void {
+  const u = usage(store);
+  io.out(
+    table([
+      ['TYPE', 'TOTAL', 'SIZE', 'RECLAIMABLE'],
+      ['Images', String(u.images), humanSize(u.imagesSize), ''],
+      ['Layers', String(u.layers), humanSize(u.layersSize), humanSize(u.reclaimable)],
+      ['Build Cache', String(u.cacheEntries), humanSize(u.cacheSize), humanSize(u.cacheSize)],
+    ]),
+  );
+}
+
+/** Docker's `--filter until=24h` (Go durations) and `--keep-storage 10GB` (sizes). */
+export async function pruneCommand(store: Store, flags: { all?: boolean; filter: string[]; keepStorage?: string }, io: Io): Promise<void> {
+  let olderThanMs: number | undefined;
+  for (const f of flags.filter) {
+    const m = /^until=(.+)$/.exec(f);
+    if (!m) throw new UsageError(`invalid filter "${f}": only until=DURATION is supported`);
+    try {
+      olderThanMs = parseDuration(m[1]!) / 1e6;
+    } catch (err) {
+      throw new UsageError(`invalid filter "${f}": ${(err as Error).message}`);
+    }
+  }
+  let keepStorage: number | undefined;
+  if (flags.keepStorage !== undefined) {
+    keepStorage = parseSize(flags.keepStorage.replace(/B$/i, ''));
+    if (keepStorage === undefined) throw new UsageError(`invalid --keep-storage "${flags.keepStorage}"`);
+  }
+  const r = await prune(store, { all: flags.all, olderThanMs, keepStorage });
+  io.out(`Deleted images: ${r.images}, build cache entries: ${r.cacheEntries}, layers: ${r.layers}, blobs: ${r.blobs}`);
+  io.out(`Total reclaimed space: ${humanSize(r.reclaimed)}`);
+}
+
+export async function fsckCommand(store: Store, io: Io): Promise<void> {
+  const problems = await fsck(store);
+  for (const p of problems) io.err(p);
+  if (problems.length > 0) throw new TsbuildError(`fsck: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${store.root}`);
+  io.out(`fsck: ${store.root} is consistent`);
 }

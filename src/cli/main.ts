@@ -4,7 +4,10 @@ import { InterruptedError, TsbuildError } from '../errors.js';
 import { defaultRoot, Store } from '../store/store.js';
 import {
   buildCommand,
+  dfCommand,
+  fsckCommand,
   historyCommand,
+  pruneCommand,
   imagesCommand,
   importCommand,
   inspectCommand,
@@ -114,6 +117,25 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<image...>')
     .option('-f, --force', 'remove an image tagged more than once by ID')
     .action(async (names: string[], flags: { force?: boolean }) => rmiCommand(openStore(), names, flags.force ?? false, io));
+
+  const system = program.command('system').description('store-wide commands');
+  system
+    .command('df')
+    .description('show what images, layers and the build cache use')
+    .action(() => dfCommand(openStore(), io));
+
+  program
+    .command('prune')
+    .description('remove dangling layers and stale build cache (--all: the whole cache and untagged images)')
+    .option('-a, --all', 'remove all build cache and untagged images')
+    .option('--filter <until=DURATION>', 'only what is older than DURATION (e.g. until=24h)', collect, [])
+    .option('--keep-storage <SIZE>', 'keep at most SIZE of build cache (e.g. 10GB)')
+    .action(async (flags: { all?: boolean; filter: string[]; keepStorage?: string }) => pruneCommand(openStore(), flags, io));
+
+  program
+    .command('fsck')
+    .description('verify every blob, layer and image against its digest')
+    .action(async () => fsckCommand(openStore(), io));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

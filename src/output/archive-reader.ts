@@ -32,6 +32,10 @@ interface ImageToLoad {
  */
 export async function loadArchive(store: Store, file: string): Promise<LoadedImage[]> {
   if (!existsSync(file)) throw new UsageError(`open ${file}: no such file`);
+  return store.inUse(() => loadLocked(store, file));
+}
+
+async function loadLocked(store: Store, file: string): Promise<LoadedImage[]> {
   const work = store.makeTemp('load');
   try {
     const dir = path.join(work, 'archive');

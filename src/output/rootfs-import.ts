@@ -12,6 +12,10 @@ import type { Digest } from '../util/digest.js';
 export async function importRootfs(store: Store, file: string, name: string): Promise<Digest> {
   normalizeName(name); // reject a bad name before reading anything
   if (!existsSync(file)) throw new UsageError(`open ${file}: no such file`);
+  return store.inUse(() => importLocked(store, file, name));
+}
+
+async function importLocked(store: Store, file: string, name: string): Promise<Digest> {
   const layer = await importLayer(store, createReadStream(file), undefined);
   const created = new Date().toISOString();
   const config: ImageConfig = {

@@ -65,8 +65,9 @@ function connectSandboxNetwork(child: ResultPromise): Promise<ChildProcess> {
     const fromHelper = child.stdio[3] as Readable;
     const toHelper = child.stdio[4] as Writable;
     fromHelper.once('data', () => {
-      const slirp = spawn('slirp4netns', ['--configure', '--mtu=65520', '--disable-host-loopback', '--ready-fd=3', String(child.pid), 'tap0'], {
-        stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      // --exit-fd: the pipe closes when tsbuild dies, however it dies, and slirp4netns with it
+      const slirp = spawn('slirp4netns', ['--configure', '--mtu=65520', '--disable-host-loopback', '--ready-fd=3', '--exit-fd=4', String(child.pid), 'tap0'], {
+        stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
       });
       slirp.on('error', () => toHelper.destroy());
       (slirp.stdio[3] as Readable).once('data', () => {

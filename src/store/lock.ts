@@ -14,14 +14,14 @@ export function processAlive(pid: number): boolean {
 }
 
 /**
- * An exclusive lock between processes: flock(2) on a lock file that is never removed. The kernel
- * drops it when its holder dies, however it dies, so there are no stale locks to break.
+ * A lock between processes: flock(2) on a lock file that is never removed, exclusive or shared. The
+ * kernel drops it when its holder dies, however it dies, so there are no stale locks to break.
  */
-export async function withFileLock<T>(lockFile: string, fn: () => Promise<T> | T, timeoutMs = 120_000): Promise<T> {
+export async function withFileLock<T>(lockFile: string, fn: () => Promise<T> | T, timeoutMs = 120_000, shared = false): Promise<T> {
   const fd = openSync(lockFile, 'a', 0o644);
   try {
     const deadline = Date.now() + timeoutMs;
-    while (!native().tryLock(fd, true)) {
+    while (!native().tryLock(fd, !shared)) {
       if (Date.now() > deadline) throw new TsbuildError(`timed out waiting for the store lock ${lockFile}`);
       await sleep(5);
     }

@@ -16,7 +16,7 @@ export interface RemoveReport {
  * layers are moved aside before removal, so a crash never leaves half a layer under its name.
  */
 export async function removeImage(store: Store, nameOrId: string, force = false): Promise<RemoveReport> {
-  return store.withLock(() => {
+  return store.collecting(() => store.withLock(() => {
     const data = store.images.read();
     const report: RemoveReport = { untagged: [], deleted: [] };
     let normalized: string | undefined;
@@ -70,5 +70,5 @@ export async function removeImage(store: Store, nameOrId: string, force = false)
     for (const b of [doomed.manifestDigest, doomed.id]) if (!keepBlobs.has(b)) store.blobs.remove(b);
     store.removeTemp(trash);
     return report;
-  });
+  }));
 }

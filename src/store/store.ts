@@ -82,8 +82,20 @@ export class Store {
     }
   }
 
-  /** Serialises changes to images.json and garbage collection between processes. */
+  /** Serialises changes to images.json between processes. */
   withLock<T>(fn: () => Promise<T> | T): Promise<T> {
     return withFileLock(path.join(this.root, 'locks', 'store.lock'), fn);
+  }
+
+  /**
+   * Builds and loads hold this shared while they run; prune and rmi take it exclusively, so they never
+   * remove a layer a running build is using (and wait for running builds to end).
+   */
+  inUse<T>(fn: () => Promise<T> | T): Promise<T> {
+    return withFileLock(path.join(this.root, 'locks', 'gc.lock'), fn, 24 * 3600_000, true);
+  }
+
+  collecting<T>(fn: () => Promise<T> | T): Promise<T> {
+    return withFileLock(path.join(this.root, 'locks', 'gc.lock'), fn, 24 * 3600_000);
   }
 }

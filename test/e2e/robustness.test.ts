@@ -1,0 +1,62 @@
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BIN_PATH, ok, tsbuild } from '../helpers/cli.js';
+import { missing } from '../helpers/env.js';
+import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
+
+function helpers(name: string): string[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(name);
+      } catch {
+        return false;
+      }
+    });
+}
+
+describe('the store under concurrency and kill -9', () => {
+  if (missing('root')) return;
+  const root = tempDir('store-');
+  beforeAll(async () => {
+    await ok(root, ['import', busyboxRootfsTar(), 'busybox']);
+  });
+
+  it('two builds at once on one store both succeed, sharing what they can', async () => {
+    const common = 'FROM busybox\nRUN echo shared > /shared\n';
+    const a = context({ Dockerfile: `${common}RUN echo a > /a\n` });
+    const b = context({ Dockerfile: `${common}RUN echo b > /b\n` });
+    const [ra, rb] = await Promise.all([tsbuild(root, ['-q', '-t', 'par-a', a]), tsbuild(root, ['-q', '-t', 'par-b', b])]);
+    expect([ra.code, rb.code]).toEqual([0, 0]);
+    const [ia, ib] = JSON.parse((await ok(root, ['inspect', 'par-a', 'par-b'])).stdout);
+    expect(ia.Layers[1].DiffID).toBe(ib.Layers[1].DiffID);
+    expect((await ok(root, ['fsck'])).stdout).toMatch(/consistent/);
+  });
+
+  it('a build killed with SIGKILL at random moments always leaves a store fsck finds consistent', async () => {
+    const ctx = context({
+      Dockerfile: 'FROM busybox\nRUN dd if=/dev/zero of=/big bs=1M count=4 2>/dev/null\nCOPY data /data\nRUN echo $RANDOM > /r && sleep 0.05\nWORKDIR /w\nRUN cp /big /big2\n',
+    });
+    writeFileSync(path.join(ctx, 'data'), Buffer.alloc(2 << 20, 7));
+    for (let i = 0; i < 20; i++) {
+      const child = spawn(process.execPath, [BIN_PATH, '--no-cache', '-q', '-t', 'killed', ctx], { env: { TSBUILD_ROOT: root }, stdio: 'ignore' });
+      const exited = new Promise((resolve) => child.on('exit', resolve)); // it may finish before the kill
+      await sleep(Math.floor(Math.random() * 500));
+      child.kill('SIGKILL');
+      await exited;
+      const check = await tsbuild(root, ['fsck']);
+      expect(check.stderr).toBe('');
+      expect(check.code).toBe(0);
+    }
+    for (let i = 0; i < 50 && helpers('tsbuild-sandbox').length + helpers('slirp4netns').length > 0; i++) await sleep(20);
+    expect(helpers('tsbuild-sandbox')).toEqual([]);
+    expect(helpers('slirp4netns')).toEqual([]);
+    const done = await tsbuild(root, ['-q', '-t', 'killed', ctx]);
+    expect(done.code).toBe(0);
+    expect((await ok(root, ['fsck'])).stdout).toMatch(/consistent/);
+  }, 600_000);
+});
