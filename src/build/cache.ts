@@ -39,6 +39,6 @@ export class BuildCache {
   }
 
   put(key: string, layer: LayerMeta, createdBy: string): void {
-    writeFileAtomic(path.join(this.dir, `${key}.json`), JSON.stringify({ chainId: layer.chainId, createdBy } satisfies CacheEntry));
+    writeFileAtomic(path.join(this.dir, `${key}.json`), JSON.stringify({ chainId: layer.chainId, createdBy } satisfies CacheEntry), 0o644, false);
   }
 }

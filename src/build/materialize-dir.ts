@@ -1,20 +1,14 @@
-import { chmodSync, lchownSync, lstatSync, lutimesSync, mkdirSync, rmSync, type Stats } from 'node:fs';
+import { chmodSync, lchownSync, lutimesSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { components } from '../fs/resolve.js';
 import type { RootfsView } from '../fs/rootfs-view.js';
+import { lstatOrNull } from '../fs/lstat.js';
 
 export interface Ownership {
   uid: number;
   gid: number;
 }
 
-function lstatOrNull(p: string): Stats | null {
-  try {
-    return lstatSync(p);
-  } catch {
-    return null;
-  }
-}
 
 /**
  * Makes sure directory `absPath` (already resolved: no symlinks) exists in a layer directory being

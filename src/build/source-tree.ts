@@ -1,9 +1,10 @@
-import { lstatSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
+import { readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import { globToRegex } from '../dockerfile/dockerignore.js';
 import { components, resolveComponents } from '../fs/resolve.js';
 import type { RootfsView } from '../fs/rootfs-view.js';
+import { lstatOrNull } from '../fs/lstat.js';
 
 export class SourceError extends Error {}
 
@@ -28,13 +29,6 @@ export interface SourceTree {
   readonly confinedTo?: string;
 }
 
-function lstatOrNull(p: string): Stats | null {
-  try {
-    return lstatSync(p);
-  } catch {
-    return null;
-  }
-}
 
 export class ContextTree implements SourceTree {
   readonly name: string;

@@ -165,6 +165,12 @@ function report(err: unknown, signal: AbortSignal): number {
 }
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { version: string }).version;
+    } catch {
+      // the bundle sits one level higher than the compiled modules
+    }
+  }
+  return 'unknown';
 }

@@ -1,8 +1,9 @@
-import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { native } from '../native/index.js';
 import { isWhiteoutDevice, OVERLAY_OPAQUE_XATTR } from '../layer/whiteout.js';
 import { resolveComponents } from './resolve.js';
+import { lstatOrNull } from './lstat.js';
 
 /** An entry as the merged rootfs shows it: the host path in the topmost layer that holds it. */
 export interface ViewEntry {
@@ -12,13 +13,6 @@ export interface ViewEntry {
   stat: Stats;
 }
 
-function lstatOrNull(p: string): Stats | null {
-  try {
-    return lstatSync(p);
-  } catch {
-    return null;
-  }
-}
 
 /**
  * A read-only view of the rootfs that a stack of layer directories (overlay form, top first) makes,

@@ -18,6 +18,7 @@ import { isWithin, resolveInRoot } from '../fs/resolve.js';
 import { native } from '../native/index.js';
 import type { TarReadEntry } from './tar-reader.js';
 import { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './whiteout.js';
+import { lstatOrNull } from '../fs/lstat.js';
 
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
@@ -28,13 +29,6 @@ export interface ApplyResult {
   contentSize: number;
 }
 
-function lstatOrNull(p: string) {
-  try {
-    return lstatSync(p);
-  } catch {
-    return null;
-  }
-}
 
 /** Removes whatever is at `p` (file, link, device or whole directory). */
 function clear(p: string): void {

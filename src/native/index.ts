@@ -16,7 +16,17 @@ interface NativeAddon {
   tryLock(fd: number, exclusive: boolean): boolean;
 }
 
-const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The package's root: the nearest directory above this module with build/ (dist/cli/.. or the bundle's dist/..). */
+function findPackageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    if (existsSync(path.join(dir, 'binding.gyp'))) return dir;
+    dir = path.dirname(dir);
+  }
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+}
+
+const packageRoot = findPackageRoot();
 const releaseDir = path.join(packageRoot, 'build', 'Release');
 
 function load(): NativeAddon {

@@ -7,8 +7,11 @@ export function tempSibling(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
-/** Writes the whole file or nothing: a temp file, fsync, rename over the target. */
-export function writeFileAtomic(file: string, data: Buffer | string, mode = 0o644): void {
+/**
+ * Writes the whole file or nothing: a temp file, fsync (unless `durable` is false: for caches, whose
+ * loss costs only a recomputation), rename over the target.
+ */
+export function writeFileAtomic(file: string, data: Buffer | string, mode = 0o644, durable = true): void {
   const tmp = tempSibling(file);
   try {
     const fd = openSync(tmp, 'wx', mode);
@@ -16,7 +19,7 @@ export function writeFileAtomic(file: string, data: Buffer | string, mode = 0o64
       const buf = typeof data === 'string' ? Buffer.from(data) : data;
       let off = 0;
       while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-      fsyncSync(fd);
+      if (durable) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }

@@ -52,7 +52,7 @@ export class StatCache {
   }
 
   save(): void {
-    if (this.dirty) writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)));
+    if (this.dirty) writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)), 0o644, false);
     this.dirty = false;
   }
 }
