@@ -69,14 +69,19 @@ function connectSandboxNetwork(child: ResultPromise): Promise<ChildProcess> {
       const slirp = spawn('slirp4netns', ['--configure', '--mtu=65520', '--disable-host-loopback', '--ready-fd=3', '--exit-fd=4', String(child.pid), 'tap0'], {
         stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
       });
-      slirp.on('error', () => toHelper.destroy());
+      let why = '';
+      slirp.stderr?.on('data', (d: Buffer) => (why += d.toString()));
+      slirp.on('error', (err) => {
+        why += err.message;
+        toHelper.destroy();
+      });
       (slirp.stdio[3] as Readable).once('data', () => {
         toHelper.end('1');
         resolve(slirp);
       });
       slirp.once('exit', () => {
         toHelper.destroy(); // the helper reads EOF and fails the step
-        reject(new Error('slirp4netns could not connect the step\'s network'));
+        reject(new Error(`slirp4netns could not connect the step's network: ${why.trim()}`));
       });
     });
   });
@@ -127,7 +132,10 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   child.stdout?.pipe(spec.output, { end: false });
   child.stderr?.pipe(spec.output, { end: false });
   let slirp: ReturnType<typeof connectSandboxNetwork> | undefined;
-  if (sandboxNet) slirp = connectSandboxNetwork(child);
+  if (sandboxNet) {
+    slirp = connectSandboxNetwork(child);
+    slirp.catch((err: Error) => spec.output.write(`tsbuild: ${err.message}\n`));
+  }
   try {
     const result = await child;
     return { exitCode: result.exitCode ?? 128 + 9, upper };

@@ -29,7 +29,11 @@ async function buildInsideRun(root: string) {
   });
   let err = '';
   child.stderr.on('data', (d) => (err += d));
-  while (!err.includes('started')) await sleep(20);
+  // the RUN's own line (a failure message quoting the command must not count)
+  while (!err.split('\n').includes('started')) {
+    if (child.exitCode !== null) throw new Error(`the build ended before its RUN started:\n${err}`);
+    await sleep(20);
+  }
   return { child, stderr: () => err };
 }
 
