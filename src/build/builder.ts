@@ -13,6 +13,7 @@ import { commitImage } from '../store/stored-image.js';
 import { buildArgValue } from './instructions/arg.js';
 import { BuildCache } from './cache.js';
 import { StatCache } from '../store/stat-cache.js';
+import { QuietProgress, stepOutput } from '../progress/progress.js';
 import { dispatch } from './instructions/index.js';
 import { StoreImageSource, type BaseImageSource } from './base-image.js';
 import type { BuildOptions, BuildResult } from './options.js';
@@ -28,7 +29,6 @@ function readDockerfile(file: string, shown: string): string {
   }
 }
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 const where = (l: SourceLocation) => `${l.file}:${l.line}`;
 
 /** BuildKit's automatic platform ARGs: global, usable in FROM, and in a stage once declared. */
@@ -91,7 +91,7 @@ export async function build(options: BuildOptions, source: BaseImageSource = new
 
 async function buildLocked(options: BuildOptions, source: BaseImageSource): Promise<BuildResult> {
   const { store } = options;
-  const log = options.log ?? (() => {});
+  const progress = options.progress ?? new QuietProgress();
   const contextDir = path.resolve(options.contextDir);
   if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) {
     throw new UsageError(`unable to prepare context: path "${options.contextDir}" not found or not a directory`);
@@ -136,18 +136,24 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
     let step = 0;
     let stepSerial = 0;
     let last: StageState | undefined;
+    const output = stepOutput(progress, () => step);
     const runStep = async (state: StageState, stage: Stage, ins: Instruction, label: string) => {
       step++;
       options.signal?.throwIfAborted();
       const started = Date.now();
-      log(`#${step} [${step}/${total}] ${label}`);
+      progress.step(step, `[${step}/${total}] ${label}`);
       const stepDir = path.join(buildDir, `step-${++stepSerial}`);
       mkdirSync(stepDir);
       const useCache = !options.noCache && !(stage.name && noCacheStages.has(stage.name));
-      const ctx: StepContext = { store, state, ins, escape: parsed.escape, contextDir, ignore, options, etcFiles, stepDir, stages: built, images: source, cache, useCache, stats, epochSeconds };
-      await dispatch(ctx, ins);
+      const ctx: StepContext = { store, state, ins, escape: parsed.escape, contextDir, ignore, options, etcFiles, stepDir, stages: built, images: source, cache, useCache, stats, epochSeconds, output };
+      try {
+        await dispatch(ctx, ins);
+      } catch (err) {
+        progress.failed(step);
+        throw err;
+      }
       store.removeTemp(stepDir);
-      log(`#${step} ${ctx.cached ? 'CACHED' : `DONE ${seconds(Date.now() - started)}`}`);
+      progress.done(step, (Date.now() - started) / 1000, ctx.cached === true);
     };
     for (const stage of needed) {
       step++;
@@ -165,7 +171,8 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
           throw err;
         }
       }
-      log(`#${step} [${step}/${total}] FROM ${baseName}${stage.name ? ` AS ${stage.name}` : ''}`);
+      progress.step(step, `[${step}/${total}] FROM ${baseName}${stage.name ? ` AS ${stage.name}` : ''}`);
+      progress.done(step, 0, false);
       const triggers = state.config.config.OnBuild ?? [];
       state.setRuntime({ OnBuild: undefined });
       for (const trigger of triggers) {
@@ -177,14 +184,14 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
       built.set(String(stage.index), state);
       last = state;
     }
-    for (const w of warnings) log(`WARNING: ${w}`);
+    for (const w of warnings) progress.warning(w);
     stats.save();
     const final = last!;
     // the image is as old as its newest history entry: a fully cached rebuild is the same image
     const config = { ...final.config, created: final.lastCreated() };
     const imageId = await commitImage(store, serializeConfig(config), options.tags ?? []);
-    log(`writing image ${imageId} done`);
-    for (const t of options.tags ?? []) log(`naming to ${t} done`);
+    progress.info(`writing image ${imageId} done`);
+    for (const t of options.tags ?? []) progress.info(`naming to ${t} done`);
     return { imageId, tags: options.tags ?? [] };
   } finally {
     store.removeTemp(buildDir);

@@ -1,4 +1,4 @@
-import type { Writable } from 'node:stream';
+import type { Progress } from '../progress/progress.js';
 import type { Store } from '../store/store.js';
 
 export interface BuildOptions {
@@ -18,10 +18,8 @@ export interface BuildOptions {
   buildArgs?: Record<string, string | undefined>;
   /** --secret values by id: a file or an environment variable of tsbuild's. */
   secrets?: Record<string, { src?: string; env?: string }>;
-  /** Progress lines (step headers, timings). */
-  log?: (line: string) => void;
-  /** Where RUN steps' output goes. */
-  runOutput?: Writable;
+  /** Where step headers, timings, RUN output and warnings go (default: nowhere). */
+  progress?: Progress;
   signal?: AbortSignal;
 }
 

@@ -1,4 +1,5 @@
 import { mkdirSync, renameSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import type { Instruction } from '../dockerfile/instructions.js';
@@ -42,6 +43,8 @@ export interface StepContext {
   cached?: boolean;
   /** SOURCE_DATE_EPOCH in seconds, when set. */
   epochSeconds?: number;
+  /** Where the step's command output goes (the progress display). */
+  output: Writable;
 }
 
 /**

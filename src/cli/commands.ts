@@ -1,5 +1,6 @@
 import { build } from '../build/builder.js';
 import { TsbuildError, UsageError } from '../errors.js';
+import { makeProgress, type ProgressMode } from '../progress/progress.js';
 import { parseDuration } from '../dockerfile/instructions.js';
 import { parseSize } from '../dockerfile/run-mount.js';
 import { fsck, prune, usage } from '../store/gc.js';
@@ -29,6 +30,7 @@ export interface BuildFlags {
   secret: string[];
   /** commander's --no-cache: false when given. */
   cache: boolean;
+  progress: string;
   noCacheFilter: string[];
 }
 
@@ -63,7 +65,9 @@ function imageSize(img: StoredImage): number {
 
 export async function buildCommand(store: Store, context: string, flags: BuildFlags, io: Io): Promise<void> {
   for (const t of flags.tag) parseReference(t); // a bad tag fails before the build, as in Docker
-  const log = flags.quiet ? undefined : io.err;
+  const modes = ['auto', 'tty', 'plain', 'quiet', 'rawjson'];
+  if (!modes.includes(flags.progress)) throw new UsageError(`invalid --progress "${flags.progress}": one of ${modes.join(', ')}`);
+  const progress = makeProgress(flags.quiet ? 'quiet' : (flags.progress as ProgressMode), process.stderr);
   const result = await build({
     store,
     contextDir: context,
@@ -74,14 +78,13 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     secrets: parseSecrets(flags.secret),
     noCache: flags.cache === false,
     noCacheFilter: flags.noCacheFilter,
-    log,
-    runOutput: flags.quiet ? undefined : process.stderr,
+    progress,
     signal: io.signal,
   });
   if (flags.output) {
     const image = getImage(store, result.imageId);
     await writeImageArchive(store, [{ image, names: flags.tag }], flags.output);
-    log?.(`exported to ${flags.output}`);
+    progress.info(`exported to ${flags.output}`);
   }
   if (flags.quiet) io.out(result.imageId);
 }

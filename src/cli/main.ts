@@ -56,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('-f, --file <Dockerfile>', 'the Dockerfile (default: <context>/Dockerfile)')
     .option('-o, --output <file.tar>', 'also write the image as a docker-archive + OCI tarball')
     .option('-q, --quiet', 'print only the image ID')
+    .option('--progress <mode>', 'auto, tty, plain, quiet or rawjson', 'auto')
     .option('--build-arg <KEY[=VALUE]>', 'set a build-time variable; repeatable', collect, [])
     .option('--target <stage>', 'build this stage (default: the last)')
     .option('--no-cache', 'run every step, whatever the build cache holds')

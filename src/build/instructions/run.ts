@@ -1,6 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import type { RunInstruction } from '../../dockerfile/instructions.js';
 import { heredocsInLine } from '../../dockerfile/parse.js';
 import { BuildStepError } from '../../errors.js';
@@ -107,7 +106,7 @@ async function runStep(ctx: StepContext, ins: RunInstruction, argv: string[], pi
   const lowers = [initDir, ...ctx.state.layers.map((l) => l.link).reverse()];
   for (const l of ctx.state.layers) ctx.store.layers.ensureLink(l);
 
-  const output = ctx.options.runOutput ?? new PassThrough().resume();
+  const output = ctx.output;
   const run = () => runInSandbox({
     lowersDir: ctx.store.layers.linksDir,
     lowers,
