@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import { toInstruction, type ArgInstruction, type Instruction } from '../dockerfile/instructions.js';
@@ -17,7 +18,7 @@ import { QuietProgress, stepOutput } from '../progress/progress.js';
 import { dispatch } from './instructions/index.js';
 import { StoreImageSource, type BaseImageSource } from './base-image.js';
 import type { BuildOptions, BuildResult } from './options.js';
-import { neededStages } from './stage-graph.js';
+import { neededStages, Semaphore } from './stage-graph.js';
 import { StageState, type ArgValue } from './stage-state.js';
 import type { StepContext } from './step-context.js';
 
@@ -111,7 +112,7 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
     }
   };
   const bases = plan.stages.map(expandFrom);
-  const needed = neededStages(plan.stages, bases, options.target, (from) =>
+  const { needed, dependencies } = neededStages(plan.stages, bases, options.target, (from) =>
     expandWord(from, (n) => globalArgs.find((a) => a.key === n)?.value, parsed.escape),
   );
   const warnings = [...parsed.warnings.map((w) => `${w.message} (${where(w.location)})`), ...lintWarnings(plan.stages, globalArgs)];
@@ -135,28 +136,31 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
     const built = new Map<string, StageState>();
     let step = 0;
     let stepSerial = 0;
-    let last: StageState | undefined;
-    const output = stepOutput(progress, () => step);
+    // one failing stage stops the others
+    const failure = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, failure.signal]) : failure.signal;
+    const stepOptions = { ...options, signal };
     const runStep = async (state: StageState, stage: Stage, ins: Instruction, label: string) => {
-      step++;
-      options.signal?.throwIfAborted();
+      signal.throwIfAborted();
+      const id = ++step;
       const started = Date.now();
-      progress.step(step, `[${step}/${total}] ${label}`);
+      progress.step(id, `[${id}/${total}] ${label}`);
       const stepDir = path.join(buildDir, `step-${++stepSerial}`);
       mkdirSync(stepDir);
       const useCache = !options.noCache && !(stage.name && noCacheStages.has(stage.name));
-      const ctx: StepContext = { store, state, ins, escape: parsed.escape, contextDir, ignore, options, etcFiles, stepDir, stages: built, images: source, cache, useCache, stats, epochSeconds, output };
+      const output = stepOutput(progress, () => id);
+      const ctx: StepContext = { store, state, ins, escape: parsed.escape, contextDir, ignore, options: stepOptions, etcFiles, stepDir, stages: built, images: source, cache, useCache, stats, epochSeconds, output };
       try {
         await dispatch(ctx, ins);
       } catch (err) {
-        progress.failed(step);
+        progress.failed(id);
         throw err;
       }
       store.removeTemp(stepDir);
-      progress.done(step, (Date.now() - started) / 1000, ctx.cached === true);
+      progress.done(id, (Date.now() - started) / 1000, ctx.cached === true);
     };
-    for (const stage of needed) {
-      step++;
+    const buildStage = async (stage: Stage): Promise<StageState> => {
+      const id = ++step;
       const baseName = bases[stage.index]!;
       if (baseName === '') throw new DockerfileError(`base name (${stage.from.base}) should not be blank`, { location: stage.from.location });
       const earlier = built.get(baseName.toLowerCase());
@@ -171,22 +175,42 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
           throw err;
         }
       }
-      progress.step(step, `[${step}/${total}] FROM ${baseName}${stage.name ? ` AS ${stage.name}` : ''}`);
-      progress.done(step, 0, false);
+      progress.step(id, `[${id}/${total}] FROM ${baseName}${stage.name ? ` AS ${stage.name}` : ''}`);
+      progress.done(id, 0, false);
       const triggers = state.config.config.OnBuild ?? [];
       state.setRuntime({ OnBuild: undefined });
       for (const trigger of triggers) {
-        const ins = onbuildTrigger(trigger, stage.from.location, parsed.escape);
-        await runStep(state, stage, ins, `ONBUILD ${trigger}`);
+        await runStep(state, stage, onbuildTrigger(trigger, stage.from.location, parsed.escape), `ONBUILD ${trigger}`);
       }
       for (const ins of stage.instructions) await runStep(state, stage, ins, ins.original);
       if (stage.name) built.set(stage.name, state);
       built.set(String(stage.index), state);
-      last = state;
+      return state;
+    };
+    // stages run as soon as the stages they use are done, at most --jobs at a time
+    const slots = new Semaphore(Math.max(1, options.jobs ?? os.cpus().length));
+    const running = new Map<number, Promise<StageState>>();
+    for (const stage of needed) {
+      const deps = (dependencies.get(stage.index) ?? []).map((d) => running.get(d)!);
+      running.set(
+        stage.index,
+        Promise.all(deps).then(() => slots.run(() => buildStage(stage))),
+      );
     }
+    const outcomes = await Promise.allSettled(
+      [...running.values()].map((p) =>
+        p.catch((err: unknown) => {
+          failure.abort(err);
+          throw err;
+        }),
+      ),
+    );
+    const firstError = outcomes.find((o) => o.status === 'rejected');
+    if (firstError) throw options.signal?.aborted ? options.signal.reason : failure.signal.reason;
+    const last = await running.get(needed.at(-1)!.index)!;
     for (const w of warnings) progress.warning(w);
     stats.save();
-    const final = last!;
+    const final = last;
     // the image is as old as its newest history entry: a fully cached rebuild is the same image
     const config = { ...final.config, created: final.lastCreated() };
     const imageId = await commitImage(store, serializeConfig(config), options.tags ?? []);

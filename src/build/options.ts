@@ -12,6 +12,8 @@ export interface BuildOptions {
   /** --no-cache: run every step; --no-cache-filter: run every step of these stages. */
   noCache?: boolean;
   noCacheFilter?: string[];
+  /** --jobs: stages built at once (default: the number of CPUs). */
+  jobs?: number;
   /** --target: the stage to build (default: the last). */
   target?: string;
   /** --build-arg values; `undefined` means "take it from the environment". */

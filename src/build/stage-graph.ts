@@ -7,7 +7,12 @@ import type { Stage } from '../plan/stages.js';
  * (RUN --mount from=). Stages
  * nothing needs are not built, as in BuildKit.
  */
-export function neededStages(stages: Stage[], bases: string[], target: string | undefined, expandFrom: (s: string) => string): Stage[] {
+export function neededStages(
+  stages: Stage[],
+  bases: string[],
+  target: string | undefined,
+  expandFrom: (s: string) => string,
+): { needed: Stage[]; dependencies: Map<number, number[]> } {
   const byName = new Map<string, Stage>();
   for (const s of stages) if (s.name) byName.set(s.name, s);
   let goal = stages.at(-1)!;
@@ -21,11 +26,17 @@ export function neededStages(stages: Stage[], bases: string[], target: string | 
     return s && s.index < before ? s : undefined;
   };
   const needed = new Set<number>();
+  const dependencies = new Map<number, number[]>();
   const visit = (s: Stage) => {
     if (needed.has(s.index)) return;
     needed.add(s.index);
+    const deps: number[] = [];
+    dependencies.set(s.index, deps);
     const base = byName.get(bases[s.index]!.toLowerCase());
-    if (base && base.index < s.index) visit(base);
+    if (base && base.index < s.index) {
+      deps.push(base.index);
+      visit(base);
+    }
     for (const ins of s.instructions) {
       const froms: string[] = [];
       if ((ins.keyword === 'COPY' || ins.keyword === 'ADD') && ins.from) froms.push(ins.from);
@@ -34,10 +45,32 @@ export function neededStages(stages: Stage[], bases: string[], target: string | 
       }
       for (const from of froms) {
         const dep = refersTo(expandFrom(from), s.index);
-        if (dep) visit(dep);
+        if (dep) {
+          deps.push(dep.index);
+          visit(dep);
+        }
       }
     }
   };
   visit(goal);
-  return stages.filter((s) => needed.has(s.index));
+  return { needed: stages.filter((s) => needed.has(s.index)), dependencies };
+}
+
+/** At most `n` tasks at a time. */
+export class Semaphore {
+  private waiting: Array<() => void> = [];
+
+  constructor(private free: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
 }

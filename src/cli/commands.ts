@@ -31,6 +31,7 @@ export interface BuildFlags {
   /** commander's --no-cache: false when given. */
   cache: boolean;
   progress: string;
+  jobs?: number;
   noCacheFilter: string[];
 }
 
@@ -77,6 +78,7 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     target: flags.target,
     secrets: parseSecrets(flags.secret),
     noCache: flags.cache === false,
+    jobs: flags.jobs,
     noCacheFilter: flags.noCacheFilter,
     progress,
     signal: io.signal,

@@ -60,6 +60,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--build-arg <KEY[=VALUE]>', 'set a build-time variable; repeatable', collect, [])
     .option('--target <stage>', 'build this stage (default: the last)')
     .option('--no-cache', 'run every step, whatever the build cache holds')
+    .option('--jobs <n>', 'stages built at once (default: the number of CPUs)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new TsbuildError(`invalid --jobs "${v}": expected a positive integer`);
+      return n;
+    })
     .option('--no-cache-filter <stage>', 'run every step of this stage; repeatable', collect, [])
     .option('--secret <id=ID,src=PATH|env=VAR>', 'a secret for RUN --mount=type=secret; repeatable', collect, [])
     .addOption(new Option('--root <dir>').hideHelp())

@@ -78,10 +78,21 @@ export class RawJsonProgress implements Progress {
  */
 export class TtyProgress implements Progress {
   private current?: { id: number; label: string; lines: number; partial: boolean };
+  /** Once stages run side by side, steps interleave: lines are prefixed and nothing is folded. */
+  private readonly interleaved: PlainProgress;
+  private active = new Set<number>();
 
-  constructor(private readonly out: NodeJS.WritableStream & { columns?: number }) {}
+  constructor(private readonly out: NodeJS.WritableStream & { columns?: number }) {
+    this.interleaved = new PlainProgress(out);
+  }
 
   step(id: number, label: string) {
+    this.active.add(id);
+    if (this.active.size > 1 || this.current) {
+      this.current = undefined;
+      this.interleaved.step(id, label);
+      return;
+    }
     this.current = { id, label, lines: 0, partial: false };
     this.out.write(`\x1b[1m => [${id}] ${this.fit(label)}\x1b[0m\n`);
   }
@@ -91,8 +102,11 @@ export class TtyProgress implements Progress {
     return s.length > width ? `${s.slice(0, width - 1)}…` : s;
   }
 
-  output(_id: number, chunk: Buffer) {
-    if (!this.current) return;
+  output(id: number, chunk: Buffer) {
+    if (!this.current || this.current.id !== id) {
+      this.interleaved.output(id, chunk);
+      return;
+    }
     const text = chunk.toString();
     for (const ch of text) {
       if (!this.current.partial) {
@@ -108,8 +122,12 @@ export class TtyProgress implements Progress {
   }
 
   done(id: number, seconds: number, cached: boolean) {
+    this.active.delete(id);
     const c = this.current;
-    if (!c) return;
+    if (!c || c.id !== id) {
+      this.interleaved.done(id, seconds, cached);
+      return;
+    }
     const rows = c.lines + 1 + (c.partial ? 1 : 0);
     // fold the output away: back to the step's line, clear below, write it finished
     this.out.write(`${c.partial ? '\x1b[0m\n' : ''}\x1b[${rows}A\x1b[J`);
@@ -118,6 +136,7 @@ export class TtyProgress implements Progress {
   }
 
   failed(id: number) {
+    this.active.delete(id);
     if (this.current?.partial) this.out.write('\x1b[0m\n');
     this.out.write(`\x1b[31m => ERROR [${id}]\x1b[0m\n`);
     this.current = undefined;
