@@ -9,6 +9,7 @@ import { layerHistory } from '../image/config.js';
 import { loadArchive } from '../output/archive-reader.js';
 import { writeImageArchive, type ArchiveImage } from '../output/archive-writer.js';
 import { importRootfs } from '../output/rootfs-import.js';
+import { outputUnchanged, recordOutput } from '../output/unchanged-output.js';
 import { removeImage } from '../store/remove-image.js';
 import { getImage, listImages, type StoredImage } from '../store/stored-image.js';
 import type { Store } from '../store/store.js';
@@ -84,9 +85,15 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     signal: io.signal,
   });
   if (flags.output) {
-    const image = getImage(store, result.imageId);
-    await writeImageArchive(store, [{ image, names: flags.tag }], flags.output);
-    progress.info(`exported to ${flags.output}`);
+    const key = JSON.stringify({ id: result.imageId, names: flags.tag });
+    if (outputUnchanged(store, flags.output, key)) {
+      progress.info(`${flags.output} already holds this image: unchanged`);
+    } else {
+      const image = getImage(store, result.imageId);
+      await writeImageArchive(store, [{ image, names: flags.tag }], flags.output);
+      recordOutput(store, flags.output, key);
+      progress.info(`exported to ${flags.output}`);
+    }
   }
   if (flags.quiet) io.out(result.imageId);
 }

@@ -92,3 +92,20 @@ describe('the build cache', () => {
     expect(cfg.created).toBe('2023-11-14T22:13:20.000Z');
   });
 });
+
+describe('an unchanged -o output', () => {
+  if (missing('root')) return;
+  it('is not written again, and is written when the file changed', async () => {
+    const root = tempDir('store-');
+    await ok(root, ['import', busyboxRootfsTar(), 'busybox']);
+    const ctx = context({ Dockerfile: 'FROM busybox\nRUN echo x > /x\n' });
+    const out = path.join(tempDir(), 'image.tar');
+    await ok(root, ['-t', 'o', '-o', out, ctx]);
+    const again = await ok(root, ['-t', 'o', '-o', out, ctx]);
+    expect(again.stderr).toContain('already holds this image: unchanged');
+    writeFileSync(out, 'clobbered');
+    const third = await ok(root, ['-t', 'o', '-o', out, ctx]);
+    expect(third.stderr).toContain(`exported to ${out}`);
+    expect(readFileSync(out).length).toBeGreaterThan(10_000);
+  });
+});
