@@ -21,6 +21,8 @@
  *   --uid N --gid N --groups N,N,...
  *   --cwd DIR             working directory inside the rootfs (created if missing)
  *   --env K=V             environment of the command (repeatable); nothing else is inherited
+ *   --env-file PATH       more of it, NUL-separated, read and deleted at start (values such as
+ *                         secrets stay off every command line)
  *   --mount TYPE RO SRC DST   an extra mount at DST (in the rootfs; its mount point must exist):
  *                         bind (SRC a host path), tmpfs (SRC its size, "" for the default) or overlay
  *                         (SRC lowerdirs relative to --lowers-dir, read-only); RO is 1 for read-only
@@ -94,6 +96,24 @@ static void usage(const char *why) {
   die("%s (usage: tsbuild-sandbox [options] -- command [args...])", why);
 }
 
+static void read_env_file(const char *file) {
+  FILE *f = fopen(file, "r");
+  if (!f) die("open %s", file);
+  static char buf[1 << 20];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  unlink(file);
+  buf[n] = 0;
+  for (size_t off = 0; off < n;) {
+    size_t len = strlen(buf + off);
+    if (len > 0) {
+      if (nenv >= MAX_ITEMS) usage("too many environment variables");
+      envv[nenv++] = buf + off;
+    }
+    off += len + 1;
+  }
+}
+
 static void parse_args(int argc, char **argv) {
   int i;
   for (i = 1; i < argc; i++) {
@@ -120,6 +140,7 @@ static void parse_args(int argc, char **argv) {
     else if (strcmp(a, "--rootfs") == 0) rootfs = v;
     else if (strcmp(a, "--hostname") == 0) hostname = v;
     else if (strcmp(a, "--cwd") == 0) cwd = v;
+    else if (strcmp(a, "--env-file") == 0) read_env_file(v);
     else if (strcmp(a, "--net") == 0) {
       if (strcmp(v, "none") == 0) net_none = 1;
       else if (strcmp(v, "sandbox") == 0) net_sandbox = 1;
@@ -213,10 +234,6 @@ static void make_file_mountpoint(const char *rel) {
   if (fd >= 0) close(fd);
 }
 
-static void remount_ro(const char *dst) {
-  mountf(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
-}
-
 /* RUN --mount: read-only overlays of other stages (from the lowers dir), binds, tmpfs. */
 static void extra_mounts(int overlays) {
   char path[8192], opts[8192];
@@ -235,7 +252,8 @@ static void extra_mounts(int overlays) {
       mountf("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, *m->src ? opts : NULL);
     } else if (strcmp(m->type, "bind") == 0) {
       mountf(m->src, dst, NULL, MS_BIND | MS_REC, NULL);
-      if (m->ro) remount_ro(dst);
+      /* every bind is nosuid,nodev (read-only too when asked): a step cannot open host devices through it */
+      mountf(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (m->ro ? MS_RDONLY : 0), NULL);
     } else usage("unknown --mount type");
   }
 }

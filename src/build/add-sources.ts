@@ -16,6 +16,7 @@ export interface Download {
   name: string;
   size: number;
   mtime: number;
+  digest: string;
 }
 
 export const isUrl = (s: string) => /^https?:\/\//i.test(s);
@@ -49,7 +50,7 @@ export async function download(url: string, dir: string, checksum: string | unde
   const digest = counter.digest();
   if (checksum && checksum !== digest) throw new SourceError(`digest mismatch for ${url}: expected ${checksum}, got ${digest}`);
   const modified = Date.parse(response.headers.get('last-modified') ?? '');
-  return { file, name, size: counter.size, mtime: Number.isNaN(modified) ? 0 : Math.floor(modified / 1000) };
+  return { file, name, size: counter.size, mtime: Number.isNaN(modified) ? 0 : Math.floor(modified / 1000), digest };
 }
 
 const MAGIC: Array<[string, Buffer]> = [

@@ -206,7 +206,10 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
       ),
     );
     const firstError = outcomes.find((o) => o.status === 'rejected');
-    if (firstError) throw options.signal?.aborted ? options.signal.reason : failure.signal.reason;
+    if (firstError) {
+      for (const w of warnings) progress.warning(w);
+      throw options.signal?.aborted ? options.signal.reason : failure.signal.reason;
+    }
     const last = await running.get(needed.at(-1)!.index)!;
     for (const w of warnings) progress.warning(w);
     stats.save();

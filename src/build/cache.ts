@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../store/atomic.js';
 import type { LayerMeta } from '../store/layers.js';
@@ -35,7 +35,12 @@ export class BuildCache {
       return undefined;
     }
     if (!this.store.layers.has(entry.chainId)) return undefined;
-    return { layer: this.store.layers.meta(entry.chainId), createdBy: entry.createdBy };
+    const layer = this.store.layers.meta(entry.chainId);
+    // a layer is usable if its files or its blob are there
+    if (!existsSync(this.store.layers.diffDir(layer.chainId)) && !(layer.blob && this.store.blobs.has(layer.blob))) return undefined;
+    const now = new Date();
+    utimesSync(path.join(this.dir, `${key}.json`), now, now); // prune evicts the least recently used first
+    return { layer, createdBy: entry.createdBy };
   }
 
   put(key: string, layer: LayerMeta, createdBy: string): void {

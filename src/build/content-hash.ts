@@ -5,14 +5,15 @@ import type { SourceEntry, SourceTree } from './source-tree.js';
 
 /**
  * What COPY's cache key hashes of its sources: every path it would copy (after .dockerignore) with
- * its type, mode, owner, link target and content digest (through the stat cache); never mtimes.
+ * its type, mode, link target and content digest (through the stat cache); never mtimes, nor the
+ * files' owners, which COPY replaces.
  */
 export function hashSources(tree: SourceTree, entries: readonly SourceEntry[], stats: StatCache): string {
   const hash = createHash('sha256');
   const line = (rel: string, st: Stats, comps: readonly string[]) => {
     const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : 'o';
     const detail = kind === 'f' ? stats.digest(tree.hostPath(comps), st) : kind === 'l' ? tree.readlink(comps) : '';
-    hash.update(`${rel}\0${kind}\0${st.mode & 0o7777}\0${st.uid}\0${st.gid}\0${detail}\n`);
+    hash.update(`${rel}\0${kind}\0${st.mode & 0o7777}\0${detail}\n`);
   };
   const walk = (comps: readonly string[], rel: string) => {
     for (const name of tree.readdir(comps)) {

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { RunInstruction } from '../dockerfile/instructions.js';
 import { parseRunMount, type RunMount } from '../dockerfile/run-mount.js';
@@ -50,6 +50,38 @@ async function layersOf(ctx: StepContext, from: string): Promise<LayerMeta[]> {
   return (await ctx.images.resolve(from)).layers;
 }
 
+/**
+ * A copy of part of the context with .dockerignore applied: directories made, files hard-linked
+ * when the mount is read-only (copied when the step may write, or across filesystems).
+ */
+function filteredTree(tree: ContextTree, comps: readonly string[], st: Stats, dest: string, readOnly: boolean): void {
+  const place = (from: readonly string[], to: string, s: Stats) => {
+    const host = tree.hostPath(from);
+    if (s.isDirectory()) {
+      mkdirSync(to, { mode: s.mode & 0o7777 });
+      for (const name of tree.readdir(from)) {
+        const child = [...from, name];
+        const cs = tree.lstat(child);
+        if (!cs) continue;
+        const rel = child.join('/');
+        if (tree.excluded(rel) && !(cs.isDirectory() && tree.mayIncludeUnder(rel))) continue;
+        place(child, path.join(to, name), cs);
+      }
+    } else if (s.isSymbolicLink()) symlinkSync(readlinkSync(host), to);
+    else if (s.isFile()) {
+      if (!readOnly) copyFileSync(host, to);
+      else {
+        try {
+          linkSync(host, to);
+        } catch {
+          copyFileSync(host, to);
+        }
+      }
+    }
+  };
+  place(comps, dest, st);
+}
+
 /** A read-only view of part of a stage's rootfs: an overlay of that directory in each layer. */
 function stageSource(ctx: StepContext, view: RootfsView, layers: LayerMeta[], source: string, m: RunMount, n: number): SandboxMount {
   const resolved = view.resolve(source);
@@ -73,14 +105,15 @@ function stageSource(ctx: StepContext, view: RootfsView, layers: LayerMeta[], so
  * from the context (hashed through the stat cache) or the layers of the stage it binds. Secrets'
  * values are not part of it, as in BuildKit.
  */
-export function mountKeys(ctx: StepContext, ins: RunInstruction): unknown[] {
+export async function mountKeys(ctx: StepContext, ins: RunInstruction): Promise<unknown[]> {
   const workdir = ctx.state.config.config.WorkingDir || '/';
-  return ins.mounts.map((raw) => {
+  const keys: unknown[] = [];
+  for (const raw of ins.mounts) {
     const m = parseRunMount(raw, (v) => expand(ctx, v), ins.location);
     const key: Record<string, unknown> = { ...m, target: m.target && path.posix.resolve(workdir, m.target) };
     if (m.type === 'bind' && m.from) {
       const stage = ctx.stages.get(m.from.toLowerCase());
-      key.content = stage ? (stage.topChainId ?? 'scratch') : `image:${m.from}`;
+      key.content = stage ? (stage.topChainId ?? 'scratch') : (await ctx.images.resolve(m.from)).layers.at(-1)?.chainId ?? 'scratch';
     } else if (m.type === 'bind') {
       const tree = new ContextTree(ctx.contextDir, ctx.ignore);
       try {
@@ -90,8 +123,9 @@ export function mountKeys(ctx: StepContext, ins: RunInstruction): unknown[] {
         throw err;
       }
     }
-    return key;
-  });
+    keys.push(key);
+  }
+  return keys;
 }
 
 /**
@@ -126,10 +160,11 @@ export async function prepareMounts(ctx: StepContext, ins: RunInstruction): Prom
           throw err;
         }
         source = tree.hostPath(entries[0]!.comps);
-        if (!m.readOnly) {
-          // writes to an rw bind are thrown away with the step: give it a copy
+        if (!m.readOnly || !ctx.ignore.empty) {
+          // the step sees the context as the build does (without what .dockerignore excludes), and
+          // writes to an rw bind are thrown away with the step: it gets a tree of its own
           const copy = path.join(ctx.stepDir, `bind-${n}`);
-          cpSync(source, copy, { recursive: true, verbatimSymlinks: true });
+          filteredTree(tree, entries[0]!.comps, entries[0]!.stat, copy, m.readOnly);
           source = copy;
         }
         out.mounts.push({ type: 'bind', readOnly: m.readOnly, source, target: m.target! });

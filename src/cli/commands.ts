@@ -33,7 +33,8 @@ export interface BuildFlags {
   cache: boolean;
   progress: string;
   jobs?: number;
-  noCacheFilter: string[];
+  /** --no-cache-filter values (commander names a --no- option after what it negates). */
+  cacheFilter: string[];
 }
 
 /** `--secret id=ID,src=PATH` (or `source=`), `id=ID,env=VAR`, or `id=ID` (the variable ID). */
@@ -80,7 +81,7 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     secrets: parseSecrets(flags.secret),
     noCache: flags.cache === false,
     jobs: flags.jobs,
-    noCacheFilter: flags.noCacheFilter,
+    noCacheFilter: flags.cacheFilter,
     progress,
     signal: io.signal,
   });
@@ -89,9 +90,12 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     if (outputUnchanged(store, flags.output, key)) {
       progress.info(`${flags.output} already holds this image: unchanged`);
     } else {
-      const image = getImage(store, result.imageId);
-      await writeImageArchive(store, [{ image, names: flags.tag }], flags.output);
-      recordOutput(store, flags.output, key);
+      const output = flags.output;
+      await store.inUse(async () => {
+        const image = getImage(store, result.imageId);
+        await writeImageArchive(store, [{ image, names: flags.tag }], output);
+        recordOutput(store, output, key);
+      });
       progress.info(`exported to ${flags.output}`);
     }
   }
@@ -176,7 +180,7 @@ export async function saveCommand(store: Store, names: string[], output: string 
     else entry.names.push(...image.tags);
     byId.set(image.id, entry);
   }
-  await writeImageArchive(store, [...byId.values()], output);
+  await store.inUse(() => writeImageArchive(store, [...byId.values()], output));
   io.err(`saved ${names.join(', ')} to ${output}`);
 }
 
@@ -223,7 +227,7 @@ export async function pruneCommand(store: Store, flags: { all?: boolean; filter:
 }
 
 export async function fsckCommand(store: Store, io: Io): Promise<void> {
-  const problems = await fsck(store);
+  const problems = await store.collecting(() => fsck(store)); // no prune or rmi under it
   for (const p of problems) io.err(p);
   if (problems.length > 0) throw new TsbuildError(`fsck: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${store.root}`);
   io.out(`fsck: ${store.root} is consistent`);

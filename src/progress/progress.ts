@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 
 /** What a build tells its user, step by step (BuildKit's progress modes render it). */
 export interface Progress {
@@ -13,19 +14,47 @@ export interface Progress {
 
 export type ProgressMode = 'auto' | 'tty' | 'plain' | 'quiet' | 'rawjson';
 
-/** `--progress=plain`: every line kept, as CI logs want it. */
+/** Splits each step's output into whole lines (UTF-8 characters never cut across chunks). */
+class LineSplitter {
+  private readonly pending = new Map<number, { decoder: StringDecoder; partial: string }>();
+
+  lines(id: number, chunk: Buffer): string[] {
+    let p = this.pending.get(id);
+    if (!p) this.pending.set(id, (p = { decoder: new StringDecoder('utf8'), partial: '' }));
+    const parts = (p.partial + p.decoder.write(chunk)).split('\n');
+    p.partial = parts.pop()!;
+    return parts;
+  }
+
+  /** What is left of a step's output when it ends. */
+  flush(id: number): string[] {
+    const p = this.pending.get(id);
+    this.pending.delete(id);
+    const rest = p ? p.partial + p.decoder.end() : '';
+    return rest ? [rest] : [];
+  }
+}
+
+/** `--progress=plain`: every line kept and marked with its step, as CI logs want it. */
 export class PlainProgress implements Progress {
+  private readonly split = new LineSplitter();
   constructor(private readonly out: NodeJS.WritableStream) {}
   step(id: number, label: string) {
     this.out.write(`#${id} ${label}\n`);
   }
-  output(_id: number, chunk: Buffer) {
-    this.out.write(chunk);
+  output(id: number, chunk: Buffer) {
+    const lines = this.split.lines(id, chunk);
+    if (lines.length > 0) this.out.write(lines.map((l) => `#${id} ${l}\n`).join(''));
+  }
+  private flush(id: number) {
+    for (const l of this.split.flush(id)) this.out.write(`#${id} ${l}\n`);
   }
   done(id: number, seconds: number, cached: boolean) {
+    this.flush(id);
     this.out.write(cached ? `#${id} CACHED\n` : `#${id} DONE ${seconds.toFixed(1)}s\n`);
   }
   failed(id: number) {
+    this.flush(id);
     this.out.write(`#${id} ERROR\n`);
   }
   info(line: string) {
@@ -74,16 +103,26 @@ export class RawJsonProgress implements Progress {
 
 /**
  * `--progress=tty`: one line per step with its number, instruction and CACHED or its time; a RUN's
- * output shows live under it and is folded away when the step succeeds (kept when it fails).
+ * output shows live under it (each line cut to the terminal's width, so that folding knows how many
+ * rows to take back) and is folded away when the step succeeds, kept when it fails. Once stages run
+ * side by side and steps interleave, it writes as plain does.
  */
 export class TtyProgress implements Progress {
-  private current?: { id: number; label: string; lines: number; partial: boolean };
-  /** Once stages run side by side, steps interleave: lines are prefixed and nothing is folded. */
+  private current?: { id: number; label: string; rows: number };
+  private readonly split = new LineSplitter();
   private readonly interleaved: PlainProgress;
-  private active = new Set<number>();
+  private readonly active = new Set<number>();
 
   constructor(private readonly out: NodeJS.WritableStream & { columns?: number }) {
     this.interleaved = new PlainProgress(out);
+  }
+
+  private get width(): number {
+    return Math.max(40, this.out.columns || 100);
+  }
+
+  private fit(s: string, room: number): string {
+    return s.length > room ? `${s.slice(0, room - 1)}…` : s;
   }
 
   step(id: number, label: string) {
@@ -93,51 +132,41 @@ export class TtyProgress implements Progress {
       this.interleaved.step(id, label);
       return;
     }
-    this.current = { id, label, lines: 0, partial: false };
-    this.out.write(`\x1b[1m => [${id}] ${this.fit(label)}\x1b[0m\n`);
-  }
-
-  private fit(s: string): string {
-    const width = Math.max(40, (this.out.columns || 100) - 20);
-    return s.length > width ? `${s.slice(0, width - 1)}…` : s;
+    this.current = { id, label, rows: 0 };
+    this.out.write(`\x1b[1m => [${id}] ${this.fit(label, this.width - 20)}\x1b[0m\n`);
   }
 
   output(id: number, chunk: Buffer) {
-    if (!this.current || this.current.id !== id) {
+    if (this.current?.id !== id) {
       this.interleaved.output(id, chunk);
       return;
     }
-    const text = chunk.toString();
-    for (const ch of text) {
-      if (!this.current.partial) {
-        this.out.write('\x1b[2m    ');
-        this.current.partial = true;
-      }
-      if (ch === '\n') {
-        this.out.write('\x1b[0m\n');
-        this.current.lines++;
-        this.current.partial = false;
-      } else this.out.write(ch);
-    }
+    this.writeLines(this.split.lines(id, chunk));
+  }
+
+  private writeLines(lines: string[]) {
+    if (!this.current || lines.length === 0) return;
+    this.out.write(lines.map((l) => `\x1b[2m    ${this.fit(l.replace(/\r|\x1b\[[0-9;]*[A-Za-z]/g, ''), this.width - 5)}\x1b[0m\n`).join(''));
+    this.current.rows += lines.length;
   }
 
   done(id: number, seconds: number, cached: boolean) {
     this.active.delete(id);
     const c = this.current;
-    if (!c || c.id !== id) {
+    if (c?.id !== id) {
       this.interleaved.done(id, seconds, cached);
       return;
     }
-    const rows = c.lines + 1 + (c.partial ? 1 : 0);
+    this.split.flush(id);
     // fold the output away: back to the step's line, clear below, write it finished
-    this.out.write(`${c.partial ? '\x1b[0m\n' : ''}\x1b[${rows}A\x1b[J`);
-    this.out.write(` => ${cached ? 'CACHED ' : ''}[${id}] ${this.fit(c.label)}${cached ? '' : `  ${seconds.toFixed(1)}s`}\n`);
+    this.out.write(`\x1b[${c.rows + 1}A\x1b[J => ${cached ? 'CACHED ' : ''}[${id}] ${this.fit(c.label, this.width - 20)}${cached ? '' : `  ${seconds.toFixed(1)}s`}\n`);
     this.current = undefined;
   }
 
   failed(id: number) {
     this.active.delete(id);
-    if (this.current?.partial) this.out.write('\x1b[0m\n');
+    if (this.current?.id === id) this.writeLines(this.split.flush(id));
+    else this.interleaved.failed(id);
     this.out.write(`\x1b[31m => ERROR [${id}]\x1b[0m\n`);
     this.current = undefined;
   }

@@ -1,6 +1,6 @@
 import { execa, type ResultPromise } from 'execa';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { sandboxHelperPath } from '../native/index.js';
@@ -118,7 +118,11 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   if (spec.network) args.push('--net', spec.network);
   const sandboxNet = spec.network === 'sandbox';
   if (sandboxNet) args.push('--sync-fds', '4,3');
-  for (const e of spec.env) args.push('--env', e);
+  // the environment goes through a file the helper reads and deletes: secrets exposed as env
+  // values must not show in any command line (ps, /proc/*/cmdline)
+  const envFile = path.join(spec.stepDir, 'env');
+  writeFileSync(envFile, spec.env.map((e) => `${e}\0`).join(''), { mode: 0o600 });
+  args.push('--env-file', envFile);
   args.push('--', ...spec.argv);
   const child = execa(sandboxHelperPath(), args, {
     stdio: sandboxNet ? ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],

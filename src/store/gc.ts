@@ -43,6 +43,13 @@ function withParents(store: Store, chainId: Digest, into: Set<string>): void {
   for (let c: Digest | undefined = chainId; c && !into.has(c) && store.layers.has(c); c = store.layers.meta(c).parent) into.add(c);
 }
 
+/** Layers the build cache refers to, with every layer below them. */
+export function cacheKeptLayers(store: Store): Set<string> {
+  const keep = new Set<string>();
+  for (const e of cacheEntries(store)) if (isDigest(e.chainId)) withParents(store, e.chainId, keep);
+  return keep;
+}
+
 export interface Usage {
   images: number;
   imagesSize: number;

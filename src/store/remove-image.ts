@@ -2,6 +2,7 @@ import { ImageNotFoundError, TsbuildError } from '../errors.js';
 import { chainIds } from '../image/chain-id.js';
 import { familiarName, normalizeName, parseReference } from '../image/reference.js';
 import type { Digest } from '../util/digest.js';
+import { cacheKeptLayers } from './gc.js';
 import { readImage } from './stored-image.js';
 import type { Store } from './store.js';
 
@@ -52,8 +53,12 @@ export async function removeImage(store: Store, nameOrId: string, force = false)
     store.images.write(data);
     report.deleted.push(id);
 
-    const keepLayers = new Set<string>();
+    const keepLayers = cacheKeptLayers(store); // the build cache's layers (and their parents) stay
     const keepBlobs = new Set<string>();
+    for (const c of keepLayers) {
+      const meta = store.layers.meta(c as Digest);
+      if (meta.blob) keepBlobs.add(meta.blob);
+    }
     for (const other of Object.values(data.images)) {
       const img = readImage(store, other.id);
       keepBlobs.add(img.id);

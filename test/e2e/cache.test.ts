@@ -63,6 +63,22 @@ describe('the build cache', () => {
     expect(r.ran).toContain(7);
   });
 
+  it('--no-cache-filter runs every step of the named stage only', async () => {
+    const ctx = context({ Dockerfile: 'FROM busybox AS a\nRUN echo a > /a\nFROM busybox AS b\nRUN echo b > /b\nCOPY --from=a /a /a\n' });
+    await build(root, ctx);
+    const r = await build(root, ctx, ['--no-cache-filter', 'a', '--jobs', '1']);
+    expect(r.ran).toContain(2); // stage a's RUN
+    expect(r.cached).toContain(4); // stage b's RUN
+  });
+
+  it('a hit never borrows another step\'s history: ARG FOO then RUN is not plain RUN', async () => {
+    const plain = await build(root, context({ Dockerfile: 'FROM busybox\nRUN echo same > /x\n' }));
+    const withArg = await build(root, context({ Dockerfile: 'FROM busybox\nARG FOO\nRUN echo same > /x\n' }));
+    const [a, b] = JSON.parse((await ok(root, ['inspect', plain.id, withArg.id])).stdout);
+    expect(a.History.at(-1).created_by).toBe('RUN /bin/sh -c echo same > /x # buildkit');
+    expect(b.History.at(-1).created_by).toBe('RUN |1 FOO= /bin/sh -c echo same > /x # buildkit');
+  });
+
   it('--no-cache runs every step', async () => {
     const ctx = context({ Dockerfile: dockerfile, 'first.txt': '1', 'second.txt': '2' });
     await build(root, ctx);

@@ -12,7 +12,7 @@ describe('Dockerfile features beyond the differential suite', () => {
   const root = tempDir('store-');
   let server: Server;
   let base = '';
-  const body = 'downloaded content\n';
+  let body = 'downloaded content\n';
   const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
 
   beforeAll(async () => {
@@ -41,6 +41,20 @@ describe('Dockerfile features beyond the differential suite', () => {
     expect(bad.stderr.trim()).toMatch(/Dockerfile:2: ADD failed: digest mismatch for http:\/\/127\.0\.0\.1:\d+\/files\/remote\.txt/);
     const missingUrl = await tsbuild(root, [context({ Dockerfile: `FROM busybox\nADD ${base}/nope /x\n` })]);
     expect(missingUrl.stderr.trim()).toMatch(/Dockerfile:2: ADD failed: failed to download .*HTTP 404/);
+  });
+
+  it('ADD <url> downloads again on a rebuild: new content is a cache miss', async () => {
+    const ctx = context({ Dockerfile: `FROM busybox\nADD ${base}/files/remote.txt /r\nRUN cat /r > /seen\n` });
+    const first = await buildTop(root, ctx);
+    expect(first('seen')).toBe(body);
+    const old = body;
+    body = 'changed on the server\n';
+    try {
+      const second = await buildTop(root, ctx);
+      expect(second('seen')).toBe('changed on the server\n');
+    } finally {
+      body = old;
+    }
   });
 
   it('a <Dockerfile>.dockerignore beside a named Dockerfile wins over the context\'s .dockerignore', async () => {

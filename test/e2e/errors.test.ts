@@ -120,7 +120,7 @@ describe('bad input: one clear line, a non-zero exit, and a clean store', () => 
 
   it('streams the failing step\'s output before the error', async () => {
     const r = await tsbuild(root, [context({ Dockerfile: 'FROM busybox\nRUN echo to-stdout; echo to-stderr >&2; exit 1\n' })]);
-    expect(r.stderr).toContain('to-stdout\nto-stderr\n');
+    expect(r.stderr).toContain('#2 to-stdout\n#2 to-stderr\n');
   });
 
   it('rejects a corrupt tarball on load without touching the store', async () => {

@@ -14,7 +14,7 @@ describe('--progress', () => {
 
   it('plain keeps every line, with step numbers, output and timings', async () => {
     const r = await ok(root, ['--no-cache', '--progress=plain', context({ Dockerfile: dockerfile })]);
-    expect(r.stderr).toMatch(/^#2 \[2\/2\] RUN echo line one; echo line two\nline one\nline two\n#2 DONE \d+\.\ds$/m);
+    expect(r.stderr).toMatch(/^#2 \[2\/2\] RUN echo line one; echo line two\n#2 line one\n#2 line two\n#2 DONE \d+\.\ds$/m);
     const again = await ok(root, ['--progress=plain', context({ Dockerfile: dockerfile })]);
     expect(again.stderr).toMatch(/^#2 CACHED$/m);
   });

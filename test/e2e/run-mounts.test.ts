@@ -33,6 +33,15 @@ describe('RUN --mount and --network', () => {
     expect(first('ro')).toBe('read-only\n');
   });
 
+  it('a context bind shows the context as .dockerignore leaves it, and its content keys the cache', async () => {
+    const ctx = context({ Dockerfile: 'FROM busybox\nRUN --mount=target=/ctx ls -A /ctx > /listing && cat /ctx/kept > /kept\n', '.dockerignore': 'hidden.txt\n', 'hidden.txt': 'secret', kept: 'v1' });
+    const first = await buildTop(root, ctx);
+    expect(first('listing')).toBe('.dockerignore\nDockerfile\nkept\n');
+    writeFileSync(path.join(ctx, 'kept'), 'v2');
+    const second = await buildTop(root, ctx);
+    expect(second('kept')).toBe('v2');
+  });
+
   it('bind mounts another stage', async () => {
     const read = await buildTop(root, context({ Dockerfile: 'FROM busybox AS tools\nRUN mkdir /out && echo built > /out/artifact\nFROM busybox\nRUN --mount=type=bind,from=tools,source=/out,target=/mnt cat /mnt/artifact > /got\n' }));
     expect(read('got')).toBe('built\n');
@@ -55,6 +64,26 @@ describe('RUN --mount and --network', () => {
     expect(readFileSync(path.join(diff, 'mode'), 'utf8')).toBe('-r--------\n');
     expect(existsSync(path.join(diff, 'run'))).toBe(false);
     expect(JSON.stringify(image.History)).not.toMatch(/s3cr3t/);
+  });
+
+  it('a secret given as an environment variable never shows in a command line', async () => {
+    const { spawn } = await import('node:child_process');
+    const { readdirSync, readFileSync: read } = await import('node:fs');
+    const { BIN_PATH } = await import('../helpers/cli.js');
+    const ctx = context({ Dockerfile: 'FROM busybox\nRUN --mount=type=secret,id=tok,env=TOKEN sleep 2\n' });
+    const child = spawn(process.execPath, [BIN_PATH, '--no-cache', '--secret', 'id=tok,env=TEST_TOKEN', ctx], { env: { TSBUILD_ROOT: root, TEST_TOKEN: 'Sup3rS3cretValue' }, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const lines = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map((p) => {
+      try {
+        return read(`/proc/${p}/cmdline`, 'utf8');
+      } catch {
+        return '';
+      }
+    });
+    await exited;
+    expect(lines.some((l) => l.includes('tsbuild-sandbox'))).toBe(true);
+    expect(lines.filter((l) => l.includes('Sup3rS3cretValue'))).toEqual([]);
   });
 
   it('a required secret that was not given fails the build', async () => {

@@ -30,7 +30,7 @@ async function buildInsideRun(root: string) {
   let err = '';
   child.stderr.on('data', (d) => (err += d));
   // the RUN's own line (a failure message quoting the command must not count)
-  while (!err.split('\n').includes('started')) {
+  while (!err.split('\n').includes('#2 started')) {
     if (child.exitCode !== null) throw new Error(`the build ended before its RUN started:\n${err}`);
     await sleep(20);
   }
@@ -81,14 +81,18 @@ describe('the local store', () => {
     expect(readFileSync(path.join(root, 'layers', img.Layers.at(-1).ChainID.slice(7), 'diff/count'), 'utf8')).toBe('120\n');
   });
 
-  it('rmi keeps layers other images use and removes the rest', async () => {
+  it('rmi keeps layers other images or the build cache use; prune --all removes the rest', async () => {
     const a = JSON.parse((await ok(root, ['inspect', 'tall'])).stdout)[0];
     const r = await ok(root, ['rmi', 'tall']);
     expect(r.stdout).toContain('Untagged: tall:latest');
     expect(r.stdout).toContain(`Deleted: ${a.Id}`);
     expect(existsSync(path.join(root, 'layers', a.Layers[0].ChainID.slice(7)))).toBe(true); // busybox's
-    expect(existsSync(path.join(root, 'layers', a.Layers[5].ChainID.slice(7)))).toBe(false);
+    expect(existsSync(path.join(root, 'layers', a.Layers[5].ChainID.slice(7)))).toBe(true); // the build cache's
     expect(existsSync(path.join(root, 'blobs/sha256', a.Id.slice(7)))).toBe(false);
+    await ok(root, ['prune', '--all']);
+    expect(existsSync(path.join(root, 'layers', a.Layers[5].ChainID.slice(7)))).toBe(false);
+    expect(existsSync(path.join(root, 'layers', a.Layers[0].ChainID.slice(7)))).toBe(true); // busybox's
+    expect((await ok(root, ['fsck'])).stdout).toMatch(/consistent/);
     const missingImage = await tsbuild(root, ['inspect', 'tall']);
     expect(missingImage.code).not.toBe(0);
     expect(missingImage.stderr.trim()).toMatch(/^tsbuild: image "tall" not found/);

@@ -5,7 +5,7 @@ import { expandRaw } from '../../dockerfile/shell-words.js';
 import { BuildStepError } from '../../errors.js';
 import { RootfsView } from '../../fs/rootfs-view.js';
 import { resolveUser } from '../../sandbox/user.js';
-import { archiveKind, download, isUrl, unpackArchive } from '../add-sources.js';
+import { archiveKind, download, isUrl, unpackArchive, type Download } from '../add-sources.js';
 import { LayerPlan } from '../copy-plan.js';
 import { expand } from '../expand.js';
 import type { Ownership } from '../materialize-dir.js';
@@ -87,10 +87,25 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
     fail(ctx, `When using ${ins.keyword} with more than one source file, the destination must be a directory and end with a /`);
   }
   const sourcesKey = identity ?? hashSources(tree, local.map((l) => l.entry), ctx.stats);
-  const material = { keyword: ins.keyword, srcs, dest: destAbs, destIsDir, chown, mode, link: ins.link, unpack: ins.unpack, urls, checksum, inline, sourcesKey, user: ctx.state.config.config.User };
-
+  // URLs are fetched before the key is made: their content is part of it, as in BuildKit
+  const downloads: Download[] = [];
+  for (const url of urls) downloads.push(await download(url, path.join(ctx.stepDir, 'downloads'), checksum, ctx.options.signal).catch(sourceFail));
   const flags = [chown !== undefined ? `--chown=${chown}` : '', ins.chmod !== undefined ? `--chmod=${ins.chmod}` : ''].filter(Boolean);
   const shown = [ins.keyword, ...flags, ...srcs, ...ins.inline.map((d) => `<<${d.name}`), dest].join(' ');
+  const material = {
+    keyword: ins.keyword,
+    srcs,
+    dest: destAbs,
+    destIsDir,
+    chown,
+    mode,
+    link: ins.link,
+    unpack: ins.unpack,
+    downloads: downloads.map((d) => ({ name: d.name, digest: d.digest, mtime: d.mtime })),
+    inline,
+    sourcesKey,
+    createdBy: shown, // the history text a hit reuses
+  };
   await cachedStep(ctx, material, async () => {
     const imageView = await viewOf(ctx);
     const owner = ownership(ctx, chown, (p) => imageView.readFile(p));
@@ -110,8 +125,7 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
     };
 
     try {
-      for (const url of urls) {
-        const got = await download(url, path.join(ctx.stepDir, 'downloads'), checksum, ctx.options.signal);
+      for (const got of downloads) {
         const t = target(got.name);
         plan.addFile(t.dir, t.name, got.file, got.size, { ...opts.owner, mode: mode ?? 0o600, mtime: got.mtime });
       }

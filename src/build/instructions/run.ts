@@ -73,7 +73,8 @@ export async function run(ctx: StepContext, ins: RunInstruction): Promise<void> 
     workdir: config.WorkingDir,
     network,
     proxies,
-    mounts: mountKeys(ctx, ins),
+    mounts: await mountKeys(ctx, ins),
+    createdBy: createdBy(ctx, argv), // the history text a hit reuses
   };
   await cachedStep(ctx, material, () => runStep(ctx, ins, argv, pipe, network));
 }

@@ -18,7 +18,7 @@ export async function workdir(ctx: StepContext, ins: WordInstruction): Promise<v
     ctx.state.addHistory(`WORKDIR ${dir}`);
     return;
   }
-  await cachedStep(ctx, { keyword: 'WORKDIR', dir, user: ctx.state.config.config.User }, async () => {
+  await cachedStep(ctx, { keyword: 'WORKDIR', dir, user: ctx.state.config.config.User, createdBy: `WORKDIR ${dir}` }, async () => {
   const diff = path.join(ctx.stepDir, 'diff');
   mkdirSync(diff);
   const view = await viewOf(ctx);
