@@ -4,7 +4,6 @@ import type { RootfsView } from '../fs/rootfs-view.js';
 import { copyFileContent, type Expected } from '../layer/diff.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor } from '../layer/tar-format.js';
 import type { ByteSink } from '../util/sink.js';
-import type { Ownership } from './materialize-dir.js';
 import { SourceError, type SourceTree } from './source-tree.js';
 
 interface PlanNode {
@@ -21,6 +20,11 @@ interface PlanNode {
   expected?: Expected;
   linkname?: string;
   children?: Map<string, PlanNode>;
+}
+
+export interface Ownership {
+  uid: number;
+  gid: number;
 }
 
 export interface SourceOptions {
