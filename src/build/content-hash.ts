@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import type { StatCache } from '../store/stat-cache.js';
-import type { SourceEntry, SourceTree } from './source-tree.js';
+import { isSent, type SourceEntry, type SourceTree } from './source-tree.js';
 
 /**
  * What COPY's cache key hashes of its sources: every path it would copy (after .dockerignore) with
@@ -21,8 +21,7 @@ export function hashSources(tree: SourceTree, entries: readonly SourceEntry[], s
       const childRel = `${rel}/${name}`;
       const st = tree.lstat(child);
       if (!st) continue;
-      const excluded = tree.excluded(child.join('/'));
-      if (excluded && !(st.isDirectory() && tree.mayIncludeUnder(child.join('/')))) continue;
+      if (!isSent(tree, child.join('/'), st)) continue;
       line(childRel, st, child);
       if (st.isDirectory()) walk(child, childRel);
     }

@@ -9,7 +9,7 @@ import type { LayerMeta } from '../store/layers.js';
 import { sha256, hexOf } from '../util/digest.js';
 import { hashSources } from './content-hash.js';
 import { expand } from './expand.js';
-import { ContextTree, resolveSources, SourceError } from './source-tree.js';
+import { ContextTree, isSent, resolveSources, SourceError } from './source-tree.js';
 import { fail, viewOfLayers, type StepContext } from './step-context.js';
 
 /** A mount point the init layer must hold (a directory, or a file for a file bind). */
@@ -63,8 +63,7 @@ function filteredTree(tree: ContextTree, comps: readonly string[], st: Stats, de
         const child = [...from, name];
         const cs = tree.lstat(child);
         if (!cs) continue;
-        const rel = child.join('/');
-        if (tree.excluded(rel) && !(cs.isDirectory() && tree.mayIncludeUnder(rel))) continue;
+        if (!isSent(tree, child.join('/'), cs)) continue;
         place(child, path.join(to, name), cs);
       }
     } else if (s.isSymbolicLink()) symlinkSync(readlinkSync(host), to);

@@ -97,6 +97,14 @@ export class RootfsTree implements SourceTree {
   }
 }
 
+/**
+ * Whether the context transfer sends an entry: it is not excluded, or it is a directory an
+ * exception pattern reaches into (sent with only what is kept inside).
+ */
+export function isSent(tree: SourceTree, rel: string, st: Stats): boolean {
+  return !tree.excluded(rel) || (st.isDirectory() && tree.mayIncludeUnder(rel));
+}
+
 export interface SourceEntry {
   /** The name the source was asked for (before symlinks were followed): the name it is copied as. */
   name: string;
@@ -130,9 +138,7 @@ export function resolveSources(tree: SourceTree, src: string): SourceEntry[] {
   });
   const resolvedRel = comps.join('/');
   const stat = tree.lstat(comps);
-  // an excluded directory still counts when an exception pattern keeps something below it
-  const excluded = tree.excluded(resolvedRel) && !(stat?.isDirectory() && tree.mayIncludeUnder(resolvedRel));
-  if (excluded) throw new SourceError(`"${src}" not found: excluded by .dockerignore`);
+  if (stat ? !isSent(tree, resolvedRel, stat) : tree.excluded(resolvedRel)) throw new SourceError(`"${src}" not found: excluded by .dockerignore`);
   if (!stat) throw new SourceError(`"${src}" not found in ${tree.name}`);
   return [{ name: path.posix.basename(rel) || path.posix.basename(resolvedRel), comps, rel: resolvedRel, stat }];
 }
