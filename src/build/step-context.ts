@@ -7,6 +7,7 @@ import { DockerfileError } from '../errors.js';
 import { RootfsView } from '../fs/rootfs-view.js';
 import { writeLayerTar } from '../layer/diff.js';
 import type { LayerMeta } from '../store/layers.js';
+import type { Digest } from '../util/digest.js';
 import type { Store } from '../store/store.js';
 import { DigestSink, FileSink, type ByteSink } from '../util/sink.js';
 import type { BaseImageSource } from './base-image.js';
@@ -81,28 +82,37 @@ export function viewOf(ctx: StepContext): Promise<RootfsView> {
 }
 
 /**
+ * Records a finished layer (staged under the step dir, holding diff/ or nothing when a blob holds
+ * it) in the store, adds it to the stage, and files it in the build cache under the step's key.
+ */
+function addStagedLayer(
+  ctx: StepContext,
+  staged: string,
+  layer: { diffId: Digest; size: number; contentSize: number; blob?: Digest; clampMtime?: number },
+  createdBy: string,
+): LayerMeta {
+  const meta = ctx.store.layers.commit(staged, {
+    chainId: ctx.state.nextChainId(layer.diffId),
+    parent: ctx.state.topChainId,
+    created: new Date().toISOString(),
+    ...layer,
+  });
+  ctx.state.addLayer(meta, createdBy);
+  if (ctx.cacheKey) ctx.cache.put(ctx.cacheKey, meta, createdBy);
+  return meta;
+}
+
+/**
  * Turns a directory of changes (overlay form) into a layer of the stage: one pass over it writes
  * nothing but computes the diffID; then the directory itself moves into the store as the layer.
  */
 export async function commitLayerDir(ctx: StepContext, diffDir: string, createdBy: string): Promise<LayerMeta> {
   const clampMtime = ctx.epochSeconds;
   const tar = await writeLayerTar(diffDir, undefined, { clampMtime });
-  const chainId = ctx.state.nextChainId(tar.diffId);
   const staged = path.join(ctx.stepDir, 'layer');
   mkdirSync(staged);
   renameSync(diffDir, path.join(staged, 'diff'));
-  const meta = ctx.store.layers.commit(staged, {
-    chainId,
-    diffId: tar.diffId,
-    parent: ctx.state.topChainId,
-    size: tar.size,
-    contentSize: tar.contentSize,
-    created: new Date().toISOString(),
-    ...(clampMtime !== undefined ? { clampMtime } : {}),
-  });
-  ctx.state.addLayer(meta, createdBy);
-  if (ctx.cacheKey) ctx.cache.put(ctx.cacheKey, meta, createdBy);
-  return meta;
+  return addStagedLayer(ctx, staged, { ...tar, ...(clampMtime !== undefined ? { clampMtime } : {}) }, createdBy);
 }
 
 /**
@@ -120,20 +130,8 @@ export async function commitLayerTar(ctx: StepContext, produce: (sink: ByteSink)
     file.close();
   }
   const diffId = sink.counter.digest();
-  const chainId = ctx.state.nextChainId(diffId);
   ctx.store.blobs.adopt(blobFile, diffId);
   const staged = path.join(ctx.stepDir, 'layer');
   mkdirSync(staged);
-  const meta = ctx.store.layers.commit(staged, {
-    chainId,
-    diffId,
-    parent: ctx.state.topChainId,
-    size: sink.counter.size,
-    contentSize,
-    blob: diffId,
-    created: new Date().toISOString(),
-  });
-  ctx.state.addLayer(meta, createdBy);
-  if (ctx.cacheKey) ctx.cache.put(ctx.cacheKey, meta, createdBy);
-  return meta;
+  return addStagedLayer(ctx, staged, { diffId, size: sink.counter.size, contentSize, blob: diffId }, createdBy);
 }
