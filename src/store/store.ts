@@ -72,10 +72,17 @@ export class Store {
       const pid = Number(re.exec(name)?.[1]);
       return Number.isInteger(pid) && pid !== process.pid && !processAlive(pid);
     };
+    let crashed = false;
     for (const name of readdirSync(this.tmpDir)) {
-      if (dead(name, /-(\d+)-[0-9a-f]+$/)) rmSync(path.join(this.tmpDir, name), { recursive: true, force: true });
+      if (!dead(name, /-(\d+)-[0-9a-f]+$/)) continue;
+      rmSync(path.join(this.tmpDir, name), { recursive: true, force: true });
+      crashed = true;
     }
-    for (const dir of [this.root, path.join(this.root, 'blobs', 'sha256'), path.join(this.root, 'l')]) {
+    // images.json and the other root files can be written by any command; blobs and links only by
+    // builds, loads and imports, which hold a temp dir while they do: only when one was left behind
+    // are the (large) blob and link directories worth listing
+    const dirs = crashed ? [this.root, path.join(this.root, 'blobs', 'sha256'), path.join(this.root, 'l')] : [this.root];
+    for (const dir of dirs) {
       for (const name of readdirSync(dir)) {
         if (name.startsWith('.') && dead(name, /\.tmp-(\d+)-[0-9a-f]+$/)) rmSync(path.join(dir, name), { force: true });
       }
