@@ -42,10 +42,10 @@ export async function download(url: string, dir: string, checksum: string | unde
   try {
     for await (const chunk of Readable.fromWeb(response.body as never)) {
       counter.update(chunk as Buffer);
-      sink.write(chunk as Buffer);
+      await sink.write(chunk as Buffer);
     }
   } finally {
-    sink.close();
+    await sink.close();
   }
   const digest = counter.digest();
   if (checksum && checksum !== digest) throw new SourceError(`digest mismatch for ${url}: expected ${checksum}, got ${digest}`);

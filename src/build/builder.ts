@@ -125,7 +125,7 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
   const epochSeconds = epochText !== undefined && epochText !== '' ? parseEpoch(epochText) : undefined;
   const epoch = epochSeconds !== undefined ? new Date(epochSeconds * 1000).toISOString() : undefined;
   const cache = new BuildCache(store);
-  const stats = StatCache.forStore(store.root);
+  const stats = StatCache.forContext(store.root, contextDir);
   const noCacheStages = new Set((options.noCacheFilter ?? []).map((n) => n.toLowerCase()));
 
   const buildDir = store.makeTemp('build');

@@ -127,7 +127,7 @@ export async function commitLayerTar(ctx: StepContext, produce: (sink: ByteSink)
   try {
     contentSize = await produce(sink);
   } finally {
-    file.close();
+    await file.close();
   }
   const diffId = sink.counter.digest();
   ctx.store.blobs.adopt(blobFile, diffId);

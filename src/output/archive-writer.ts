@@ -40,13 +40,13 @@ async function putFile(sink: ByteSink, name: string, data: Buffer): Promise<void
  */
 export async function writeImageArchive(store: Store, images: ArchiveImage[], file: string): Promise<void> {
   const tmp = tempSibling(path.resolve(file));
-  const sink = new FileSink(tmp);
+  const sink = new FileSink(tmp, 'wx', 0o644, true);
   try {
     await writeArchiveTo(store, images, sink);
-    sink.close(true);
+    await sink.close();
     renameSync(tmp, file);
   } catch (err) {
-    sink.close();
+    await sink.close().catch(() => undefined);
     rmSync(tmp, { force: true });
     throw err;
   }

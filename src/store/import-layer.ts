@@ -28,7 +28,7 @@ export async function importLayer(store: Store, source: Readable, parent: Digest
     const tapped = (async function* () {
       for await (const c of decompressed(source)) {
         counter.update(c);
-        blob.write(c);
+        await blob.write(c);
         yield c;
       }
     })();
@@ -37,7 +37,7 @@ export async function importLayer(store: Store, source: Readable, parent: Digest
       ({ contentSize } = await applyLayer(readTar(tapped), diff, await store.layers.parentAttrs(parent, work)));
       for await (const _ of tapped); // bytes after the end-of-archive blocks count toward the diffID
     } finally {
-      blob.close();
+      await blob.close();
     }
     const diffId = counter.digest();
     if (expected && diffId !== expected) {

@@ -1,42 +1,55 @@
-import { closeSync, openSync, readFileSync, readSync, type Stats } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { writeFileAtomic } from './atomic.js';
 
-interface Entry {
-  size: number;
-  mtimeMs: number;
-  ctimeMs: number;
-  ino: number;
-  digest: string;
-}
+/** [path relative to the context, size, mtimeMs, ctimeMs, inode, sha256 hex] */
+type Entry = [string, number, number, number, number, string];
+
+const FORMAT = 1;
 
 /**
  * File digests keyed by path and checked against (size, mtime, ctime, inode): an unchanged file
- * costs a stat, not a read. Kept in the store as stat-cache.json; losing it only costs re-reading.
+ * costs a stat, not a read. One file per build context under the store's stat-cache/, read only
+ * when a build first hashes a file from that context; losing it only costs re-reading.
  */
 export class StatCache {
-  private readonly entries: Map<string, Entry>;
+  private entries: Map<string, Entry> | undefined;
   private dirty = false;
 
-  constructor(private readonly file: string) {
-    let loaded: Record<string, Entry> = {};
-    try {
-      loaded = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Entry>;
-    } catch {
-      loaded = {};
-    }
-    this.entries = new Map(Object.entries(loaded));
+  constructor(
+    private readonly file: string,
+    private readonly contextDir: string,
+  ) {}
+
+  static dir(root: string): string {
+    return path.join(root, 'stat-cache');
   }
 
-  static forStore(root: string): StatCache {
-    return new StatCache(path.join(root, 'stat-cache.json'));
+  static forContext(root: string, contextDir: string): StatCache {
+    const dir = path.resolve(contextDir);
+    const name = createHash('sha256').update(dir).digest('hex').slice(0, 32);
+    return new StatCache(path.join(StatCache.dir(root), `${name}.json`), dir);
+  }
+
+  private load(): Map<string, Entry> {
+    if (this.entries) return this.entries;
+    this.entries = new Map();
+    try {
+      const data = JSON.parse(readFileSync(this.file, 'utf8')) as { format: number; context: string; entries: Entry[] };
+      if (data.format === FORMAT && data.context === this.contextDir) for (const e of data.entries) this.entries.set(e[0], e);
+    } catch {
+      // missing or unreadable: start empty
+    }
+    return this.entries;
   }
 
   /** The sha256 of a regular file's content, read only when the file changed since last time. */
   digest(file: string, st: Stats): string {
-    const e = this.entries.get(file);
-    if (e && e.size === st.size && e.mtimeMs === st.mtimeMs && e.ctimeMs === st.ctimeMs && e.ino === st.ino) return e.digest;
+    const key = path.relative(this.contextDir, file);
+    const entries = this.load();
+    const e = entries.get(key);
+    if (e && e[1] === st.size && e[2] === st.mtimeMs && e[3] === st.ctimeMs && e[4] === st.ino) return e[5];
     const hash = createHash('sha256');
     const fd = openSync(file, 'r');
     try {
@@ -46,13 +59,16 @@ export class StatCache {
       closeSync(fd);
     }
     const digest = hash.digest('hex');
-    this.entries.set(file, { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, digest });
+    entries.set(key, [key, st.size, st.mtimeMs, st.ctimeMs, st.ino, digest]);
     this.dirty = true;
     return digest;
   }
 
   save(): void {
-    if (this.dirty) writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)), 0o644, false);
+    if (!this.dirty || !this.entries) return;
+    mkdirSync(path.dirname(this.file), { recursive: true });
+    const data = { format: FORMAT, context: this.contextDir, entries: [...this.entries.values()] };
+    writeFileAtomic(this.file, JSON.stringify(data), 0o644, false);
     this.dirty = false;
   }
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +21,8 @@ export function defaultRoot(): string {
  *   layers/<chain hex>/       diff/ (overlay form) + meta.json
  *   l/<short>                 short links to diff dirs
  *   images.json               tags and images
+ *   cache/<key>.json          build cache: a step's cache key → its layer and config change
+ *   stat-cache/<context>.json context files' digests by (size, mtime, ctime, inode)
  *   tmp/<owner>-<pid>-<rand>/ per-command work space, removed on exit and, after a crash, on the next start
  */
 export class Store {
@@ -81,9 +83,9 @@ export class Store {
     // images.json and the other root files can be written by any command; blobs and links only by
     // builds, loads and imports, which hold a temp dir while they do: only when one was left behind
     // are the (large) blob and link directories worth listing
-    const dirs = crashed ? [this.root, path.join(this.root, 'blobs', 'sha256'), path.join(this.root, 'l')] : [this.root];
+    const dirs = crashed ? [this.root, ...['blobs/sha256', 'l', 'cache', 'stat-cache'].map((d) => path.join(this.root, d))] : [this.root];
     for (const dir of dirs) {
-      for (const name of readdirSync(dir)) {
+      for (const name of existsSync(dir) ? readdirSync(dir) : []) {
         if (name.startsWith('.') && dead(name, /\.tmp-(\d+)-[0-9a-f]+$/)) rmSync(path.join(dir, name), { force: true });
       }
     }

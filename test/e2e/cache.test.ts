@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ok } from '../helpers/cli.js';
+import { BIN_PATH, ok } from '../helpers/cli.js';
 import { missing } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
@@ -123,5 +124,40 @@ describe('an unchanged -o output', () => {
     const third = await ok(root, ['-t', 'o', '-o', out, ctx]);
     expect(third.stderr).toContain(`exported to ${out}`);
     expect(readFileSync(out).length).toBeGreaterThan(10_000);
+  });
+});
+
+describe('the stat cache', () => {
+  if (missing('root') || missing('strace')) return;
+  const files: Record<string, string> = { Dockerfile: 'FROM busybox\nCOPY data /data\n' };
+  for (let i = 0; i < 50; i++) files[`data/f${i}.txt`] = `file ${i}\n`;
+
+  /** Builds under strace: the context files under data/ whose content the build opened, and its log. */
+  async function tracedBuild(root: string, ctx: string): Promise<{ opened: string[]; stderr: string }> {
+    const log = path.join(tempDir(), 'strace.log');
+    const r = await execa('strace', ['-f', '-qq', '-e', 'trace=openat', '-o', log, process.execPath, BIN_PATH, '-t', 'stat', ctx], { env: { TSBUILD_ROOT: root } });
+    const opened = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(`${ctx}/data/`) && !l.includes('O_DIRECTORY') && !/= -1/.test(l))
+      .map((l) => /"([^"]+)"/.exec(l)![1]!);
+    return { opened, stderr: r.stderr };
+  }
+
+  it('an unchanged rebuild reads no file content; a changed file is read again even with its old size and mtime', async () => {
+    const root = tempDir('store-');
+    await ok(root, ['import', busyboxRootfsTar(), 'busybox']);
+    const ctx = context(files);
+    expect((await tracedBuild(root, ctx)).opened.length).toBeGreaterThanOrEqual(50); // hashed, then copied
+    const unchanged = await tracedBuild(root, ctx);
+    expect(unchanged.stderr).toMatch(/^#2 CACHED/m);
+    expect(unchanged.opened).toEqual([]);
+
+    const file = path.join(ctx, 'data/f7.txt');
+    const before = statSync(file);
+    writeFileSync(file, 'FILE 7\n'); // same size
+    utimesSync(file, before.atime, before.mtime); // same mtime: only ctime tells
+    const changed = await tracedBuild(root, ctx);
+    expect(changed.opened).toContain(file);
+    expect(changed.stderr).not.toMatch(/^#2 CACHED/m);
   });
 });
