@@ -18,7 +18,8 @@ import { QuietProgress, stepOutput } from '../progress/progress.js';
 import { dispatch } from './instructions/index.js';
 import { StoreImageSource, type BaseImageSource } from './base-image.js';
 import type { BuildOptions, BuildResult } from './options.js';
-import { neededStages, Semaphore } from './stage-graph.js';
+import { neededStages } from './stage-graph.js';
+import { Semaphore } from '../util/limit.js';
 import { StageState, type ArgValue } from './stage-state.js';
 import type { StepContext } from './step-context.js';
 

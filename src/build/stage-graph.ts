@@ -55,22 +55,3 @@ export function neededStages(
   visit(goal);
   return { needed: stages.filter((s) => needed.has(s.index)), dependencies };
 }
-
-/** At most `n` tasks at a time. */
-export class Semaphore {
-  private waiting: Array<() => void> = [];
-
-  constructor(private free: number) {}
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    try {
-      return await task();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.free++;
-    }
-  }
-}

@@ -9,6 +9,7 @@ import { layerHistory } from '../image/config.js';
 import { loadArchive } from '../output/archive-reader.js';
 import { writeImageArchive, type ArchiveImage } from '../output/archive-writer.js';
 import { importRootfs } from '../output/rootfs-import.js';
+import { parseOutputSpec } from '../output/output-spec.js';
 import { outputUnchanged, recordOutput } from '../output/unchanged-output.js';
 import { removeImage } from '../store/remove-image.js';
 import { getImage, listImages, type StoredImage } from '../store/stored-image.js';
@@ -70,6 +71,11 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
   for (const t of flags.tag) parseReference(t); // a bad tag fails before the build, as in Docker
   const modes = ['auto', 'tty', 'plain', 'quiet', 'rawjson'];
   if (!modes.includes(flags.progress)) throw new UsageError(`invalid --progress "${flags.progress}": one of ${modes.join(', ')}`);
+  const output = flags.output !== undefined ? { spec: parseOutputSpec(flags.output) } : undefined;
+  if (output?.spec.dest === '-') {
+    if (flags.quiet) throw new UsageError('-q prints the image ID on standard output, where -o dest=- writes the archive: use one of them');
+    if (process.stdout.isTTY) throw new UsageError('refusing to write an image archive to a terminal: redirect standard output, or give dest=FILE');
+  }
   const progress = makeProgress(flags.quiet ? 'quiet' : (flags.progress as ProgressMode), process.stderr);
   const result = await build({
     store,
@@ -85,18 +91,19 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     progress,
     signal: io.signal,
   });
-  if (flags.output) {
-    const key = JSON.stringify({ id: result.imageId, names: flags.tag });
-    if (outputUnchanged(store, flags.output, key)) {
-      progress.info(`${flags.output} already holds this image: unchanged`);
+  if (output) {
+    const names = output.spec.names ?? flags.tag;
+    const key = JSON.stringify({ id: result.imageId, names, type: output.spec.type, compression: output.spec.compression ?? null });
+    const dest = output.spec.dest;
+    if (dest !== '-' && outputUnchanged(store, dest, key)) {
+      progress.info(`${dest} already holds this image: unchanged`);
     } else {
-      const output = flags.output;
       await store.inUse(async () => {
         const image = getImage(store, result.imageId);
-        await writeImageArchive(store, [{ image, names: flags.tag }], output);
-        recordOutput(store, output, key);
+        await writeImageArchive(store, [{ image, names }], dest, { format: output.spec.type, compression: output.spec.compression, jobs: flags.jobs });
+        if (dest !== '-') recordOutput(store, dest, key);
       });
-      progress.info(`exported to ${flags.output}`);
+      progress.info(`exported to ${dest === '-' ? 'standard output' : dest}`);
     }
   }
   if (flags.quiet) io.out(result.imageId);
@@ -200,6 +207,7 @@ export function dfCommand(store: Store, io: Io): void {
       ['Images', String(u.images), humanSize(u.imagesSize), ''],
       ['Layers', String(u.layers), humanSize(u.layersSize), humanSize(u.reclaimable)],
       ['Build Cache', String(u.cacheEntries), humanSize(u.cacheSize), humanSize(u.cacheSize)],
+      ['Compressed Layers', String(u.compressed), humanSize(u.compressedSize), humanSize(u.compressedReclaimable)],
     ]),
   );
 }

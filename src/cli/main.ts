@@ -54,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<context>', 'build context directory')
     .option('-t, --tag <name>', 'name and optionally a tag (name:tag); repeatable', collect, [])
     .option('-f, --file <Dockerfile>', 'the Dockerfile (default: <context>/Dockerfile)')
-    .option('-o, --output <file.tar>', 'also write the image as a docker-archive + OCI tarball')
+    .option('-o, --output <file.tar|type=docker|oci,dest=FILE[,compression=gzip|uncompressed]>', 'also write the image as a tarball: a plain FILE is a docker-archive + OCI layout with uncompressed layers, as docker save writes; the type= form is BuildKit\'s, with gzip layers unless compression=uncompressed')
     .option('-q, --quiet', 'print only the image ID')
     .option('--progress <mode>', 'auto, tty, plain, quiet or rawjson', 'auto')
     .option('--build-arg <KEY[=VALUE]>', 'set a build-time variable; repeatable', collect, [])

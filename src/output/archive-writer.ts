@@ -1,13 +1,18 @@
 import { renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarEntry } from '../layer/tar-format.js';
-import { MEDIA_TYPES, type Index } from '../image/manifest.js';
+import os from 'node:os';
+import { MEDIA_TYPES, serializeManifest, type Descriptor, type Index, type Manifest } from '../image/manifest.js';
+import { CompressedLayers, type CompressedLayer } from '../store/compressed-layers.js';
+import type { LayerMeta } from '../store/layers.js';
+import { forEachLimited } from '../util/limit.js';
+import type { Compression } from './output-spec.js';
 import { familiarName, familiarRepository, parseReference } from '../image/reference.js';
 import { tempSibling } from '../store/atomic.js';
 import type { StoredImage } from '../store/stored-image.js';
 import type { Store } from '../store/store.js';
-import { hexOf, type Digest } from '../util/digest.js';
-import { FileSink, type ByteSink } from '../util/sink.js';
+import { hexOf, sha256, type Digest } from '../util/digest.js';
+import { FileSink, StreamSink, type ByteSink } from '../util/sink.js';
 
 export interface ArchiveImage {
   image: StoredImage;
@@ -32,19 +37,45 @@ async function putFile(sink: ByteSink, name: string, data: Buffer): Promise<void
   await put(sink, paddingFor(data.length));
 }
 
+export interface ArchiveOptions {
+  /** docker (the default): also manifest.json and repositories, for `docker load`; oci: the layout alone. */
+  format?: 'docker' | 'oci';
+  compression?: Compression;
+  /** Layers compressed at once (default: the number of CPUs). */
+  jobs?: number;
+}
+
+/** One layer as the archive carries it: its descriptor, and how to stream its bytes. */
+interface ArchiveLayer {
+  descriptor: Descriptor;
+  write(sink: ByteSink): Promise<void>;
+}
+
+/** An image as the archive carries it: its layers and manifest in the archive's compression. */
+interface ArchivedImage extends ArchiveImage {
+  layers: ArchiveLayer[];
+  manifestBytes: Buffer;
+  manifestDigest: Digest;
+}
+
 /**
  * Writes images as one tarball that is both a docker-archive (manifest.json, repositories) and an
  * OCI image layout (oci-layout, index.json, blobs/sha256/), as `docker save` does since Docker 25.
- * Layers go in uncompressed, each streamed from the store and checked against its diffID. The file
- * appears only when complete.
+ * The file appears only when complete. `dest` '-' writes to standard output.
  */
-export async function writeImageArchive(store: Store, images: ArchiveImage[], file: string): Promise<void> {
-  const tmp = tempSibling(path.resolve(file));
+export async function writeImageArchive(store: Store, images: ArchiveImage[], dest: string, opts: ArchiveOptions = {}): Promise<void> {
+  if (dest === '-') {
+    const sink = new StreamSink(process.stdout);
+    await writeArchiveTo(store, images, sink, opts);
+    await sink.end();
+    return;
+  }
+  const tmp = tempSibling(path.resolve(dest));
   const sink = new FileSink(tmp, 'wx', 0o644, true);
   try {
-    await writeArchiveTo(store, images, sink);
+    await writeArchiveTo(store, images, sink, opts);
     await sink.close();
-    renameSync(tmp, file);
+    renameSync(tmp, dest);
   } catch (err) {
     await sink.close().catch(() => undefined);
     rmSync(tmp, { force: true });
@@ -52,23 +83,65 @@ export async function writeImageArchive(store: Store, images: ArchiveImage[], fi
   }
 }
 
-export async function writeArchiveTo(store: Store, images: ArchiveImage[], sink: ByteSink): Promise<void> {
+/**
+ * The images' layers in the archive's form. Uncompressed layers stream from the store, each checked
+ * against its diffID, under the stored manifest. Compressed ones are the store's gzip blobs of
+ * them (made now, in parallel, when missing) under a manifest of their own: the image ID (the
+ * config) is the same either way.
+ */
+async function archivedImages(store: Store, images: ArchiveImage[], opts: ArchiveOptions): Promise<ArchivedImage[]> {
+  const compression = opts.compression;
+  if (!compression) {
+    return images.map((img) => ({
+      ...img,
+      layers: img.image.layers.map((l, i) => ({ descriptor: img.image.manifest.layers[i]!, write: (sink: ByteSink) => store.layers.writeTar(l.chainId, sink) })),
+      manifestBytes: store.blobs.readBytes(img.image.manifestDigest),
+      manifestDigest: img.image.manifestDigest,
+    }));
+  }
+  const compressed = new CompressedLayers(store);
+  const work = store.makeTemp('compress');
+  try {
+    const unique = new Map<string, LayerMeta>();
+    for (const img of images) for (const l of img.image.layers) unique.set(l.diffId, l);
+    const made = new Map<string, CompressedLayer>();
+    await forEachLimited([...unique.values()], opts.jobs ?? os.availableParallelism(), async (l) => {
+      made.set(l.diffId, await compressed.gzip(l, compression.level, work));
+    });
+    return images.map((img) => {
+      const layers = img.image.layers.map((l) => {
+        const c = made.get(l.diffId)!;
+        return { descriptor: { mediaType: MEDIA_TYPES.ociLayerGzip, digest: c.digest, size: c.size }, write: (sink: ByteSink) => store.blobs.copyTo(c.digest, sink) };
+      });
+      const manifest: Manifest = { ...img.image.manifest, layers: layers.map((l) => l.descriptor) };
+      const manifestBytes = serializeManifest(manifest);
+      return { ...img, layers, manifestBytes, manifestDigest: sha256(manifestBytes) };
+    });
+  } finally {
+    store.removeTemp(work);
+  }
+}
+
+export async function writeArchiveTo(store: Store, images: ArchiveImage[], sink: ByteSink, opts: ArchiveOptions = {}): Promise<void> {
+  const archived = await archivedImages(store, images, opts);
+  const docker = (opts.format ?? 'docker') === 'docker';
   for (const dir of ['blobs', 'blobs/sha256']) {
     await put(sink, encodeHeader({ path: dir, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: EPOCH }));
   }
   const written = new Set<string>();
   const blobName = (d: Digest) => `blobs/sha256/${hexOf(d)}`;
-  for (const { image } of images) {
-    for (const layer of image.layers) {
-      if (written.has(layer.diffId)) continue;
-      written.add(layer.diffId);
-      await put(sink, encodeHeader(fileEntry(blobName(layer.diffId), layer.size)));
-      await store.layers.writeTar(layer.chainId, sink);
-      await put(sink, paddingFor(layer.size));
+  for (const img of archived) {
+    for (const layer of img.layers) {
+      const { digest, size } = layer.descriptor;
+      if (written.has(digest)) continue;
+      written.add(digest);
+      await put(sink, encodeHeader(fileEntry(blobName(digest), size)));
+      await layer.write(sink);
+      await put(sink, paddingFor(size));
     }
     for (const [digest, bytes] of [
-      [image.id, image.configBytes],
-      [image.manifestDigest, store.blobs.readBytes(image.manifestDigest)],
+      [img.image.id, img.image.configBytes],
+      [img.manifestDigest, img.manifestBytes],
     ] as const) {
       if (written.has(digest)) continue;
       written.add(digest);
@@ -79,9 +152,9 @@ export async function writeArchiveTo(store: Store, images: ArchiveImage[], sink:
   const index: Index = { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: [] };
   const manifestJson: Array<{ Config: string; RepoTags: string[] | null; Layers: string[] }> = [];
   const repositories: Record<string, Record<string, string>> = {};
-  for (const { image, names } of images) {
+  for (const { image, names, layers, manifestBytes, manifestDigest } of archived) {
     const refs = names.map((n) => parseReference(n));
-    const descriptor = { mediaType: MEDIA_TYPES.ociManifest, digest: image.manifestDigest, size: store.blobs.size(image.manifestDigest) };
+    const descriptor = { mediaType: MEDIA_TYPES.ociManifest, digest: manifestDigest, size: manifestBytes.length };
     if (refs.length === 0) index.manifests.push(descriptor);
     for (const ref of refs) {
       index.manifests.push({
@@ -97,12 +170,12 @@ export async function writeArchiveTo(store: Store, images: ArchiveImage[], sink:
     manifestJson.push({
       Config: blobName(image.id),
       RepoTags: refs.length > 0 ? refs.map((r) => familiarName(r)) : null,
-      Layers: image.layers.map((l) => blobName(l.diffId)),
+      Layers: layers.map((l) => blobName(l.descriptor.digest)),
     });
   }
   await putFile(sink, 'index.json', Buffer.from(JSON.stringify(index)));
-  await putFile(sink, 'manifest.json', Buffer.from(`${JSON.stringify(manifestJson)}\n`));
+  if (docker) await putFile(sink, 'manifest.json', Buffer.from(`${JSON.stringify(manifestJson)}\n`));
   await putFile(sink, 'oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
-  await putFile(sink, 'repositories', Buffer.from(`${JSON.stringify(repositories)}\n`));
+  if (docker) await putFile(sink, 'repositories', Buffer.from(`${JSON.stringify(repositories)}\n`));
   await put(sink, END_OF_ARCHIVE);
 }

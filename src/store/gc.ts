@@ -7,6 +7,7 @@ import type { Manifest } from '../image/manifest.js';
 import { isDigest, sha256, type Digest } from '../util/digest.js';
 import { DigestSink } from '../util/sink.js';
 import type { LayerMeta } from './layers.js';
+import { CompressedLayers } from './compressed-layers.js';
 import { listImages } from './stored-image.js';
 import type { Store } from './store.js';
 
@@ -59,6 +60,10 @@ export interface Usage {
   /** Bytes of layers only the build cache keeps. */
   cacheSize: number;
   reclaimable: number;
+  /** gzip forms of layers (made for -o type=docker|oci). */
+  compressed: number;
+  compressedSize: number;
+  compressedReclaimable: number;
 }
 
 /** `system df`: what images, layers and the build cache hold, and what prune could free. */
@@ -81,6 +86,17 @@ export function usage(store: Store): Usage {
     cacheEntries: entries.length,
     cacheSize: cacheOnly.reduce((n, l) => n + sizeOf(l), 0),
     reclaimable: [...cacheOnly, ...dangling].reduce((n, l) => n + sizeOf(l), 0),
+    ...compressedUsage(store, new Set(layers.filter((l) => used.has(l.chainId)).map((l) => l.diffId))),
+  };
+}
+
+/** gzip forms made for -o: those of layers no image uses go when prune removes the layers. */
+function compressedUsage(store: Store, usedDiffs: Set<string>): Pick<Usage, 'compressed' | 'compressedSize' | 'compressedReclaimable'> {
+  const records = new CompressedLayers(store).list().flatMap((r) => (r.record && store.blobs.has(r.record.digest) ? [r.record] : []));
+  return {
+    compressed: records.length,
+    compressedSize: records.reduce((n, r) => n + r.size, 0),
+    compressedReclaimable: records.filter((r) => !usedDiffs.has(r.diffId)).reduce((n, r) => n + r.size, 0),
   };
 }
 
@@ -167,6 +183,14 @@ export async function prune(store: Store, opts: PruneOptions = {}): Promise<Prun
         report.layers++;
         report.reclaimed += layer.contentSize;
       }
+      // compressed forms of the layers that stay, stay; the others go with their blobs
+      const keptDiffs = new Set<string>();
+      for (const layer of allLayers(store)) keptDiffs.add(layer.diffId);
+      const compressed = new CompressedLayers(store);
+      for (const { file, record } of compressed.list()) {
+        if (record && keptDiffs.has(record.diffId)) keepBlobs.add(record.digest);
+        else compressed.remove(file);
+      }
       for (const hex of readdirSync(path.join(store.blobs.dir, 'sha256'))) {
         const d = `sha256:${hex}` as Digest;
         if (!isDigest(d) || keepBlobs.has(d)) continue;
@@ -207,6 +231,12 @@ export async function fsck(store: Store): Promise<string[]> {
     } catch (err) {
       problems.push((err as Error).message);
     }
+  }
+  const compressed = new CompressedLayers(store);
+  for (const { file, record } of compressed.list()) {
+    if (!record || !isDigest(record.digest)) problems.push(`${file}: unreadable`);
+    else if (!store.blobs.has(record.digest)) problems.push(`compressed layer ${record.diffId}: its blob ${record.digest} is missing`);
+    else await compressed.verify(record).catch((err: Error) => problems.push(err.message));
   }
   const data = store.images.read();
   for (const [tag, id] of Object.entries(data.tags)) if (!data.images[id]) problems.push(`tag ${tag} names image ${id}, which is not in the store`);

@@ -1,4 +1,5 @@
 import { closeSync, fdatasync, fsyncSync, openSync, write, writeSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { DigestCounter } from './digest.js';
 
@@ -100,6 +101,37 @@ async function writeAll(fd: number, chunk: Buffer, position: number): Promise<vo
   for (let off = 0; off < chunk.length; ) {
     const { bytesWritten } = await writeAsync(fd, chunk, off, chunk.length - off, position + off);
     off += bytesWritten;
+  }
+}
+
+/** Writes to a stream (standard output), waiting when it asks to; `end` waits until all is out. */
+export class StreamSink implements ByteSink {
+  private failure: Error | undefined;
+
+  constructor(private readonly stream: Writable) {
+    stream.on('error', (err: Error) => {
+      this.failure ??= err;
+    });
+  }
+
+  write(chunk: Buffer): void | Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.stream.write(chunk)) return;
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        this.stream.off('drain', done);
+        this.stream.off('error', done);
+        if (this.failure) reject(this.failure);
+        else resolve();
+      };
+      this.stream.on('drain', done);
+      this.stream.on('error', done);
+    });
+  }
+
+  async end(): Promise<void> {
+    if (this.failure) throw this.failure;
+    await new Promise<void>((resolve, reject) => this.stream.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
   }
 }
 

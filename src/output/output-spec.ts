@@ -1,0 +1,119 @@
+import { UsageError } from '../errors.js';
+
+export type Compression = { algorithm: 'gzip'; level: number } | undefined;
+
+/** Where `-o` sends the built image, and in which form. */
+export interface OutputSpec {
+  /** docker: docker-archive (manifest.json) that is also an OCI layout; oci: the OCI layout alone. */
+  type: 'docker' | 'oci';
+  /** A file, or '-' for standard output. */
+  dest: string;
+  /** Layer compression; undefined leaves layers uncompressed, as `docker save` does. */
+  compression: Compression;
+  /** Names for the archive instead of the -t tags. */
+  names?: string[];
+}
+
+/** gzip's default level, as BuildKit uses it. */
+const DEFAULT_GZIP_LEVEL = 6;
+
+/** Splits one CSV record as Go's encoding/csv does for BuildKit's flags: "a=1","b=x,y" keeps commas in quotes. */
+export function splitCsv(value: string): string[] {
+  const fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  let startOfField = true;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (quoted) {
+      if (c === '"' && value[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"' && startOfField) {
+      quoted = true;
+      startOfField = false;
+    } else if (c === ',') {
+      fields.push(field);
+      field = '';
+      startOfField = true;
+    } else {
+      field += c;
+      startOfField = false;
+    }
+  }
+  if (quoted) throw new UsageError(`invalid -o "${value}": unterminated quote`);
+  fields.push(field);
+  return fields;
+}
+
+const bool = (spec: string, key: string, v: string) => {
+  if (['true', '1'].includes(v.toLowerCase())) return true;
+  if (['false', '0'].includes(v.toLowerCase())) return false;
+  throw new UsageError(`invalid -o "${spec}": ${key} must be true or false, not "${v}"`);
+};
+
+/**
+ * Parses `-o`: either a plain path (a docker-archive + OCI tarball with uncompressed layers, as
+ * `docker save` writes), or BuildKit's form `type=docker|oci,dest=PATH[,compression=gzip|uncompressed]
+ * [,compression-level=0-9][,force-compression=BOOL][,name=NAME][,oci-mediatypes=true]`, whose layers
+ * are gzip-compressed unless it says otherwise, as BuildKit's are.
+ */
+export function parseOutputSpec(value: string): OutputSpec {
+  if (!value.includes('=')) {
+    if (value === '') throw new UsageError('invalid -o "": expected a file name or type=docker|oci,dest=FILE');
+    return { type: 'docker', dest: value, compression: undefined };
+  }
+  const attrs = new Map<string, string>();
+  for (const field of splitCsv(value)) {
+    const eq = field.indexOf('=');
+    if (eq <= 0) throw new UsageError(`invalid -o "${value}": "${field}" is not KEY=VALUE`);
+    attrs.set(field.slice(0, eq).trim().toLowerCase(), field.slice(eq + 1));
+  }
+  const type = attrs.get('type');
+  if (type === undefined) throw new UsageError(`invalid -o "${value}": type= is required (docker or oci)`);
+  if (['local', 'tar', 'image', 'registry', 'cacheonly'].includes(type)) {
+    throw new UsageError(`-o type=${type} is not supported yet (supported: docker, oci)`);
+  }
+  if (type !== 'docker' && type !== 'oci') throw new UsageError(`invalid -o "${value}": unknown output type "${type}"`);
+  const dest = attrs.get('dest');
+  if (!dest) throw new UsageError(`-o type=${type} needs dest=FILE (or dest=- for standard output): there is no Docker daemon to load it into`);
+
+  let algorithm = 'gzip';
+  let level: number | undefined;
+  let names: string[] | undefined;
+  for (const [key, v] of attrs) {
+    switch (key) {
+      case 'type':
+      case 'dest':
+        break;
+      case 'compression':
+        if (v === 'zstd' || v === 'estargz') throw new UsageError(`-o compression=${v} is not supported yet (supported: gzip, uncompressed)`);
+        if (v !== 'gzip' && v !== 'uncompressed') throw new UsageError(`invalid -o "${value}": unknown compression "${v}"`);
+        algorithm = v;
+        break;
+      case 'compression-level':
+        level = Number(v);
+        if (!/^\d$/.test(v)) throw new UsageError(`invalid -o "${value}": compression-level must be 0 to 9 for gzip`);
+        break;
+      case 'force-compression':
+        bool(value, key, v); // layers are stored uncompressed: every compressed one is made for the output
+        break;
+      case 'oci-mediatypes':
+        if (!bool(value, key, v)) throw new UsageError('-o oci-mediatypes=false is not supported yet: tsbuild writes OCI media types');
+        break;
+      case 'tar':
+        if (!bool(value, key, v)) throw new UsageError('-o tar=false (an OCI layout directory) is not supported yet');
+        break;
+      case 'name':
+        names = v.split(',').filter((n) => n !== '');
+        break;
+      default:
+        throw new UsageError(`invalid -o "${value}": unknown attribute "${key}" for type=${type}`);
+    }
+  }
+  if (level !== undefined && algorithm === 'uncompressed') throw new UsageError(`invalid -o "${value}": compression-level needs compression=gzip`);
+  const compression: Compression = algorithm === 'gzip' ? { algorithm: 'gzip', level: level ?? DEFAULT_GZIP_LEVEL } : undefined;
+  return { type, dest, compression, ...(names ? { names } : {}) };
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { parseOutputSpec, splitCsv } from '../../src/output/output-spec.js';
+
+describe('-o parsing', () => {
+  const ok: Array<[string, ReturnType<typeof parseOutputSpec>]> = [
+    ['image.tar', { type: 'docker', dest: 'image.tar', compression: undefined }],
+    ['type=docker,dest=out.tar', { type: 'docker', dest: 'out.tar', compression: { algorithm: 'gzip', level: 6 } }],
+    ['type=oci,dest=out.tar', { type: 'oci', dest: 'out.tar', compression: { algorithm: 'gzip', level: 6 } }],
+    ['type=docker,dest=out.tar,compression=uncompressed', { type: 'docker', dest: 'out.tar', compression: undefined }],
+    ['type=docker,dest=-,compression=gzip,compression-level=1', { type: 'docker', dest: '-', compression: { algorithm: 'gzip', level: 1 } }],
+    ['type=oci,dest=o.tar,force-compression=true,oci-mediatypes=true', { type: 'oci', dest: 'o.tar', compression: { algorithm: 'gzip', level: 6 } }],
+    ['type=docker,dest=o.tar,"name=a:1,b:2"', { type: 'docker', dest: 'o.tar', compression: { algorithm: 'gzip', level: 6 }, names: ['a:1', 'b:2'] }],
+  ];
+  it.each(ok)('%s', (value, expected) => {
+    expect(parseOutputSpec(value)).toEqual(expected);
+  });
+
+  const bad: Array<[string, string]> = [
+    ['', 'invalid -o "": expected a file name or type=docker|oci,dest=FILE'],
+    ['dest=x', 'invalid -o "dest=x": type= is required (docker or oci)'],
+    ['type=local,dest=dir', '-o type=local is not supported yet (supported: docker, oci)'],
+    ['type=registry', '-o type=registry is not supported yet (supported: docker, oci)'],
+    ['type=zip,dest=x', 'invalid -o "type=zip,dest=x": unknown output type "zip"'],
+    ['type=docker', '-o type=docker needs dest=FILE (or dest=- for standard output): there is no Docker daemon to load it into'],
+    ['type=docker,dest=x,compression=zstd', '-o compression=zstd is not supported yet (supported: gzip, uncompressed)'],
+    ['type=docker,dest=x,compression=lz4', 'invalid -o "type=docker,dest=x,compression=lz4": unknown compression "lz4"'],
+    ['type=docker,dest=x,compression-level=10', 'invalid -o "type=docker,dest=x,compression-level=10": compression-level must be 0 to 9 for gzip'],
+    ['type=docker,dest=x,compression=uncompressed,compression-level=3', 'invalid -o "type=docker,dest=x,compression=uncompressed,compression-level=3": compression-level needs compression=gzip'],
+    ['type=docker,dest=x,oci-mediatypes=false', '-o oci-mediatypes=false is not supported yet: tsbuild writes OCI media types'],
+    ['type=docker,dest=x,force-compression=maybe', 'invalid -o "type=docker,dest=x,force-compression=maybe": force-compression must be true or false, not "maybe"'],
+    ['type=docker,dest=x,push=true', 'invalid -o "type=docker,dest=x,push=true": unknown attribute "push" for type=docker'],
+    ['type=docker,dest', 'invalid -o "type=docker,dest": "dest" is not KEY=VALUE'],
+    ['type=docker,"dest=x', 'invalid -o "type=docker,"dest=x": unterminated quote'],
+  ];
+  it.each(bad)('rejects %s', (value, message) => {
+    expect(() => parseOutputSpec(value)).toThrow(message);
+  });
+
+  it('splits CSV as encoding/csv does', () => {
+    expect(splitCsv('a=1,"b=2,3","c=x""y"')).toEqual(['a=1', 'b=2,3', 'c=x"y']);
+    expect(splitCsv('a=x"y')).toEqual(['a=x"y']);
+  });
+});
