@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { closeSync, createReadStream, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -108,11 +107,15 @@ async function firstBytes(source: AsyncIterable<Buffer>, n: number): Promise<Buf
   return Buffer.concat(chunks).subarray(0, n);
 }
 
-function decompressStream(file: string, kind: string): AsyncIterable<Buffer> {
-  if (kind === 'gzip' || kind === 'tar') return decompressed(createReadStream(file));
+async function* decompressStream(file: string, kind: string): AsyncIterable<Buffer> {
+  if (kind === 'gzip' || kind === 'tar') {
+    yield* decompressed(createReadStream(file));
+    return;
+  }
   const tool = kind === 'bzip2' ? 'bzip2' : 'xz';
+  const { execa } = await import('execa'); // loaded only when needed: it costs every command's start-up
   const child = execa(tool, ['-dc', file], { stdout: 'pipe', stderr: 'ignore', buffer: false, reject: false });
-  return child.stdout as AsyncIterable<Buffer>;
+  yield* child.stdout as AsyncIterable<Buffer>;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { Header } from 'tar';
+import { Header } from 'tar/header';
 
 /**
  * One tar entry's metadata, as tsbuild reads and writes layers. Paths are relative, without a

@@ -1,4 +1,4 @@
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -124,6 +124,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   writeFileSync(envFile, spec.env.map((e) => `${e}\0`).join(''), { mode: 0o600 });
   args.push('--env-file', envFile);
   args.push('--', ...spec.argv);
+  const { execa } = await import('execa'); // loaded on the first RUN: a fully cached build never needs it
   const child = execa(sandboxHelperPath(), args, {
     stdio: sandboxNet ? ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
     buffer: false,
