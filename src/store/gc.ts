@@ -226,7 +226,8 @@ export async function fsck(store: Store): Promise<string[]> {
     try {
       const meta = store.layers.meta(chainId);
       if (meta.blob && !store.blobs.has(meta.blob)) problems.push(`layer ${chainId}: its blob ${meta.blob} is missing`);
-      else if (!meta.blob) await store.layers.writeTar(chainId, new DigestSink());
+      const problem = await store.layers.verifyFiles(chainId);
+      if (problem) problems.push(problem);
       if (meta.parent && !store.layers.has(meta.parent)) problems.push(`layer ${chainId}: its parent ${meta.parent} is missing`);
     } catch (err) {
       problems.push((err as Error).message);

@@ -10,6 +10,9 @@ import type { ByteSink } from '../util/sink.js';
 import { tempSibling, writeFileAtomic } from './atomic.js';
 import type { BlobStore } from './blobs.js';
 
+/** In a blob-backed layer's directory once diff/ is extracted: the digest of its files. */
+const EXTRACTED = 'extracted.json';
+
 /** What the store knows of an extracted layer, in layers/<chain-id hex>/meta.json. */
 export interface LayerMeta {
   chainId: Digest;
@@ -141,8 +144,40 @@ export class LayerStore {
       rmSync(staged, { recursive: true, force: true });
       throw new IntegrityError(`blob ${meta.blob} in the store is corrupt (content does not match its digest)`);
     }
+    await this.recordFiles(staged, this.layerDir(chainId)); // before diff/ appears: an extracted layer always has one
     renameOrDrop(staged, diff);
     return diff;
+  }
+
+  /**
+   * Records the digest of a blob-backed layer's extracted files (their canonical tar's) in
+   * `layerDir`/extracted.json: what fsck checks diff/ against, as a RUN layer's against its diffID.
+   */
+  async recordFiles(diffDir: string, layerDir: string): Promise<void> {
+    const { diffId: filesDigest } = await writeLayerTar(diffDir);
+    writeFileAtomic(path.join(layerDir, EXTRACTED), JSON.stringify({ filesDigest }), 0o644, false);
+  }
+
+  /**
+   * Checks a layer's files against its digest: a RUN layer's diff/ must give its diffID; a layer
+   * extracted from a blob, the digest its files had when extracted. Returns the problem, if any.
+   */
+  async verifyFiles(chainId: Digest): Promise<string | undefined> {
+    const meta = this.meta(chainId);
+    if (!meta.blob) {
+      const result = await writeLayerTar(this.diffDir(chainId), undefined, { clampMtime: meta.clampMtime });
+      return result.diffId === meta.diffId ? undefined : `layer ${chainId}: its files no longer give diffID ${meta.diffId}`;
+    }
+    if (!existsSync(this.diffDir(chainId))) return undefined; // not extracted yet: the blob is all there is
+    let recorded: string | undefined;
+    try {
+      recorded = (JSON.parse(readFileSync(path.join(this.layerDir(chainId), EXTRACTED), 'utf8')) as { filesDigest?: string }).filesDigest;
+    } catch {
+      recorded = undefined;
+    }
+    if (!recorded) return `layer ${chainId}: its extracted files have no recorded digest`;
+    const { diffId } = await writeLayerTar(this.diffDir(chainId));
+    return diffId === recorded ? undefined : `layer ${chainId}: its extracted files (diff/) no longer match its blob ${meta.blob}`;
   }
 
   /** What the layers below a chain ID give each directory, for extracting a layer on top of them. */

@@ -18,11 +18,12 @@ export function defaultRoot(): string {
 /**
  * The local store:
  *   blobs/sha256/<hex>        configs, manifests, imported layer tars
- *   layers/<chain hex>/       diff/ (overlay form) + meta.json
+ *   layers/<chain hex>/       diff/ (overlay form) + meta.json (+ extracted.json: the digest of diff/ when it came from a blob)
  *   l/<short>                 short links to diff dirs
  *   images.json               tags and images
  *   cache/<key>.json          build cache: a step's cache key → its layer and config change
  *   stat-cache/<context>.json context files' digests by (size, mtime, ctime, inode)
+ *   compressed/<diff hex>.gzip-<level>.json  a layer's gzip blob (for -o), made once
  *   tmp/<owner>-<pid>-<rand>/ per-command work space, removed on exit and, after a crash, on the next start
  */
 export class Store {

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -133,5 +133,32 @@ describe('the local store', () => {
     await ok(root, ['images']);
     expect(storeLeftovers(root)).toEqual([]);
     expect(existsSync(half)).toBe(false);
+  });
+
+  it('fsck finds a changed file in any layer: a RUN layer, a loaded one, a COPY layer extracted for a RUN', async () => {
+    const fresh = tempDir('store-');
+    await ok(fresh, ['import', busyboxRootfsTar(), 'busybox']);
+    const ctx = context({ Dockerfile: 'FROM busybox\nCOPY data.txt /data.txt\nRUN echo ran > /ran\n', 'data.txt': 'data\n' });
+    await ok(fresh, ['-t', 'checked', ctx]);
+    expect((await ok(fresh, ['fsck'])).stdout).toMatch(/consistent/);
+    const [image] = JSON.parse((await ok(fresh, ['inspect', 'checked'])).stdout);
+    const diff = (i: number) => path.join(fresh, 'layers', image.Layers[i].ChainID.slice(7), 'diff');
+    const cases: Array<[number, string, string]> = [
+      [0, 'etc/passwd', 'its extracted files (diff/) no longer match its blob'], // imported
+      [1, 'data.txt', 'its extracted files (diff/) no longer match its blob'], // COPY, extracted for the RUN
+      [2, 'ran', 'its files no longer give diffID'], // RUN
+    ];
+    for (const [i, file, message] of cases) {
+      const target = path.join(diff(i), file);
+      const good = readFileSync(target);
+      const st = statSync(target);
+      writeFileSync(target, 'tampered\n');
+      const r = await tsbuild(fresh, ['fsck']);
+      expect(r.code).toBe(1);
+      expect(r.stdout + r.stderr).toContain(`layer ${image.Layers[i].ChainID}: ${message}`);
+      writeFileSync(target, good);
+      utimesSync(target, st.atime, st.mtime);
+    }
+    expect((await ok(fresh, ['fsck'])).stdout).toMatch(/consistent/);
   });
 });
