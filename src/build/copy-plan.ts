@@ -4,7 +4,7 @@ import type { RootfsView } from '../fs/rootfs-view.js';
 import { copyFileContent, type Expected } from '../layer/diff.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor } from '../layer/tar-format.js';
 import type { ByteSink } from '../util/sink.js';
-import { SourceError, type SourceTree } from './source-tree.js';
+import { isSent, SourceError, type SourceTree } from './source-tree.js';
 
 interface PlanNode {
   kind: 'dir' | 'file' | 'symlink';
@@ -122,16 +122,9 @@ export class LayerPlan {
       const rel = child.join('/');
       const st = tree.lstat(child);
       if (!st) continue;
-      if (!tree.excluded(rel)) {
-        this.addSource(node, name, tree, child, opts, st);
-      } else if (st.isDirectory() && tree.mayIncludeUnder(rel)) {
-        // an exception pattern may keep something below an excluded directory: the directory is
-        // sent (as BuildKit's context transfer sends it) with only what is kept inside
-        const p = this.checkReplace(node, name, 'dir', opts.replace);
-        const sub: PlanNode = { kind: 'dir', path: p, uid: opts.owner?.uid ?? st.uid, gid: opts.owner?.gid ?? st.gid, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000), size: 0, children: new Map() };
-        node.children!.set(name, sub);
-        this.addDirContents(sub, tree, child, opts);
-      }
+      // a directory an exception pattern reaches into is copied like any other (--chmod, --chown),
+      // holding only what is kept inside
+      if (isSent(tree, rel, st)) this.addSource(node, name, tree, child, opts, st);
     }
   }
 

@@ -129,6 +129,18 @@ export const ownCases: DiffCase[] = [
     },
   },
   {
+    name: 'dockerignore re-included file under an excluded dir, with --chmod and --chown',
+    files: {
+      Dockerfile: `${B}\nCOPY --chmod=700 . /ctx\nCOPY --chmod=640 --chown=5:5 . /ctx2\nCOPY --chmod=751 skip /skip\n`,
+      '.dockerignore': 'skip\n!skip/keep\n!skip/deep/keep2\n',
+      'skip/keep': 'k',
+      'skip/drop': 'd',
+      'skip/deep/keep2': 'k2',
+      'skip/deep/drop2': 'd2',
+      'other/x': 'x',
+    },
+  },
+  {
     name: 'workdir user and metadata',
     files: {
       Dockerfile: `${B}\nWORKDIR /a/b\nWORKDIR c\nWORKDIR /tmp\nUSER 1000:1000\nRUN id > /tmp/id\nUSER root\nEXPOSE 80 443/udp 8000-8002\nVOLUME /data ["/logs"]\nSTOPSIGNAL SIGTERM\nLABEL a=b\nENTRYPOINT ["/bin/sh", "-c"]\nCMD ["echo hi"]\nMAINTAINER someone\n`,
