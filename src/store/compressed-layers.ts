@@ -56,7 +56,7 @@ export class CompressedLayers {
     rmSync(file, { force: true });
   }
 
-  /** The layer's gzip blob at `level`, compressing it now if the store has none made by this zlib. */
+  /** The layer's gzip blob at `level`, compressing it now if the store has none made by this encoder. */
   async gzip(layer: LayerMeta, level: number, work: string): Promise<CompressedLayer> {
     const file = this.file(layer.diffId, level);
     try {
