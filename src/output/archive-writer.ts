@@ -8,7 +8,7 @@ import type { LayerMeta } from '../store/layers.js';
 import { forEachLimited } from '../util/limit.js';
 import type { Compression } from './output-spec.js';
 import { familiarName, familiarRepository, parseReference } from '../image/reference.js';
-import { tempSibling } from '../store/atomic.js';
+import { removeDeadSiblings, tempSibling } from '../store/atomic.js';
 import type { StoredImage } from '../store/stored-image.js';
 import type { Store } from '../store/store.js';
 import { hexOf, sha256, type Digest } from '../util/digest.js';
@@ -70,6 +70,7 @@ export async function writeImageArchive(store: Store, images: ArchiveImage[], de
     await sink.end();
     return;
   }
+  removeDeadSiblings(path.resolve(dest));
   const tmp = tempSibling(path.resolve(dest));
   const sink = new FileSink(tmp, 'wx', 0o644, true);
   try {

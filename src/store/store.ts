@@ -5,6 +5,7 @@ import path from 'node:path';
 import { BlobStore } from './blobs.js';
 import { ImageIndex } from './images.js';
 import { LayerStore } from './layers.js';
+import { tempSiblingOwner } from './atomic.js';
 import { processAlive, withFileLock } from './lock.js';
 
 /** The default store root: /var/lib/tsbuild for root, $XDG_DATA_HOME/tsbuild otherwise. */
@@ -71,13 +72,10 @@ export class Store {
    * its real name by rename.
    */
   private removeStaleTemps(): void {
-    const dead = (name: string, re: RegExp) => {
-      const pid = Number(re.exec(name)?.[1]);
-      return Number.isInteger(pid) && pid !== process.pid && !processAlive(pid);
-    };
+    const dead = (pid: number | undefined) => pid !== undefined && Number.isInteger(pid) && pid !== process.pid && !processAlive(pid);
     let crashed = false;
     for (const name of readdirSync(this.tmpDir)) {
-      if (!dead(name, /-(\d+)-[0-9a-f]+$/)) continue;
+      if (!dead(Number(/-(\d+)-[0-9a-f]+$/.exec(name)?.[1]))) continue;
       rmSync(path.join(this.tmpDir, name), { recursive: true, force: true });
       crashed = true;
     }
@@ -87,7 +85,7 @@ export class Store {
     const dirs = crashed ? [this.root, ...['blobs/sha256', 'l', 'cache', 'stat-cache'].map((d) => path.join(this.root, d))] : [this.root];
     for (const dir of dirs) {
       for (const name of existsSync(dir) ? readdirSync(dir) : []) {
-        if (name.startsWith('.') && dead(name, /\.tmp-(\d+)-[0-9a-f]+$/)) rmSync(path.join(dir, name), { force: true });
+        if (dead(tempSiblingOwner(name))) rmSync(path.join(dir, name), { force: true });
       }
     }
   }

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -110,6 +110,17 @@ describe('-o with BuildKit\'s type=docker|oci form and gzip layers', () => {
     const r = await execa(process.execPath, [BIN_PATH, '-t', 'gz:1', '-o', 'type=docker,dest=-', ctx], { env: { TSBUILD_ROOT: root, ...epoch }, encoding: 'buffer' });
     expect(Buffer.from(r.stdout).equals(readFileSync(gzTar))).toBe(true);
     expect(Buffer.from(r.stderr).toString()).toContain('exported to standard output');
+  });
+
+  it('removes what a killed export left beside its file, not what a running one is writing', async () => {
+    const dir = tempDir('out-');
+    const dest = path.join(dir, 'image.tar');
+    const gone = spawnSync('true').pid!; // a pid that no longer runs
+    writeFileSync(path.join(dir, `.image.tar.tmp-${gone}-0badc0de`), 'half an archive');
+    writeFileSync(path.join(dir, `.image.tar.tmp-${process.pid}-0badc0de`), 'being written');
+    writeFileSync(path.join(dir, `.other.tar.tmp-${gone}-0badc0de`), 'not ours to judge');
+    await ok(root, ['-q', '-t', 'gz:1', '-o', dest, ctx]);
+    expect(readdirSync(dir).sort()).toEqual([`.image.tar.tmp-${process.pid}-0badc0de`, `.other.tar.tmp-${gone}-0badc0de`, 'image.tar']);
   });
 
   it('a bad -o fails before anything is built, with one line', async () => {

@@ -42,8 +42,12 @@ describe('the store under concurrency and kill -9', () => {
       Dockerfile: 'FROM busybox\nRUN dd if=/dev/zero of=/big bs=1M count=4 2>/dev/null\nCOPY data /data\nRUN echo $RANDOM > /r && sleep 0.05\nWORKDIR /w\nRUN cp /big /big2\n',
     });
     writeFileSync(path.join(ctx, 'data'), Buffer.alloc(2 << 20, 7));
+    const outDir = tempDir('out-');
+    const out = path.join(outDir, 'image.tar');
     for (let i = 0; i < 20; i++) {
-      const child = spawn(process.execPath, [BIN_PATH, '--no-cache', '-q', '-t', 'killed', ctx], { env: { TSBUILD_ROOT: root }, stdio: 'ignore' });
+      // half of them also export (gzip layers, compressed then; or as docker save writes)
+      const output = i % 2 ? ['-o', `type=docker,dest=${out}`] : ['-o', out];
+      const child = spawn(process.execPath, [BIN_PATH, '--no-cache', '-q', '-t', 'killed', ...output, ctx], { env: { TSBUILD_ROOT: root }, stdio: 'ignore' });
       const exited = new Promise((resolve) => child.on('exit', resolve)); // it may finish before the kill
       await sleep(Math.floor(Math.random() * 500));
       child.kill('SIGKILL');
@@ -55,8 +59,11 @@ describe('the store under concurrency and kill -9', () => {
     for (let i = 0; i < 50 && helpers('tsbuild-sandbox').length + helpers('slirp4netns').length > 0; i++) await sleep(20);
     expect(helpers('tsbuild-sandbox')).toEqual([]);
     expect(helpers('slirp4netns')).toEqual([]);
-    const done = await tsbuild(root, ['-q', '-t', 'killed', ctx]);
+    const done = await tsbuild(root, ['-q', '-t', 'killed', '-o', `type=docker,dest=${out}`, ctx]);
     expect(done.code).toBe(0);
     expect((await ok(root, ['fsck'])).stdout).toMatch(/consistent/);
+    expect(readdirSync(outDir)).toEqual(['image.tar']); // what killed exports left beside it is gone
+    const loaded = await ok(tempDir('store-'), ['load', out]);
+    expect(loaded.stdout).toContain('Loaded image: killed:latest');
   }, 600_000);
 });
