@@ -13,6 +13,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, wri
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { busyboxRootfsTar } from '../test/helpers/fixtures.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(here, '..', 'bin', 'tsbuild.js');
@@ -57,15 +58,6 @@ function context(name: string, dockerfile: string): string {
   return dir;
 }
 
-function busyboxRootfs(): string {
-  const r = path.join(work, 'rootfs');
-  for (const d of ['bin', 'etc', 'tmp', 'root', 'usr/share/doc']) mkdirSync(path.join(r, d), { recursive: true });
-  sh(`cp /bin/busybox ${r}/bin/ && for a in $(${r}/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox ${r}/bin/$a; done && chmod 1777 ${r}/tmp && echo 'root:x:0:0:root:/root:/bin/sh' > ${r}/etc/passwd && echo 'root:x:0:' > ${r}/etc/group && for i in $(seq 1 50); do echo doc > ${r}/usr/share/doc/f$i; done`);
-  const tar = path.join(work, 'busybox.tar');
-  sh(`tar --numeric-owner -C ${r} -cf ${tar} .`);
-  return tar;
-}
-
 function bigCopyContext(): string {
   const dir = context('copy', 'FROM bench-busybox\nCOPY . /data\n');
   for (let d = 0; d < 100; d++) {
@@ -92,7 +84,8 @@ interface Builder {
 function main(): void {
   if (spawnSync(DOCKER, ['info'], { stdio: 'ignore' }).status !== 0) throw new Error('npm run bench needs dockerd running (bash scripts/install-deps.sh starts it)');
   const tsb = (args: string) => `node ${BIN} --root ${root} ${args}`;
-  const rootfs = busyboxRootfs();
+  // busybox with a directory for the RUN case to delete
+  const rootfs = busyboxRootfsTar(work, Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`usr/share/doc/f${i}`, 'doc\n'])));
   sh(tsb(`import ${rootfs} bench-busybox`));
   sh(`${DOCKER} import ${rootfs} bench-busybox >/dev/null`);
   const haveBuildah = spawnSync('buildah', ['--version'], { stdio: 'ignore' }).status === 0;

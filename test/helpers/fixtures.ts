@@ -11,9 +11,10 @@ const BUSYBOX = '/bin/busybox';
 
 /**
  * A busybox root filesystem, made in code from Debian's busybox-static: /bin/busybox and its applet
- * links, /etc/passwd and /etc/group with root and a user, /tmp 1777. Returns the rootfs tarball.
+ * links, /etc/passwd and /etc/group with root and a user, /tmp 1777, and `extra` files (path →
+ * content). Returns the rootfs tarball.
  */
-export function busyboxRootfsTar(dir = tempDir('busybox-')): string {
+export function busyboxRootfsTar(dir = tempDir('busybox-'), extra: Record<string, string> = {}): string {
   if (!existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing: apt-get install busybox-static`);
   const root = path.join(dir, 'rootfs');
   for (const d of ['bin', 'etc', 'root', 'tmp', 'proc', 'sys', 'dev', 'home/app']) mkdirSync(path.join(root, d), { recursive: true });
@@ -24,6 +25,7 @@ export function busyboxRootfsTar(dir = tempDir('busybox-')): string {
   chmodSync(path.join(root, 'tmp'), 0o1777);
   writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
   writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\napp:x:1000:\nextra:x:2000:app\nnogroup:x:65534:\n');
+  context(extra, root);
   const tar = path.join(dir, 'busybox.tar');
   execFileSync('tar', ['--numeric-owner', '-C', root, '-cf', tar, '.']);
   return tar;
