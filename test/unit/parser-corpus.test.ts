@@ -24,3 +24,20 @@ describe('BuildKit parser corpus: every negative case is an error', () => {
     expect(() => parseDockerfile(text, 'Dockerfile')).toThrow();
   });
 });
+
+describe('the escape directive', () => {
+  const cases: Array<[string, string, string]> = [
+    ['plain', 'FROM x\n', '\\'],
+    ['backtick', '# escape=`\nFROM x\n', '`'],
+    ['with spaces', '  # escape = `  \nFROM x\n', '`'],
+    ['after another directive', '# syntax=docker/dockerfile:1\n# escape=`\nFROM x\n', '`'],
+    ['CRLF', '# escape=`\r\nFROM x\r\n', '`'],
+    ['after a BOM', '\uFEFF# escape=`\nFROM x\n', '`'],
+    ['after a blank line: not a directive', '\n# escape=`\nFROM x\n', '\\'],
+    ['after a comment: not a directive', '# hello\n# escape=`\nFROM x\n', '\\'],
+    ['after FROM: a comment', 'FROM x\n# escape=`\n', '\\'],
+  ];
+  it.each(cases)('%s', (_, text, escape) => {
+    expect(parseDockerfile(text, 'Dockerfile').escape).toBe(escape);
+  });
+});
