@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { busyboxRootfsTar } from '../test/helpers/fixtures.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const BIN = path.join(here, '..', 'bin', 'tsbuild.js');
+const BIN = path.join(here, '..', 'bin', 'tsbuild.cjs');
 const DOCKER = '/usr/bin/docker';
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const work = mkdtempSync(path.join(os.tmpdir(), 'tsbuild-bench-'));

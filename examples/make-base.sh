@@ -5,7 +5,7 @@
 set -euo pipefail
 kind=${1:-busybox}
 here=$(cd "$(dirname "$0")" && pwd)
-tsbuild="node $here/../bin/tsbuild.js"
+tsbuild="node $here/../bin/tsbuild.cjs"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 case $kind in

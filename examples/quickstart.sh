@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 [[ -x build/Release/tsbuild-sandbox && -f dist/cli/main.js ]] || npm install --no-audit --no-fund
 bash examples/make-base.sh busybox
-node bin/tsbuild.js -t changed-ubuntu -o changed-ubuntu.tar examples/changed-ubuntu
-node bin/tsbuild.js history changed-ubuntu
+node bin/tsbuild.cjs -t changed-ubuntu -o changed-ubuntu.tar examples/changed-ubuntu
+node bin/tsbuild.cjs history changed-ubuntu
 /usr/bin/docker load -i changed-ubuntu.tar
 echo "--- docker run --rm changed-ubuntu cat /tmp/newfile"
 /usr/bin/docker run --rm changed-ubuntu cat /tmp/newfile

@@ -72,6 +72,7 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
   const modes = ['auto', 'tty', 'plain', 'quiet', 'rawjson'];
   if (!modes.includes(flags.progress)) throw new UsageError(`invalid --progress "${flags.progress}": one of ${modes.join(', ')}`);
   const output = flags.output !== undefined ? { spec: parseOutputSpec(flags.output) } : undefined;
+  for (const n of output?.spec.names ?? []) parseReference(n); // as -t: a bad name fails before the build
   if (output?.spec.dest === '-') {
     if (flags.quiet) throw new UsageError('-q prints the image ID on standard output, where -o dest=- writes the archive: use one of them');
     if (process.stdout.isTTY) throw new UsageError('refusing to write an image archive to a terminal: redirect standard output, or give dest=FILE');
@@ -93,14 +94,14 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
   });
   if (output) {
     const names = output.spec.names ?? flags.tag;
-    const key = JSON.stringify({ id: result.imageId, names, type: output.spec.type, compression: output.spec.compression ?? null });
+    const key = JSON.stringify({ id: result.imageId, names, type: output.spec.type, compression: output.spec.compression ?? null, mediaTypes: output.spec.mediaTypes });
     const dest = output.spec.dest;
     if (dest !== '-' && outputUnchanged(store, dest, key)) {
       progress.info(`${dest} already holds this image: unchanged`);
     } else {
       await store.inUse(async () => {
         const image = getImage(store, result.imageId);
-        await writeImageArchive(store, [{ image, names }], dest, { format: output.spec.type, compression: output.spec.compression, jobs: flags.jobs });
+        await writeImageArchive(store, [{ image, names }], dest, { format: output.spec.type, compression: output.spec.compression, mediaTypes: output.spec.mediaTypes, jobs: flags.jobs });
         if (dest !== '-') recordOutput(store, dest, key);
       });
       progress.info(`exported to ${dest === '-' ? 'standard output' : dest}`);

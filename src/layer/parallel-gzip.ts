@@ -9,6 +9,25 @@ const BLOCK = 1 << 20;
 /** Deflate's window: each block is primed with the end of the block before it, as pigz does. */
 const WINDOW = 32 * 1024;
 
+/**
+ * Deflate jobs queued or running at once, across every ParallelGzip of the process: twice the
+ * thread pool (UV_THREADPOOL_SIZE, which bin/tsbuild.cjs sets to the number of cores), so every
+ * thread has the next block ready and memory stays bounded however many layers compress at once.
+ */
+const MAX_JOBS = 2 * (Number(process.env.UV_THREADPOOL_SIZE) || 4);
+let running = 0;
+const waiting: Array<() => void> = [];
+
+async function takeJobSlot(): Promise<void> {
+  while (running >= MAX_JOBS) await new Promise<void>((resolve) => waiting.push(resolve));
+  running++;
+}
+
+function releaseJobSlot(): void {
+  running--;
+  waiting.shift()?.();
+}
+
 /** What determines ParallelGzip's bytes for a given input and level. */
 export const PARALLEL_GZIP_ENCODER = `zlib ${process.versions.zlib}, ${BLOCK}-byte blocks`;
 
@@ -17,7 +36,8 @@ export const PARALLEL_GZIP_ENCODER = `zlib ${process.versions.zlib}, ${BLOCK}-by
  * libuv's thread pool (primed with the previous block's last 32 KiB, ending on a byte boundary with
  * a sync flush), and the results are written in order, between one gzip header and trailer, as
  * pigz does. The output is a single ordinary gzip member, the same bytes for the same input and
- * level whatever the scheduling. Memory: at most `parallel` blocks in and out.
+ * level whatever the scheduling. Memory: at most MAX_JOBS blocks in and out per instance, and
+ * MAX_JOBS deflating in all.
  */
 export class ParallelGzip implements ByteSink {
   private pending: Buffer[] = [];
@@ -31,7 +51,6 @@ export class ParallelGzip implements ByteSink {
   constructor(
     private readonly out: ByteSink,
     private readonly level: number,
-    private readonly parallel: number,
   ) {}
 
   async write(chunk: Buffer): Promise<void> {
@@ -42,19 +61,20 @@ export class ParallelGzip implements ByteSink {
     this.pendingSize += chunk.length;
     while (this.pendingSize >= BLOCK) {
       const all = Buffer.concat(this.pending, this.pendingSize);
-      this.dispatch(all.subarray(0, BLOCK), false);
       const rest = all.subarray(BLOCK);
       this.pending = rest.length > 0 ? [rest] : [];
       this.pendingSize = rest.length;
-      while (this.jobs.length >= this.parallel * 2) await this.emitOldest();
+      while (this.jobs.length >= MAX_JOBS) await this.emitOldest();
+      await this.dispatch(all.subarray(0, BLOCK), false);
     }
   }
 
   /** Compresses what is left and writes the trailer (CRC-32 and size mod 2^32, little-endian). */
   async end(): Promise<void> {
     if (!this.started) await this.header();
-    this.dispatch(Buffer.concat(this.pending, this.pendingSize), true);
+    const last = Buffer.concat(this.pending, this.pendingSize);
     this.pending = [];
+    await this.dispatch(last, true);
     while (this.jobs.length > 0) await this.emitOldest();
     const trailer = Buffer.alloc(8);
     trailer.writeUInt32LE(this.crc >>> 0, 0);
@@ -69,13 +89,14 @@ export class ParallelGzip implements ByteSink {
     await this.out.write(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3]));
   }
 
-  private dispatch(block: Buffer, last: boolean): void {
+  private async dispatch(block: Buffer, last: boolean): Promise<void> {
     // an output buffer a block fits in (deflate can grow incompressible data a little): one trip back to this thread
     const options: ZlibOptions = { level: this.level, chunkSize: BLOCK + 64 * 1024, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH };
     if (this.previousTail) options.dictionary = this.previousTail;
     // a copy, so that the whole block need not stay in memory until the next one is dispatched
     this.previousTail = Buffer.from(block.subarray(Math.max(0, block.length - WINDOW)));
-    const job = deflateRawAsync(block, options);
+    await takeJobSlot();
+    const job = deflateRawAsync(block, options).finally(releaseJobSlot);
     job.catch(() => undefined); // awaited in order by emitOldest; this only stops an unhandled rejection
     this.jobs.push(job);
   }

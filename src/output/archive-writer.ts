@@ -8,7 +8,7 @@ import type { LayerMeta } from '../store/layers.js';
 import { forEachLimited } from '../util/limit.js';
 import type { Compression } from './output-spec.js';
 import { familiarName, familiarRepository, parseReference } from '../image/reference.js';
-import { removeDeadSiblings, tempSibling } from '../store/atomic.js';
+import { lockWhileWriting, removeDeadSiblings, tempSibling } from '../store/atomic.js';
 import type { StoredImage } from '../store/stored-image.js';
 import type { Store } from '../store/store.js';
 import { hexOf, sha256, type Digest } from '../util/digest.js';
@@ -41,7 +41,9 @@ export interface ArchiveOptions {
   /** docker (the default): also manifest.json and repositories, for `docker load`; oci: the layout alone. */
   format?: 'docker' | 'oci';
   compression?: Compression;
-  /** Layers compressed at once (default: the number of CPUs). */
+  /** OCI (the default) or Docker media types in the manifest. */
+  mediaTypes?: 'oci' | 'docker';
+  /** Layers compressed at once, at most 4 (default: the number of CPUs). */
   jobs?: number;
 }
 
@@ -73,6 +75,7 @@ export async function writeImageArchive(store: Store, images: ArchiveImage[], de
   removeDeadSiblings(path.resolve(dest));
   const tmp = tempSibling(path.resolve(dest));
   const sink = new FileSink(tmp, 'wx', 0o644, true);
+  lockWhileWriting(sink.fd);
   try {
     await writeArchiveTo(store, images, sink, opts);
     await sink.close();
@@ -84,43 +87,58 @@ export async function writeImageArchive(store: Store, images: ArchiveImage[], de
   }
 }
 
-/**
- * The images' layers in the archive's form. Uncompressed layers stream from the store, each checked
- * against its diffID, under the stored manifest. Compressed ones are the store's gzip blobs of
- * them (made now, in parallel, when missing) under a manifest of their own: the image ID (the
- * config) is the same either way.
- */
-async function archivedImages(store: Store, images: ArchiveImage[], opts: ArchiveOptions): Promise<ArchivedImage[]> {
-  const compression = opts.compression;
-  if (!compression) {
-    return images.map((img) => ({
-      ...img,
-      layers: img.image.layers.map((l, i) => ({ descriptor: img.image.manifest.layers[i]!, write: (sink: ByteSink) => store.layers.writeTar(l.chainId, sink) })),
-      manifestBytes: store.blobs.readBytes(img.image.manifestDigest),
-      manifestDigest: img.image.manifestDigest,
-    }));
-  }
+/** The manifest, config and layer media types of each kind. */
+const KINDS = {
+  oci: { manifest: MEDIA_TYPES.ociManifest, config: MEDIA_TYPES.ociConfig, layer: MEDIA_TYPES.ociLayer, layerGzip: MEDIA_TYPES.ociLayerGzip },
+  docker: { manifest: MEDIA_TYPES.dockerManifest, config: MEDIA_TYPES.dockerConfig, layer: MEDIA_TYPES.dockerLayer, layerGzip: MEDIA_TYPES.dockerLayerGzip },
+} as const;
+
+/** The gzip form of every distinct layer of the images (made now, a few layers at once, when missing). */
+async function gzipLayers(store: Store, images: ArchiveImage[], level: number, jobs: number): Promise<Map<string, CompressedLayer>> {
   const compressed = new CompressedLayers(store);
   const work = store.makeTemp('compress');
   try {
     const unique = new Map<string, LayerMeta>();
     for (const img of images) for (const l of img.image.layers) unique.set(l.diffId, l);
     const made = new Map<string, CompressedLayer>();
-    await forEachLimited([...unique.values()], opts.jobs ?? os.availableParallelism(), async (l) => {
-      made.set(l.diffId, await compressed.gzip(l, compression.level, work));
+    // each layer keeps every thread busy once it is big; small ones overlap their setup and I/O
+    await forEachLimited([...unique.values()], Math.min(4, jobs), async (l) => {
+      made.set(l.diffId, await compressed.gzip(l, level, work));
     });
-    return images.map((img) => {
-      const layers = img.image.layers.map((l) => {
-        const c = made.get(l.diffId)!;
-        return { descriptor: { mediaType: MEDIA_TYPES.ociLayerGzip, digest: c.digest, size: c.size }, write: (sink: ByteSink) => store.blobs.copyTo(c.digest, sink) };
-      });
-      const manifest: Manifest = { ...img.image.manifest, layers: layers.map((l) => l.descriptor) };
-      const manifestBytes = serializeManifest(manifest);
-      return { ...img, layers, manifestBytes, manifestDigest: sha256(manifestBytes) };
-    });
+    return made;
   } finally {
     store.removeTemp(work);
   }
+}
+
+/**
+ * The images' layers in the archive's form. Uncompressed layers stream from the store, each checked
+ * against its diffID; compressed ones are the store's gzip blobs of them. The stored manifest (OCI,
+ * uncompressed) serves when it fits; otherwise the archive gets a manifest of its own. The image ID
+ * (the config) is the same either way.
+ */
+async function archivedImages(store: Store, images: ArchiveImage[], opts: ArchiveOptions): Promise<ArchivedImage[]> {
+  const kind = KINDS[opts.mediaTypes ?? 'oci'];
+  const gzipped = opts.compression ? await gzipLayers(store, images, opts.compression.level, opts.jobs ?? os.availableParallelism()) : undefined;
+  return images.map((img) => {
+    const layers: ArchiveLayer[] = img.image.layers.map((l) => {
+      const c = gzipped?.get(l.diffId);
+      return c
+        ? { descriptor: { mediaType: kind.layerGzip, digest: c.digest, size: c.size }, write: (sink) => store.blobs.copyTo(c.digest, sink) }
+        : { descriptor: { mediaType: kind.layer, digest: l.diffId, size: l.size }, write: (sink) => store.layers.writeTar(l.chainId, sink) };
+    });
+    if (!gzipped && kind === KINDS.oci) {
+      return { ...img, layers, manifestBytes: store.blobs.readBytes(img.image.manifestDigest), manifestDigest: img.image.manifestDigest };
+    }
+    const manifest: Manifest = {
+      schemaVersion: 2,
+      mediaType: kind.manifest,
+      config: { ...img.image.manifest.config, mediaType: kind.config },
+      layers: layers.map((l) => l.descriptor),
+    };
+    const manifestBytes = serializeManifest(manifest);
+    return { ...img, layers, manifestBytes, manifestDigest: sha256(manifestBytes) };
+  });
 }
 
 export async function writeArchiveTo(store: Store, images: ArchiveImage[], sink: ByteSink, opts: ArchiveOptions = {}): Promise<void> {
@@ -155,7 +173,7 @@ export async function writeArchiveTo(store: Store, images: ArchiveImage[], sink:
   const repositories: Record<string, Record<string, string>> = {};
   for (const { image, names, layers, manifestBytes, manifestDigest } of archived) {
     const refs = names.map((n) => parseReference(n));
-    const descriptor = { mediaType: MEDIA_TYPES.ociManifest, digest: manifestDigest, size: manifestBytes.length };
+    const descriptor = { mediaType: KINDS[opts.mediaTypes ?? 'oci'].manifest, digest: manifestDigest, size: manifestBytes.length };
     if (refs.length === 0) index.manifests.push(descriptor);
     for (const ref of refs) {
       index.manifests.push({

@@ -12,6 +12,8 @@ export interface OutputSpec {
   compression: Compression;
   /** Names for the archive instead of the -t tags. */
   names?: string[];
+  /** The manifest's and layers' media types: BuildKit's type=docker writes Docker's unless oci-mediatypes=true. */
+  mediaTypes: 'oci' | 'docker';
 }
 
 /** gzip's default level, as BuildKit uses it. */
@@ -29,11 +31,15 @@ export function splitCsv(value: string): string[] {
       if (c === '"' && value[i + 1] === '"') {
         field += '"';
         i++;
-      } else if (c === '"') quoted = false;
-      else field += c;
+      } else if (c === '"') {
+        quoted = false;
+        if (i + 1 < value.length && value[i + 1] !== ',') throw new UsageError(`invalid -o "${value}": text after a closing "`);
+      } else field += c;
     } else if (c === '"' && startOfField) {
       quoted = true;
       startOfField = false;
+    } else if (c === '"') {
+      throw new UsageError(`invalid -o "${value}": a " may only open a field ("dest=a b.tar" quotes a whole field)`);
     } else if (c === ',') {
       fields.push(field);
       field = '';
@@ -57,13 +63,14 @@ const bool = (spec: string, key: string, v: string) => {
 /**
  * Parses `-o`: either a plain path (a docker-archive + OCI tarball with uncompressed layers, as
  * `docker save` writes), or BuildKit's form `type=docker|oci,dest=PATH[,compression=gzip|uncompressed]
- * [,compression-level=0-9][,force-compression=BOOL][,name=NAME][,oci-mediatypes=true]`, whose layers
- * are gzip-compressed unless it says otherwise, as BuildKit's are.
+ * [,compression-level=0-9][,force-compression=BOOL][,name=NAME][,oci-mediatypes=BOOL]`, whose layers
+ * are gzip-compressed unless it says otherwise, and whose media types are Docker's for type=docker
+ * and OCI's for type=oci unless oci-mediatypes says otherwise, as BuildKit's are.
  */
 export function parseOutputSpec(value: string): OutputSpec {
   if (!value.includes('=')) {
     if (value === '') throw new UsageError('invalid -o "": expected a file name or type=docker|oci,dest=FILE');
-    return { type: 'docker', dest: value, compression: undefined };
+    return { type: 'docker', dest: value, compression: undefined, mediaTypes: 'oci' }; // as docker save writes since Docker 25
   }
   const attrs = new Map<string, string>();
   for (const field of splitCsv(value)) {
@@ -81,6 +88,7 @@ export function parseOutputSpec(value: string): OutputSpec {
   if (!dest) throw new UsageError(`-o type=${type} needs dest=FILE (or dest=- for standard output): there is no Docker daemon to load it into`);
 
   let algorithm = 'gzip';
+  let ociMediaTypes = type === 'oci';
   let level: number | undefined;
   let names: string[] | undefined;
   for (const [key, v] of attrs) {
@@ -101,7 +109,7 @@ export function parseOutputSpec(value: string): OutputSpec {
         bool(value, key, v); // layers are stored uncompressed: every compressed one is made for the output
         break;
       case 'oci-mediatypes':
-        if (!bool(value, key, v)) throw new UsageError('-o oci-mediatypes=false is not supported yet: tsbuild writes OCI media types');
+        ociMediaTypes = bool(value, key, v);
         break;
       case 'tar':
         if (!bool(value, key, v)) throw new UsageError('-o tar=false (an OCI layout directory) is not supported yet');
@@ -115,5 +123,5 @@ export function parseOutputSpec(value: string): OutputSpec {
   }
   if (level !== undefined && algorithm === 'uncompressed') throw new UsageError(`invalid -o "${value}": compression-level needs compression=gzip`);
   const compression: Compression = algorithm === 'gzip' ? { algorithm: 'gzip', level: level ?? DEFAULT_GZIP_LEVEL } : undefined;
-  return { type, dest, compression, ...(names ? { names } : {}) };
+  return { type, dest, compression, mediaTypes: ociMediaTypes ? 'oci' : 'docker', ...(names ? { names } : {}) };
 }

@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { processAlive } from './lock.js';
+import { native } from '../native/index.js';
 
 /** A name for a temporary sibling of `file`, unique to this process. */
 export function tempSibling(file: string): string {
@@ -15,16 +15,40 @@ export function tempSiblingOwner(name: string): number | undefined {
 }
 
 /**
- * Removes temp siblings of `file` that a killed process left (its pid is gone): outside the store
- * (an -o file) nothing else would. Called before writing `file` again.
+ * Removes temp siblings of `file` that a killed process left: outside the store (an -o file)
+ * nothing else would. Their writers hold an flock on them while they write (lockWhileWriting), so
+ * a sibling nobody holds is dead, whatever PID namespace or host wrote it. Called before writing
+ * `file` again.
  */
 export function removeDeadSiblings(file: string): void {
+  const dir = path.dirname(file);
   const prefix = `.${path.basename(file)}.tmp-`;
-  for (const name of readdirSync(path.dirname(file))) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = tempSiblingOwner(name);
-    if (pid !== undefined && pid !== process.pid && !processAlive(pid)) rmSync(path.join(path.dirname(file), name), { force: true });
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return; // a directory we may write but not list: nothing to tidy
   }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || tempSiblingOwner(name) === undefined) continue;
+    const sibling = path.join(dir, name);
+    let fd: number;
+    try {
+      fd = openSync(sibling, 'r');
+    } catch {
+      continue;
+    }
+    try {
+      if (native().tryLock(fd, true)) rmSync(sibling, { force: true });
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** Marks an open temp sibling as being written, for removeDeadSiblings; the kernel drops it when the process dies. */
+export function lockWhileWriting(fd: number): void {
+  native().tryLock(fd, true);
 }
 
 /**

@@ -144,8 +144,10 @@ export class LayerStore {
       rmSync(staged, { recursive: true, force: true });
       throw new IntegrityError(`blob ${meta.blob} in the store is corrupt (content does not match its digest)`);
     }
-    await this.recordFiles(staged, this.layerDir(chainId)); // before diff/ appears: an extracted layer always has one
-    renameOrDrop(staged, diff);
+    const { diffId: filesDigest } = await writeLayerTar(staged);
+    // only the extraction that lands records its files (another build may have been first); a crash
+    // between the two leaves no record, which fsck then makes
+    if (renameOrDrop(staged, diff)) this.writeFilesRecord(this.layerDir(chainId), filesDigest);
     return diff;
   }
 
@@ -154,13 +156,17 @@ export class LayerStore {
    * `layerDir`/extracted.json: what fsck checks diff/ against, as a RUN layer's against its diffID.
    */
   async recordFiles(diffDir: string, layerDir: string): Promise<void> {
-    const { diffId: filesDigest } = await writeLayerTar(diffDir);
+    this.writeFilesRecord(layerDir, (await writeLayerTar(diffDir)).diffId);
+  }
+
+  private writeFilesRecord(layerDir: string, filesDigest: Digest): void {
     writeFileAtomic(path.join(layerDir, EXTRACTED), JSON.stringify({ filesDigest }), 0o644, false);
   }
 
   /**
    * Checks a layer's files against its digest: a RUN layer's diff/ must give its diffID; a layer
-   * extracted from a blob, the digest its files had when extracted. Returns the problem, if any.
+   * extracted from a blob, the digest its files had when extracted (recorded now if a crash right
+   * after extracting, or an older tsbuild, left none). Returns the problem, if any.
    */
   async verifyFiles(chainId: Digest): Promise<string | undefined> {
     const meta = this.meta(chainId);
@@ -175,8 +181,12 @@ export class LayerStore {
     } catch {
       recorded = undefined;
     }
-    if (!recorded) return `layer ${chainId}: its extracted files have no recorded digest`;
     const { diffId } = await writeLayerTar(this.diffDir(chainId));
+    if (!recorded) {
+      // extracted by a build killed right after, or by a tsbuild that kept no record: from now on
+      this.writeFilesRecord(this.layerDir(chainId), diffId);
+      return undefined;
+    }
     return diffId === recorded ? undefined : `layer ${chainId}: its extracted files (diff/) no longer match its blob ${meta.blob}`;
   }
 

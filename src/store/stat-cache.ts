@@ -3,13 +3,20 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { writeFileAtomic } from './atomic.js';
 
-/** [path relative to the context, size, mtimeMs, ctimeMs, inode, sha256 hex] */
-type Entry = [string, number, number, number, number, string];
+/** [path relative to the context, size, mtimeMs, ctimeMs, inode, device, sha256 hex] */
+type Entry = [string, number, number, number, number, number, string];
 
-const FORMAT = 1;
+const FORMAT = 2;
 
 /**
- * File digests keyed by path and checked against (size, mtime, ctime, inode): an unchanged file
+ * A file changed this recently when it was hashed is not remembered (git's "racily clean" rule):
+ * the kernel stamps times in ticks (a jiffy, at most 10 ms), and a same-size rewrite within the
+ * tick of the stat would otherwise look unchanged forever.
+ */
+const RACY_MS = 50;
+
+/**
+ * File digests keyed by path and checked against (size, mtime, ctime, inode, device): an unchanged file
  * costs a stat, not a read. One file per build context under the store's stat-cache/, read only
  * when a build first hashes a file from that context; losing it only costs re-reading.
  */
@@ -49,7 +56,8 @@ export class StatCache {
     const key = path.relative(this.contextDir, file);
     const entries = this.load();
     const e = entries.get(key);
-    if (e && e[1] === st.size && e[2] === st.mtimeMs && e[3] === st.ctimeMs && e[4] === st.ino) return e[5];
+    if (e && e[1] === st.size && e[2] === st.mtimeMs && e[3] === st.ctimeMs && e[4] === st.ino && e[5] === st.dev) return e[6];
+    const hashedAt = Date.now();
     const hash = createHash('sha256');
     const fd = openSync(file, 'r');
     try {
@@ -59,8 +67,10 @@ export class StatCache {
       closeSync(fd);
     }
     const digest = hash.digest('hex');
-    entries.set(key, [key, st.size, st.mtimeMs, st.ctimeMs, st.ino, digest]);
-    this.dirty = true;
+    if (Math.max(st.mtimeMs, st.ctimeMs) < hashedAt - RACY_MS) {
+      entries.set(key, [key, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev, digest]);
+      this.dirty = true;
+    } else if (entries.delete(key)) this.dirty = true;
     return digest;
   }
 

@@ -86,7 +86,7 @@ export class Store {
     // images.json and the other root files can be written by any command; blobs and links only by
     // builds, loads and imports, which hold a temp dir while they do: only when one was left behind
     // are the (large) blob and link directories worth listing
-    const dirs = crashed ? [this.root, ...['blobs/sha256', 'l', 'cache', 'stat-cache'].map((d) => path.join(this.root, d))] : [this.root];
+    const dirs = crashed ? [this.root, ...['blobs/sha256', 'l', 'cache', 'stat-cache', 'compressed'].map((d) => path.join(this.root, d))] : [this.root];
     for (const dir of dirs) {
       for (const name of existsSync(dir) ? readdirSync(dir) : []) {
         if (dead(tempSiblingOwner(name))) rmSync(path.join(dir, name), { force: true });

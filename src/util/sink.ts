@@ -27,7 +27,7 @@ const MAX_IN_FLIGHT = 4;
  * when the caller must wait; `close` waits for every write and reports the first failure.
  */
 export class FileSink implements ByteSink {
-  private readonly fd: number;
+  readonly fd: number;
   private offset = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private failure: Error | undefined;

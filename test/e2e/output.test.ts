@@ -1,11 +1,12 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BIN_PATH, ok, storeLeftovers, tsbuild } from '../helpers/cli.js';
+import { native } from '../../src/native/index.js';
 import { missing } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
@@ -46,7 +47,7 @@ describe('-o with BuildKit\'s type=docker|oci form and gzip layers', () => {
     imageId = (await ok(root, ['-q', '-t', 'gz:1', '-o', `type=docker,dest=${gzTar}`, ctx], { env: epoch })).stdout.trim();
   });
 
-  it('writes gzip layers under a manifest of their own, with the same image ID', () => {
+  it('writes gzip layers under a Docker manifest of their own, with the same image ID', () => {
     const m = members(gzTar);
     const [entry] = JSON.parse(m.get('manifest.json')!.toString());
     expect(entry.Config).toBe(`blobs/sha256/${imageId.slice(7)}`);
@@ -55,11 +56,14 @@ describe('-o with BuildKit\'s type=docker|oci form and gzip layers', () => {
     const manifestBytes = blob(m, index.manifests[0].digest);
     expect(sha(manifestBytes)).toBe(index.manifests[0].digest);
     const manifest = JSON.parse(manifestBytes.toString());
-    expect(manifest.config.digest).toBe(imageId);
+    // BuildKit's type=docker: Docker's media types (oci-mediatypes=false)
+    expect(index.manifests[0].mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(manifest.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(manifest.config).toEqual({ mediaType: 'application/vnd.docker.container.image.v1+json', digest: imageId, size: blob(m, imageId).length });
     const config = JSON.parse(blob(m, imageId).toString());
     expect(manifest.layers).toHaveLength(3);
     manifest.layers.forEach((l: { mediaType: string; digest: string; size: number }, i: number) => {
-      expect(l.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip');
+      expect(l.mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar.gzip');
       const data = blob(m, l.digest);
       expect(sha(data)).toBe(l.digest);
       expect(data.length).toBe(l.size);
@@ -79,13 +83,15 @@ describe('-o with BuildKit\'s type=docker|oci form and gzip layers', () => {
     const oci = path.join(tempDir(), 'oci.tar');
     await ok(root, ['-q', '-t', 'gz:1', '-o', `type=oci,dest=${oci}`, ctx], { env: epoch });
     const m = members(oci);
+    const index = JSON.parse(m.get('index.json')!.toString());
+    expect(index.manifests[0].mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
+    const manifest = JSON.parse(blob(m, index.manifests[0].digest).toString());
+    expect(manifest.layers.map((l: { mediaType: string }) => l.mediaType)).toEqual(Array(3).fill('application/vnd.oci.image.layer.v1.tar+gzip'));
     expect(m.has('manifest.json')).toBe(false);
     expect(m.has('repositories')).toBe(false);
     expect(JSON.parse(m.get('oci-layout')!.toString())).toEqual({ imageLayoutVersion: '1.0.0' });
     if (missing('skopeo')) return;
     const info = JSON.parse(execFileSync('skopeo', ['inspect', `oci-archive:${oci}`], { encoding: 'utf8' }));
-    const gz = members(gzTar);
-    const manifest = JSON.parse(blob(gz, JSON.parse(gz.get('index.json')!.toString()).manifests[0].digest).toString());
     expect(info.Layers).toEqual(manifest.layers.map((l: { digest: string }) => l.digest));
   });
 
@@ -115,12 +121,18 @@ describe('-o with BuildKit\'s type=docker|oci form and gzip layers', () => {
   it('removes what a killed export left beside its file, not what a running one is writing', async () => {
     const dir = tempDir('out-');
     const dest = path.join(dir, 'image.tar');
-    const gone = spawnSync('true').pid!; // a pid that no longer runs
-    writeFileSync(path.join(dir, `.image.tar.tmp-${gone}-0badc0de`), 'half an archive');
-    writeFileSync(path.join(dir, `.image.tar.tmp-${process.pid}-0badc0de`), 'being written');
-    writeFileSync(path.join(dir, `.other.tar.tmp-${gone}-0badc0de`), 'not ours to judge');
-    await ok(root, ['-q', '-t', 'gz:1', '-o', dest, ctx]);
-    expect(readdirSync(dir).sort()).toEqual([`.image.tar.tmp-${process.pid}-0badc0de`, `.other.tar.tmp-${gone}-0badc0de`, 'image.tar']);
+    writeFileSync(path.join(dir, '.image.tar.tmp-4242-0badc0de'), 'half an archive, its writer killed');
+    const live = path.join(dir, '.image.tar.tmp-4343-0badc0de');
+    writeFileSync(live, 'being written');
+    const fd = openSync(live, 'r');
+    expect(native().tryLock(fd, true)).toBe(true); // as a writer holds it, from any PID namespace
+    writeFileSync(path.join(dir, '.other.tar.tmp-4242-0badc0de'), 'not ours to judge');
+    try {
+      await ok(root, ['-q', '-t', 'gz:1', '-o', dest, ctx]);
+    } finally {
+      closeSync(fd);
+    }
+    expect(readdirSync(dir).sort()).toEqual(['.image.tar.tmp-4343-0badc0de', '.other.tar.tmp-4242-0badc0de', 'image.tar']);
   });
 
   it('a bad -o fails before anything is built, with one line', async () => {

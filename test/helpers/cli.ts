@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/tsbuild.js');
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/tsbuild.cjs');
 
 export interface CliResult {
   code: number;
