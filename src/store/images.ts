@@ -39,6 +39,7 @@ export class ImageIndex {
   /** Adds (or replaces) an image and points the given tags at it. */
   put(record: ImageRecord, tags: readonly string[]): void {
     const data = this.read();
+    if (data.images[record.id] && tags.every((t) => data.tags[t] === record.id)) return; // an unchanged rebuild: no write, no fsync
     data.images[record.id] = data.images[record.id] ?? record;
     for (const t of tags) data.tags[t] = record.id;
     this.write(data);
