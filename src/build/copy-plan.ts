@@ -3,7 +3,7 @@ import { components } from '../fs/resolve.js';
 import type { RootfsView } from '../fs/rootfs-view.js';
 import { copyFileContent, type Expected } from '../layer/diff.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor } from '../layer/tar-format.js';
-import type { ByteSink } from '../util/sink.js';
+import { put, type ByteSink } from '../util/sink.js';
 import { isSent, SourceError, type SourceTree } from './source-tree.js';
 
 interface PlanNode {
@@ -137,10 +137,7 @@ export class LayerPlan {
   /** Writes the planned layer as a tar, in the same order writeLayerTar uses. Returns the content size. */
   async write(sink: ByteSink): Promise<number> {
     let contentSize = 0;
-    const put = async (b: Buffer) => {
-      const r = sink.write(b);
-      if (r) await r;
-    };
+    const emit = (b: Buffer) => put(sink, b);
     const walk = async (node: PlanNode, prefix: string): Promise<void> => {
       for (const name of [...node.children!.keys()].sort(sortBytes)) {
         const child = node.children!.get(name)!;
@@ -148,20 +145,20 @@ export class LayerPlan {
         const mtime = this.clampMtime !== undefined && child.mtime > this.clampMtime ? this.clampMtime : child.mtime;
         const base = { path: p, mode: child.mode, uid: child.uid, gid: child.gid, mtime };
         if (child.kind === 'dir') {
-          await put(encodeHeader({ ...base, type: 'dir', size: 0 }));
+          await emit(encodeHeader({ ...base, type: 'dir', size: 0 }));
           await walk(child, p);
         } else if (child.kind === 'symlink') {
-          await put(encodeHeader({ ...base, type: 'symlink', size: 0, linkname: child.linkname }));
+          await emit(encodeHeader({ ...base, type: 'symlink', size: 0, linkname: child.linkname }));
         } else {
-          await put(encodeHeader({ ...base, type: 'file', size: child.size }));
-          await copyFileContent(child.source!, child.size, put, child.expected);
-          await put(paddingFor(child.size));
+          await emit(encodeHeader({ ...base, type: 'file', size: child.size }));
+          await copyFileContent(child.source!, child.size, emit, child.expected);
+          await emit(paddingFor(child.size));
           contentSize += child.size;
         }
       }
     };
     await walk(this.root, '');
-    await put(END_OF_ARCHIVE);
+    await emit(END_OF_ARCHIVE);
     return contentSize;
   }
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { native } from '../native/index.js';
 import type { ByteSink } from '../util/sink.js';
-import { DigestSink } from '../util/sink.js';
+import { DigestSink, put } from '../util/sink.js';
 import type { Digest } from '../util/digest.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarEntry } from './tar-format.js';
 import {
@@ -66,10 +66,7 @@ export async function writeLayerTar(dir: string, out?: ByteSink, opts: { clampMt
     return opts.clampMtime !== undefined && t > opts.clampMtime ? opts.clampMtime : t;
   };
 
-  const put = async (buf: Buffer) => {
-    const r = sink.write(buf);
-    if (r) await r;
-  };
+  const emit = (buf: Buffer) => put(sink, buf);
 
   const walk = async (rel: string): Promise<void> => {
     const abs = rel ? path.join(dir, rel) : dir;
@@ -84,42 +81,42 @@ export async function writeLayerTar(dir: string, out?: ByteSink, opts: { clampMt
       const file = path.join(abs, name);
       const base: Omit<TarEntry, 'type' | 'size'> = { path: relPath, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtimeOf(st) };
       if (tarName !== name) {
-        await put(encodeHeader({ ...base, type: 'file', mode: 0, size: 0 }));
+        await emit(encodeHeader({ ...base, type: 'file', mode: 0, size: 0 }));
         continue;
       }
       const xattrs = xattrsOf(file);
       if (st.isDirectory()) {
-        await put(encodeHeader({ ...base, type: 'dir', size: 0, xattrs }));
+        await emit(encodeHeader({ ...base, type: 'dir', size: 0, xattrs }));
         if (native().getXattr(file, OVERLAY_OPAQUE_XATTR)?.toString() === 'y') {
-          await put(encodeHeader({ ...base, path: `${relPath}/${OPAQUE_MARKER}`, type: 'file', mode: 0, size: 0 }));
+          await emit(encodeHeader({ ...base, path: `${relPath}/${OPAQUE_MARKER}`, type: 'file', mode: 0, size: 0 }));
         }
         await walk(relPath);
       } else if (st.isFile()) {
         const inode = `${st.dev}:${st.ino}`;
         const first = st.nlink > 1 ? seenInodes.get(inode) : undefined;
         if (first !== undefined) {
-          await put(encodeHeader({ ...base, type: 'hardlink', size: 0, linkname: first, xattrs }));
+          await emit(encodeHeader({ ...base, type: 'hardlink', size: 0, linkname: first, xattrs }));
           continue;
         }
         if (st.nlink > 1) seenInodes.set(inode, relPath);
-        await put(encodeHeader({ ...base, type: 'file', size: st.size, xattrs }));
-        await copyFileContent(file, st.size, put);
-        await put(paddingFor(st.size));
+        await emit(encodeHeader({ ...base, type: 'file', size: st.size, xattrs }));
+        await copyFileContent(file, st.size, emit);
+        await emit(paddingFor(st.size));
         contentSize += st.size;
       } else if (st.isSymbolicLink()) {
-        await put(encodeHeader({ ...base, type: 'symlink', size: 0, linkname: readlinkSync(file), xattrs }));
+        await emit(encodeHeader({ ...base, type: 'symlink', size: 0, linkname: readlinkSync(file), xattrs }));
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
         const { major, minor } = deviceNumbers(st.rdev);
-        await put(encodeHeader({ ...base, type: st.isCharacterDevice() ? 'char' : 'block', size: 0, devmajor: major, devminor: minor, xattrs }));
+        await emit(encodeHeader({ ...base, type: st.isCharacterDevice() ? 'char' : 'block', size: 0, devmajor: major, devminor: minor, xattrs }));
       } else if (st.isFIFO()) {
-        await put(encodeHeader({ ...base, type: 'fifo', size: 0, xattrs }));
+        await emit(encodeHeader({ ...base, type: 'fifo', size: 0, xattrs }));
       }
       // sockets are not archived, as in Docker
     }
   };
 
   await walk('');
-  await put(END_OF_ARCHIVE);
+  await emit(END_OF_ARCHIVE);
   return { diffId: sink.counter.digest(), size: sink.counter.size, contentSize };
 }
 
@@ -136,7 +133,7 @@ export interface Expected {
  * final symlink and checked against what was planned (inode, size, and, for context files, that it
  * still lies inside the context): a file swapped for a link to a host file is an error, not a leak.
  */
-export async function copyFileContent(file: string, size: number, put: (b: Buffer) => Promise<void>, expected?: Expected): Promise<void> {
+export async function copyFileContent(file: string, size: number, emit: (b: Buffer) => Promise<void>, expected?: Expected): Promise<void> {
   const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     if (expected) {
@@ -153,7 +150,7 @@ export async function copyFileContent(file: string, size: number, put: (b: Buffe
       const n = readSync(fd, buf, 0, buf.length, null);
       if (n === 0) throw new TsbuildError(`${file} shrank while it was being archived`);
       left -= n;
-      await put(n === buf.length ? buf : buf.subarray(0, n));
+      await emit(n === buf.length ? buf : buf.subarray(0, n));
     }
   } finally {
     closeSync(fd);

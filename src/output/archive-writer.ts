@@ -12,7 +12,7 @@ import { lockWhileWriting, removeDeadSiblings, tempSibling } from '../store/atom
 import type { StoredImage } from '../store/stored-image.js';
 import type { Store } from '../store/store.js';
 import { hexOf, sha256, type Digest } from '../util/digest.js';
-import { FileSink, StreamSink, type ByteSink } from '../util/sink.js';
+import { FileSink, put, StreamSink, type ByteSink } from '../util/sink.js';
 
 export interface ArchiveImage {
   image: StoredImage;
@@ -24,11 +24,6 @@ const EPOCH = 0;
 
 function fileEntry(name: string, size: number): TarEntry {
   return { path: name, type: 'file', mode: 0o644, uid: 0, gid: 0, size, mtime: EPOCH };
-}
-
-async function put(sink: ByteSink, buf: Buffer): Promise<void> {
-  const r = sink.write(buf);
-  if (r) await r;
 }
 
 async function putFile(sink: ByteSink, name: string, data: Buffer): Promise<void> {

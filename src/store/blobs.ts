@@ -3,7 +3,7 @@ import path from 'node:path';
 import ssri from 'ssri';
 import { IntegrityError } from '../errors.js';
 import { DigestCounter, hexOf, sha256, type Digest } from '../util/digest.js';
-import type { ByteSink } from '../util/sink.js';
+import { put, type ByteSink } from '../util/sink.js';
 import { writeFileAtomic } from './atomic.js';
 
 function toIntegrity(digest: Digest): string {
@@ -56,8 +56,7 @@ export class BlobStore {
     const counter = new DigestCounter();
     for await (const chunk of createReadStream(this.path(digest), { highWaterMark: 1 << 20 })) {
       counter.update(chunk as Buffer);
-      const r = sink.write(chunk as Buffer);
-      if (r) await r;
+      await put(sink, chunk as Buffer);
     }
     if (counter.digest() !== digest) throw new IntegrityError(`blob ${digest} in the store is corrupt (content does not match its digest)`);
   }

@@ -12,6 +12,12 @@ export interface ByteSink {
   write(chunk: Buffer): void | Promise<void>;
 }
 
+/** Writes a chunk and waits only when the sink asks to (no promise to settle for a synchronous write). */
+export async function put(sink: ByteSink, chunk: Buffer): Promise<void> {
+  const r = sink.write(chunk);
+  if (r) await r;
+}
+
 const writeAsync = promisify(write);
 const fdatasyncAsync = promisify(fdatasync);
 const FLUSH_EVERY = 32 << 20;
