@@ -170,13 +170,11 @@ export async function prune(store: Store, opts: PruneOptions = {}): Promise<Prun
         keepBlobs.add(img.manifestDigest);
       }
       const trash = store.makeTemp('prune');
+      const keptDiffs = new Set<string>();
       for (const layer of allLayers(store)) {
-        if (keep.has(layer.chainId)) {
+        if (keep.has(layer.chainId) || !oldEnough(layer.created ? Date.parse(layer.created) : 0)) {
           if (layer.blob) keepBlobs.add(layer.blob);
-          continue;
-        }
-        if (!oldEnough(layer.created ? Date.parse(layer.created) : 0)) {
-          if (layer.blob) keepBlobs.add(layer.blob);
+          keptDiffs.add(layer.diffId);
           continue;
         }
         store.layers.remove(layer.chainId, trash);
@@ -184,8 +182,6 @@ export async function prune(store: Store, opts: PruneOptions = {}): Promise<Prun
         report.reclaimed += layer.contentSize;
       }
       // compressed forms of the layers that stay, stay; the others go with their blobs
-      const keptDiffs = new Set<string>();
-      for (const layer of allLayers(store)) keptDiffs.add(layer.diffId);
       const compressed = new CompressedLayers(store);
       for (const { file, record } of compressed.list()) {
         if (record && keptDiffs.has(record.diffId)) keepBlobs.add(record.digest);
