@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, readFileSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, utimesSync } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../store/atomic.js';
+import { readJsonIfAny, writeFileAtomic } from '../store/atomic.js';
 import type { LayerMeta } from '../store/layers.js';
 import type { Store } from '../store/store.js';
 import { hexOf, sha256, type Digest } from '../util/digest.js';
@@ -28,12 +28,8 @@ export class BuildCache {
   }
 
   lookup(key: string): { layer: LayerMeta; createdBy: string } | undefined {
-    let entry: CacheEntry;
-    try {
-      entry = JSON.parse(readFileSync(path.join(this.dir, `${key}.json`), 'utf8')) as CacheEntry;
-    } catch {
-      return undefined;
-    }
+    const entry = readJsonIfAny<CacheEntry>(path.join(this.dir, `${key}.json`));
+    if (!entry) return undefined;
     if (!this.store.layers.has(entry.chainId)) return undefined;
     const layer = this.store.layers.meta(entry.chainId);
     // a layer is usable if its files or its blob are there

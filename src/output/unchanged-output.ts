@@ -1,6 +1,6 @@
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../store/atomic.js';
+import { readJsonIfAny, writeFileAtomic } from '../store/atomic.js';
 import type { Store } from '../store/store.js';
 
 interface OutputRecord {
@@ -16,11 +16,7 @@ function recordsFile(store: Store): string {
 }
 
 function read(store: Store): Record<string, OutputRecord> {
-  try {
-    return JSON.parse(readFileSync(recordsFile(store), 'utf8')) as Record<string, OutputRecord>;
-  } catch {
-    return {};
-  }
+  return readJsonIfAny<Record<string, OutputRecord>>(recordsFile(store)) ?? {};
 }
 
 /**

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { native } from '../native/index.js';
@@ -49,6 +49,15 @@ export function removeDeadSiblings(file: string): void {
 /** Marks an open temp sibling as being written, for removeDeadSiblings; the kernel drops it when the process dies. */
 export function lockWhileWriting(fd: number): void {
   native().tryLock(fd, true);
+}
+
+/** A JSON file, or undefined when it is missing or unreadable: for records whose loss costs only a recomputation. */
+export function readJsonIfAny<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

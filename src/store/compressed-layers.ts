@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
@@ -6,7 +6,7 @@ import { IntegrityError } from '../errors.js';
 import { PARALLEL_GZIP_ENCODER, ParallelGzip } from '../layer/parallel-gzip.js';
 import { DigestCounter, hexOf, isDigest, type Digest } from '../util/digest.js';
 import { FileSink } from '../util/sink.js';
-import { writeFileAtomic } from './atomic.js';
+import { readJsonIfAny, writeFileAtomic } from './atomic.js';
 import type { LayerMeta } from './layers.js';
 import type { Store } from './store.js';
 
@@ -41,14 +41,7 @@ export class CompressedLayers {
     if (!existsSync(this.dir)) return [];
     return readdirSync(this.dir)
       .filter((f) => f.endsWith('.json') && !f.startsWith('.'))
-      .map((f) => {
-        const file = path.join(this.dir, f);
-        try {
-          return { file, record: JSON.parse(readFileSync(file, 'utf8')) as CompressedLayer };
-        } catch {
-          return { file, record: undefined };
-        }
-      });
+      .map((f) => ({ file: path.join(this.dir, f), record: readJsonIfAny<CompressedLayer>(path.join(this.dir, f)) }));
   }
 
   remove(file: string): void {
@@ -58,14 +51,10 @@ export class CompressedLayers {
   /** The layer's gzip blob at `level`, compressing it now if the store has none made by this encoder. */
   async gzip(layer: LayerMeta, level: number, work: string): Promise<CompressedLayer> {
     const file = this.file(layer.diffId, level);
-    try {
-      const rec = JSON.parse(readFileSync(file, 'utf8')) as CompressedLayer;
-      if (rec.encoder === PARALLEL_GZIP_ENCODER && isDigest(rec.digest) && this.store.blobs.has(rec.digest)) {
-        if (this.store.blobs.size(rec.digest) === rec.size) return rec;
-        this.store.blobs.remove(rec.digest); // cut short (it is not fsynced): made again, not failing every export
-      }
-    } catch {
-      // not made yet
+    const made = readJsonIfAny<CompressedLayer>(file);
+    if (made?.encoder === PARALLEL_GZIP_ENCODER && isDigest(made.digest) && this.store.blobs.has(made.digest)) {
+      if (this.store.blobs.size(made.digest) === made.size) return made;
+      this.store.blobs.remove(made.digest); // cut short (it is not fsynced): made again, not failing every export
     }
     const blobFile = path.join(work, `${hexOf(layer.diffId)}.gz`);
     const out = new FileSink(blobFile);

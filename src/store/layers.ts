@@ -7,7 +7,7 @@ import { writeLayerTar } from '../layer/diff.js';
 import { readTar } from '../layer/tar-reader.js';
 import { DigestCounter, hexOf, type Digest } from '../util/digest.js';
 import type { ByteSink } from '../util/sink.js';
-import { tempSibling, writeFileAtomic } from './atomic.js';
+import { readJsonIfAny, tempSibling, writeFileAtomic } from './atomic.js';
 import type { BlobStore } from './blobs.js';
 
 /** In a blob-backed layer's directory once diff/ is extracted: the digest of its files. */
@@ -175,12 +175,7 @@ export class LayerStore {
       return result.diffId === meta.diffId ? undefined : `layer ${chainId}: its files no longer give diffID ${meta.diffId}`;
     }
     if (!existsSync(this.diffDir(chainId))) return undefined; // not extracted yet: the blob is all there is
-    let recorded: string | undefined;
-    try {
-      recorded = (JSON.parse(readFileSync(path.join(this.layerDir(chainId), EXTRACTED), 'utf8')) as { filesDigest?: string }).filesDigest;
-    } catch {
-      recorded = undefined;
-    }
+    const recorded = readJsonIfAny<{ filesDigest?: string }>(path.join(this.layerDir(chainId), EXTRACTED))?.filesDigest;
     const { diffId } = await writeLayerTar(this.diffDir(chainId));
     if (!recorded) {
       // extracted by a build killed right after, or by a tsbuild that kept no record: from now on

@@ -1,7 +1,7 @@
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, type Stats } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { writeFileAtomic } from './atomic.js';
+import { readJsonIfAny, writeFileAtomic } from './atomic.js';
 
 /** [path relative to the context, size, mtimeMs, ctimeMs, inode, device, sha256 hex] */
 type Entry = [string, number, number, number, number, number, string];
@@ -42,12 +42,8 @@ export class StatCache {
   private load(): Map<string, Entry> {
     if (this.entries) return this.entries;
     this.entries = new Map();
-    try {
-      const data = JSON.parse(readFileSync(this.file, 'utf8')) as { format: number; context: string; entries: Entry[] };
-      if (data.format === FORMAT && data.context === this.contextDir) for (const e of data.entries) this.entries.set(e[0], e);
-    } catch {
-      // missing or unreadable: start empty
-    }
+    const data = readJsonIfAny<{ format: number; context: string; entries: Entry[] }>(this.file);
+    if (data?.format === FORMAT && data.context === this.contextDir) for (const e of data.entries) this.entries.set(e[0], e);
     return this.entries;
   }
 
