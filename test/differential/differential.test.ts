@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN_PATH } from '../helpers/cli.js';
-import { missing } from '../helpers/env.js';
+import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, tempDir } from '../helpers/fixtures.js';
 import { compareImages, flattenArchive } from '../helpers/flatten.js';
 import { buildahCases, ownCases, type DiffCase } from './cases.js';
@@ -64,8 +64,7 @@ function prepareContext(c: DiffCase, work: string): { ctx: string; dockerfile: s
   return { ctx, dockerfile };
 }
 
-describe('differential: BuildKit and tsbuild build the same images', () => {
-  if (missing('root') || missing('docker')) return;
+describe.skipIf(lacks('root', 'docker'))('differential: BuildKit and tsbuild build the same images', () => {
   const root = tempDir('store-');
 
   beforeAll(() => {

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BIN_PATH, ok } from '../helpers/cli.js';
-import { missing } from '../helpers/env.js';
+import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
 /** Builds and returns the image ID and which steps ran (their numbers) and which came from the cache. */
@@ -16,8 +16,7 @@ async function build(root: string, ctx: string, args: string[] = []) {
   return { id, ran, cached };
 }
 
-describe('the build cache', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('the build cache', () => {
   const root = tempDir('store-');
   let baseTar: string;
   beforeAll(async () => {
@@ -110,8 +109,7 @@ describe('the build cache', () => {
   });
 });
 
-describe('an unchanged -o output', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('an unchanged -o output', () => {
   it('is not written again, and is written when the file changed', async () => {
     const root = tempDir('store-');
     await ok(root, ['import', busyboxRootfsTar(), 'busybox']);
@@ -127,8 +125,7 @@ describe('an unchanged -o output', () => {
   });
 });
 
-describe('the stat cache', () => {
-  if (missing('root') || missing('strace')) return;
+describe.skipIf(lacks('root', 'strace'))('the stat cache', () => {
   const files: Record<string, string> = { Dockerfile: 'FROM busybox\nCOPY data /data\n' };
   for (let i = 0; i < 50; i++) files[`data/f${i}.txt`] = `file ${i}\n`;
 

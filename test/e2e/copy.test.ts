@@ -2,11 +2,10 @@ import { chmodSync, existsSync, readFileSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ok } from '../helpers/cli.js';
-import { missing } from '../helpers/env.js';
+import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
-describe('COPY from the build context', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('COPY from the build context', () => {
   const root = tempDir('store-');
   let report: string;
   let hostMarker: string;
@@ -59,8 +58,7 @@ describe('COPY from the build context', () => {
   });
 });
 
-describe('FROM scratch', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('FROM scratch', () => {
   it('builds an image whose only layer is what COPY adds', async () => {
     const root = tempDir('store-');
     const ctx = context({ Dockerfile: 'FROM scratch\nCOPY hello.txt /\nCMD ["/hello.txt"]\n', 'hello.txt': 'hi\n' });

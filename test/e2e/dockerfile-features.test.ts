@@ -4,11 +4,10 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTop, ok, tsbuild } from '../helpers/cli.js';
-import { missing } from '../helpers/env.js';
+import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
-describe('Dockerfile features beyond the differential suite', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('Dockerfile features beyond the differential suite', () => {
   const root = tempDir('store-');
   let server: Server;
   let base = '';

@@ -2,7 +2,7 @@ import { readFileSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ok, storeLeftovers, tsbuild } from '../helpers/cli.js';
-import { missing } from '../helpers/env.js';
+import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
 interface BadCase {
@@ -97,8 +97,7 @@ const cases: BadCase[] = [
   },
 ];
 
-describe('bad input: one clear line, a non-zero exit, and a clean store', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('bad input: one clear line, a non-zero exit, and a clean store', () => {
   const root = tempDir('store-');
   let imagesBefore: string;
 

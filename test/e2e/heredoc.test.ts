@@ -1,12 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTop, ok } from '../helpers/cli.js';
-import { missing } from '../helpers/env.js';
+import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
 // This machine's dockerd (20.10) predates heredocs and COPY --link, so these are checked against
 // BuildKit's documented results (docs.docker.com, Dockerfile reference: "Here-Documents").
-describe('heredocs', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('heredocs', () => {
   const root = tempDir('store-');
   beforeAll(async () => {
     await ok(root, ['import', busyboxRootfsTar(), 'busybox']);
@@ -41,8 +40,7 @@ describe('heredocs', () => {
   });
 });
 
-describe('COPY --link', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('COPY --link', () => {
   const root = tempDir('store-');
   beforeAll(async () => {
     await ok(root, ['import', busyboxRootfsTar(), 'busybox']);

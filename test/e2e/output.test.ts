@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BIN_PATH, ok, storeLeftovers, tsbuild } from '../helpers/cli.js';
 import { native } from '../../src/native/index.js';
-import { missing } from '../helpers/env.js';
+import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
 const DOCKER = '/usr/bin/docker';
@@ -31,8 +31,7 @@ function members(tarball: string): Map<string, Buffer> {
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const blob = (files: Map<string, Buffer>, digest: string) => files.get(`blobs/sha256/${digest.slice(7)}`)!;
 
-describe('-o with BuildKit\'s type=docker|oci form and gzip layers', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('-o with BuildKit\'s type=docker|oci form and gzip layers', () => {
   const root = tempDir('store-');
   const epoch = { SOURCE_DATE_EPOCH: '1700000000' };
   const files: Record<string, string> = { Dockerfile: 'FROM busybox\nCOPY hello.txt /hello.txt\nRUN echo built > /built\n', 'hello.txt': 'hello\n'.repeat(1000) };
@@ -73,14 +72,15 @@ describe('-o with BuildKit\'s type=docker|oci form and gzip layers', () => {
     });
   });
 
-  it('loads into dockerd and runs', () => {
-    if (missing('docker')) return;
+  it.skipIf(lacks('docker'))('loads into dockerd and runs', () => {
     expect(execFileSync(DOCKER, ['load', '-i', gzTar], { encoding: 'utf8' })).toContain('Loaded image: gz:1');
     expect(execFileSync(DOCKER, ['run', '--rm', 'gz:1', 'cat', '/built', '/hello.txt'], { encoding: 'utf8' })).toBe(`built\n${files['hello.txt']}`);
   });
 
-  it('type=oci writes the OCI layout alone, which skopeo reads', async () => {
-    const oci = path.join(tempDir(), 'oci.tar');
+  let oci = '';
+  let ociLayers: string[] = [];
+  it('type=oci writes the OCI layout alone', async () => {
+    oci = path.join(tempDir(), 'oci.tar');
     await ok(root, ['-q', '-t', 'gz:1', '-o', `type=oci,dest=${oci}`, ctx], { env: epoch });
     const m = members(oci);
     const index = JSON.parse(m.get('index.json')!.toString());
@@ -90,9 +90,12 @@ describe('-o with BuildKit\'s type=docker|oci form and gzip layers', () => {
     expect(m.has('manifest.json')).toBe(false);
     expect(m.has('repositories')).toBe(false);
     expect(JSON.parse(m.get('oci-layout')!.toString())).toEqual({ imageLayoutVersion: '1.0.0' });
-    if (missing('skopeo')) return;
+    ociLayers = manifest.layers.map((l: { digest: string }) => l.digest);
+  });
+
+  it.skipIf(lacks('skopeo'))('skopeo reads the type=oci archive', () => {
     const info = JSON.parse(execFileSync('skopeo', ['inspect', `oci-archive:${oci}`], { encoding: 'utf8' }));
-    expect(info.Layers).toEqual(manifest.layers.map((l: { digest: string }) => l.digest));
+    expect(info.Layers).toEqual(ociLayers);
   });
 
   it('a warm rebuild reuses the compressed layers; another store compresses them to the same bytes', async () => {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ok, tsbuild } from '../helpers/cli.js';
-import { missing } from '../helpers/env.js';
+import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
 const stages = [
@@ -16,8 +16,7 @@ const stages = [
   'RUN cat /t/a-start /t/a-end /t/b-start /t/b-end > /times',
 ].join('\n');
 
-describe('independent stages', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('independent stages', () => {
   const root = tempDir('store-');
   beforeAll(async () => {
     await ok(root, ['import', busyboxRootfsTar(), 'busybox']);

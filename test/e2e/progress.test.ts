@@ -1,11 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BIN_PATH, ok } from '../helpers/cli.js';
-import { missing } from '../helpers/env.js';
+import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
-describe('--progress', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('--progress', () => {
   const root = tempDir('store-');
   const dockerfile = 'FROM busybox\nRUN echo line one; echo line two\n';
   beforeAll(async () => {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BIN_PATH, ok, tsbuild } from '../helpers/cli.js';
-import { missing } from '../helpers/env.js';
+import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
 function helpers(name: string): string[] {
@@ -19,8 +19,7 @@ function helpers(name: string): string[] {
     });
 }
 
-describe('the store under concurrency and kill -9', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('the store under concurrency and kill -9', () => {
   const root = tempDir('store-');
   beforeAll(async () => {
     await ok(root, ['import', busyboxRootfsTar(), 'busybox']);

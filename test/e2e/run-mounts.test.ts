@@ -2,11 +2,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTop, ok, tsbuild } from '../helpers/cli.js';
-import { missing } from '../helpers/env.js';
+import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
-describe('RUN --mount and --network', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('RUN --mount and --network', () => {
   const root = tempDir('store-');
   beforeAll(async () => {
     await ok(root, ['import', busyboxRootfsTar(), 'busybox']);
@@ -98,8 +97,7 @@ describe('RUN --mount and --network', () => {
   });
 });
 
-describe('RUN networks', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('RUN networks', () => {
   const root = tempDir('store-');
   let server: import('node:http').Server;
   let port = 0;

@@ -1,13 +1,12 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTop as buildTopOf, ok } from '../helpers/cli.js';
-import { missing } from '../helpers/env.js';
+import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
 const buildTop = (root: string, dockerfile: string, args: string[] = []) => buildTopOf(root, context({ Dockerfile: dockerfile }), args);
 
-describe('RUN steps run isolated, as Docker runs them', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('RUN steps run isolated, as Docker runs them', () => {
   const root = tempDir('store-');
   beforeAll(async () => {
     await ok(root, ['import', busyboxRootfsTar(), 'busybox']);

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ok, storeLeftovers } from '../helpers/cli.js';
-import { missing } from '../helpers/env.js';
+import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, readJson, tempDir } from '../helpers/fixtures.js';
 
 const DOCKER = '/usr/bin/docker';
@@ -18,8 +18,7 @@ interface ArchiveManifest {
   Layers: string[];
 }
 
-describe('the seed: FROM base + RUN echo "Hello world" > /tmp/newfile', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('the seed: FROM base + RUN echo "Hello world" > /tmp/newfile', () => {
   const root = tempDir('store-');
   const work = tempDir('seed-');
   const tarball = path.join(work, 'changed-ubuntu.tar');
@@ -92,8 +91,7 @@ describe('the seed: FROM base + RUN echo "Hello world" > /tmp/newfile', () => {
     expect(a[0].Layers[0].ChainID).toBe(a[1].Layers[0].ChainID);
   });
 
-  it('loads into a real dockerd and runs, printing Hello world', () => {
-    if (missing('docker')) return;
+  it.skipIf(lacks('docker'))('loads into a real dockerd and runs, printing Hello world', () => {
     try {
       execFileSync(DOCKER, ['rmi', '-f', 'changed-ubuntu'], { stdio: 'ignore' });
     } catch {
@@ -105,8 +103,7 @@ describe('the seed: FROM base + RUN echo "Hello world" > /tmp/newfile', () => {
     expect(history.split('\n')[0]).toBe('12B');
   });
 
-  it('is accepted by podman load and skopeo inspect (docker-archive: and oci-archive:)', () => {
-    if (missing('podman') || missing('skopeo')) return;
+  it.skipIf(lacks('podman', 'skopeo'))('is accepted by podman load and skopeo inspect (docker-archive: and oci-archive:)', () => {
     expect(execFileSync('podman', ['load', '-i', tarball], { encoding: 'utf8' })).toContain('changed-ubuntu');
     for (const transport of ['docker-archive', 'oci-archive']) {
       const info = JSON.parse(execFileSync('skopeo', ['inspect', `${transport}:${tarball}`], { encoding: 'utf8' }));

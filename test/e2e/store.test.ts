@@ -4,7 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BIN_PATH, ok, storeLeftovers, tsbuild } from '../helpers/cli.js';
-import { missing } from '../helpers/env.js';
+import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
 const DOCKER = '/usr/bin/docker';
@@ -37,8 +37,7 @@ async function buildInsideRun(root: string) {
   return { child, stderr: () => err };
 }
 
-describe('the local store', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('the local store', () => {
   const root = tempDir('store-');
   let rootfsTar: string;
 
@@ -47,8 +46,7 @@ describe('the local store', () => {
     await ok(root, ['import', rootfsTar, 'busybox']);
   });
 
-  it('loads what docker save writes, keeping Docker\'s image ID and diffIDs', async () => {
-    if (missing('docker')) return;
+  it.skipIf(lacks('docker'))('loads what docker save writes, keeping Docker\'s image ID and diffIDs', async () => {
     execFileSync(DOCKER, ['import', rootfsTar, 'tsbuild-test/base:1']);
     const saved = path.join(tempDir(), 'docker-save.tar');
     execFileSync(DOCKER, ['save', 'tsbuild-test/base:1', '-o', saved]);
@@ -61,8 +59,7 @@ describe('the local store', () => {
     expect(built.stdout).toMatch(/^sha256:/);
   });
 
-  it('loads an OCI archive with gzip layers (skopeo)', async () => {
-    if (missing('skopeo')) return;
+  it.skipIf(lacks('skopeo'))('loads an OCI archive with gzip layers (skopeo)', async () => {
     const work = tempDir();
     await ok(root, ['save', 'busybox', '-o', path.join(work, 'bb.tar')]);
     execFileSync('skopeo', ['copy', '--dest-compress', `docker-archive:${path.join(work, 'bb.tar')}`, `oci-archive:${path.join(work, 'oci.tar')}:other/name:2`]);

@@ -9,7 +9,7 @@ import { writeLayerTar } from '../../src/layer/diff.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarEntry } from '../../src/layer/tar-format.js';
 import { readTar } from '../../src/layer/tar-reader.js';
 import { native } from '../../src/native/index.js';
-import { missing } from '../helpers/env.js';
+import { lacks } from '../helpers/env.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 const S_IFCHR = 0o020000;
@@ -60,8 +60,7 @@ async function entriesOf(bytes: Buffer) {
   return out;
 }
 
-describe('layer tars from overlay upper dirs', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('layer tars from overlay upper dirs', () => {
   let upper: string;
   let tar: Buffer;
   let diffId: string;
@@ -130,8 +129,7 @@ function craftTar(entries: Array<TarEntry & { content?: string }>): Buffer {
 
 const file = (p: string, content = 'x'): TarEntry & { content: string } => ({ path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, content });
 
-describe('layer extraction keeps what GNU tar writes', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('layer extraction keeps what GNU tar writes', () => {
 
   it('reads device numbers from GNU-format headers (not whiteouts)', async () => {
     const src = tempDir('dev-');
@@ -152,8 +150,7 @@ describe('layer extraction keeps what GNU tar writes', () => {
   });
 });
 
-describe('layer extraction never writes outside its directory', () => {
-  if (missing('root')) return;
+describe.skipIf(lacks('root'))('layer extraction never writes outside its directory', () => {
 
   it('refuses entries that climb out with ..', async () => {
     const dest = tempDir('evil-');
