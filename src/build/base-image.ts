@@ -4,9 +4,12 @@ import { familiarName, fullName, parseReference } from '../image/reference.js';
 import type { LayerMeta } from '../store/layers.js';
 import { getImage } from '../store/stored-image.js';
 import type { Store } from '../store/store.js';
+import type { Digest } from '../util/digest.js';
 
 export interface BaseImage {
   name: string;
+  /** The image's ID in the store (none for scratch): images built on it record it as their parent. */
+  id?: Digest;
   config: ImageConfig;
   layers: LayerMeta[];
 }
@@ -27,7 +30,7 @@ export class StoreImageSource implements BaseImageSource {
     const ref = parseReference(name);
     try {
       const img = getImage(this.store, fullName(ref));
-      return { name: fullName(ref), config: parseConfig(img.configBytes), layers: img.layers };
+      return { name: fullName(ref), id: img.id, config: parseConfig(img.configBytes), layers: img.layers };
     } catch (err) {
       if (err instanceof ImageNotFoundError) {
         throw new ImageNotFoundError(

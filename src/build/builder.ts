@@ -166,11 +166,14 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
       if (baseName === '') throw new DockerfileError(`base name (${stage.from.base}) should not be blank`, { location: stage.from.location });
       const earlier = built.get(baseName.toLowerCase());
       let state: StageState;
-      if (earlier) state = new StageState(earlier.config, earlier.layers, globalArgs, epoch);
-      else {
+      if (earlier) {
+        state = new StageState(earlier.config, earlier.layers, globalArgs, epoch);
+        state.baseImageId = earlier.baseImageId;
+      } else {
         try {
           const base = await source.resolve(baseName);
           state = new StageState(base.config, base.layers, globalArgs, epoch);
+          state.baseImageId = base.id;
         } catch (err) {
           if (err instanceof TsbuildError && !err.location) throw new DockerfileError(err.message, { location: stage.from.location, cause: err });
           throw err;
@@ -217,7 +220,7 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
     const final = last;
     // the image is as old as its newest history entry: a fully cached rebuild is the same image
     const config = { ...final.config, created: final.lastCreated() };
-    const imageId = await commitImage(store, serializeConfig(config), options.tags ?? []);
+    const imageId = await commitImage(store, serializeConfig(config), options.tags ?? [], final.baseImageId);
     progress.info(`writing image ${imageId} done`);
     for (const t of options.tags ?? []) progress.info(`naming to ${t} done`);
     return { imageId, tags: options.tags ?? [] };

@@ -25,6 +25,8 @@ export class StageState {
   env: string[];
   /** Whether this stage set CMD (ENTRYPOINT clears an inherited CMD only). */
   cmdSet = false;
+  /** The stored image the stage starts FROM (through earlier stages), if any: the built image's parent. */
+  baseImageId?: Digest;
 
   constructor(
     public config: ImageConfig,

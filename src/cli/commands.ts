@@ -3,7 +3,7 @@ import { TsbuildError, UsageError } from '../errors.js';
 import { makeProgress, type ProgressMode } from '../progress/progress.js';
 import { parseDuration } from '../dockerfile/instructions.js';
 import { parseSize } from '../dockerfile/run-mount.js';
-import { fsck, prune, usage } from '../store/gc.js';
+import { fsck, prune, usage, type UsageRow } from '../store/gc.js';
 import { familiarName, familiarRepository, parseReference } from '../image/reference.js';
 import { layerHistory } from '../image/config.js';
 import { loadArchive } from '../output/archive-reader.js';
@@ -202,15 +202,12 @@ export async function rmiCommand(store: Store, names: string[], force: boolean, 
 
 export function dfCommand(store: Store, io: Io): void {
   const u = usage(store);
-  io.out(
-    table([
-      ['TYPE', 'TOTAL', 'SIZE', 'RECLAIMABLE'],
-      ['Images', String(u.images), humanSize(u.imagesSize), ''],
-      ['Layers', String(u.layers), humanSize(u.layersSize), humanSize(u.reclaimable)],
-      ['Build Cache', String(u.cacheEntries), humanSize(u.cacheSize), humanSize(u.cacheSize)],
-      ['Compressed Layers', String(u.compressed), humanSize(u.compressedSize), humanSize(u.compressedReclaimable)],
-    ]),
-  );
+  const rows = [['TYPE', 'TOTAL', 'SIZE', 'RECLAIMABLE', 'WITH --all']];
+  const named: Array<[string, UsageRow]> = [['Images', u.images], ['Layers', u.layers], ['Build Cache', u.cache], ['Compressed Layers', u.compressed]];
+  for (const [name, r] of named) rows.push([name, String(r.count), humanSize(r.size), humanSize(r.reclaimable), humanSize(r.reclaimableAll)]);
+  io.out(table(rows));
+  const sum = (k: 'reclaimable' | 'reclaimableAll') => named.reduce((n, [, r]) => n + r[k], 0);
+  io.out(`\`prune\` would free ${humanSize(sum('reclaimable'))}; \`prune --all\` ${humanSize(sum('reclaimableAll'))}`);
 }
 
 /** Docker's `--filter until=24h` (Go durations) and `--keep-storage 10GB` (sizes). */

@@ -51,53 +51,23 @@ export function cacheKeptLayers(store: Store): Set<string> {
   return keep;
 }
 
-export interface Usage {
-  images: number;
-  imagesSize: number;
-  layers: number;
-  layersSize: number;
-  cacheEntries: number;
-  /** Bytes of layers only the build cache keeps. */
-  cacheSize: number;
+/** What `system df` shows in one row: how many, how big, and what prune and prune --all would free of it. */
+export interface UsageRow {
+  count: number;
+  size: number;
+  /** Bytes a plain `prune` frees, exactly (the same plan prune carries out). */
   reclaimable: number;
+  /** Bytes `prune --all` frees. */
+  reclaimableAll: number;
+}
+
+export interface Usage {
+  images: UsageRow;
+  layers: UsageRow;
+  /** Build cache entries; its size is the layers only the build cache keeps. */
+  cache: UsageRow;
   /** gzip forms of layers (made for -o type=docker|oci). */
-  compressed: number;
-  compressedSize: number;
-  compressedReclaimable: number;
-}
-
-/** `system df`: what images, layers and the build cache hold, and what prune could free. */
-export function usage(store: Store): Usage {
-  const images = listImages(store);
-  const used = new Set<string>();
-  for (const img of images) for (const l of img.layers) used.add(l.chainId);
-  const cached = new Set<string>();
-  const entries = cacheEntries(store);
-  for (const e of entries) withParents(store, e.chainId, cached);
-  const layers = allLayers(store);
-  const sizeOf = (l: LayerMeta) => l.contentSize;
-  const cacheOnly = layers.filter((l) => !used.has(l.chainId) && cached.has(l.chainId));
-  const dangling = layers.filter((l) => !used.has(l.chainId) && !cached.has(l.chainId));
-  return {
-    images: images.length,
-    imagesSize: images.reduce((n, i) => n + i.layers.reduce((m, l) => m + l.contentSize, 0), 0),
-    layers: layers.length,
-    layersSize: layers.reduce((n, l) => n + sizeOf(l), 0),
-    cacheEntries: entries.length,
-    cacheSize: cacheOnly.reduce((n, l) => n + sizeOf(l), 0),
-    reclaimable: [...cacheOnly, ...dangling].reduce((n, l) => n + sizeOf(l), 0),
-    ...compressedUsage(store, new Set(layers.filter((l) => used.has(l.chainId)).map((l) => l.diffId))),
-  };
-}
-
-/** gzip forms made for -o: those of layers no image uses go when prune removes the layers. */
-function compressedUsage(store: Store, usedDiffs: Set<string>): Pick<Usage, 'compressed' | 'compressedSize' | 'compressedReclaimable'> {
-  const records = new CompressedLayers(store).list().flatMap((r) => (r.record && store.blobs.has(r.record.digest) ? [r.record] : []));
-  return {
-    compressed: records.length,
-    compressedSize: records.reduce((n, r) => n + r.size, 0),
-    compressedReclaimable: records.filter((r) => !usedDiffs.has(r.diffId)).reduce((n, r) => n + r.size, 0),
-  };
+  compressed: UsageRow;
 }
 
 export interface PruneOptions {
@@ -117,85 +87,144 @@ export interface PruneReport {
   reclaimed: number;
 }
 
+/** Which row of `system df` a freed byte belongs to. */
+type Owner = 'images' | 'layers' | 'cache' | 'compressed';
+
+/** Everything one prune removes, and the bytes that frees by owner: `prune` carries it out, `system df` shows it. */
+interface PrunePlan {
+  images: Digest[];
+  cacheEntries: CacheRef[];
+  layers: LayerMeta[];
+  compressed: string[];
+  blobs: Digest[];
+  freed: Record<Owner, number>;
+}
+
 /**
- * Removes dangling layers (no image and no cache entry uses them), cache entries whose layer is
- * gone, and with `all` every cache entry and untagged image. Runs under the exclusive store GC lock:
- * builds hold it shared, so nothing a running build uses can go.
+ * Plans a prune without changing anything: untagged images (with `all`), cache entries whose layer
+ * is gone (with `all`: every entry old enough; with `keepStorage`: the oldest beyond it), then every
+ * layer nothing left keeps, the gzip forms of those layers, and every blob nothing left names.
+ */
+function planPrune(store: Store, opts: PruneOptions): PrunePlan {
+  const now = Date.now();
+  const oldEnough = (ms: number) => opts.olderThanMs === undefined || now - ms >= opts.olderThanMs;
+  const plan: PrunePlan = { images: [], cacheEntries: [], layers: [], compressed: [], blobs: [], freed: { images: 0, layers: 0, cache: 0, compressed: 0 } };
+  const data = store.images.read();
+  if (opts.all) {
+    const tagged = new Set(Object.values(data.tags));
+    plan.images = (Object.keys(data.images) as Digest[]).filter((id) => !tagged.has(id) && oldEnough(Date.parse(data.images[id]!.added)));
+  }
+  const allImages = listImages(store);
+  const images = allImages.filter((i) => !plan.images.includes(i.id));
+  const stale = (e: CacheRef) => !isDigest(e.chainId) || !store.layers.has(e.chainId) || (opts.all === true && oldEnough(e.mtimeMs));
+  const everyEntry = cacheEntries(store);
+  plan.cacheEntries = everyEntry.filter(stale);
+  let entries = everyEntry.filter((e) => !stale(e));
+  const used = new Set<string>();
+  for (const img of images) for (const l of img.layers) used.add(l.chainId);
+  if (opts.keepStorage !== undefined) {
+    const size = (c: Digest) => (store.layers.has(c) && !used.has(c) ? store.layers.meta(c).contentSize : 0);
+    let kept = entries.reduce((n, e) => n + size(e.chainId), 0);
+    const dropped = new Set<CacheRef>();
+    for (const e of [...entries].sort((a, b) => a.mtimeMs - b.mtimeMs)) {
+      if (kept <= opts.keepStorage) break;
+      if (!oldEnough(e.mtimeMs)) continue;
+      kept -= size(e.chainId);
+      dropped.add(e);
+    }
+    plan.cacheEntries.push(...dropped);
+    entries = entries.filter((e) => !dropped.has(e));
+  }
+  // who held what before this prune: a freed layer is counted where it was used
+  const imageLayers = new Set<string>();
+  for (const img of allImages) for (const l of img.layers) imageLayers.add(l.chainId);
+  const cacheLayers = cacheKeptLayers(store);
+  const keep = new Set<string>(used);
+  for (const e of entries) withParents(store, e.chainId, keep);
+  const keepBlobs = new Set<string>();
+  for (const img of images) {
+    keepBlobs.add(img.id);
+    keepBlobs.add(img.manifestDigest);
+  }
+  const blobOwner = new Map<string, Owner>();
+  for (const img of allImages) {
+    blobOwner.set(img.id, 'images');
+    blobOwner.set(img.manifestDigest, 'images');
+  }
+  const keptDiffs = new Set<string>();
+  for (const layer of allLayers(store)) {
+    const owner: Owner = imageLayers.has(layer.chainId) ? 'images' : cacheLayers.has(layer.chainId) ? 'cache' : 'layers';
+    if (layer.blob) blobOwner.set(layer.blob, owner);
+    if (keep.has(layer.chainId) || !oldEnough(layer.created ? Date.parse(layer.created) : 0)) {
+      if (layer.blob) keepBlobs.add(layer.blob);
+      keptDiffs.add(layer.diffId);
+      continue;
+    }
+    plan.layers.push(layer);
+    plan.freed[owner] += layer.contentSize;
+  }
+  // compressed forms of the layers that stay, stay; the others go with their blobs
+  for (const { file, record } of new CompressedLayers(store).list()) {
+    if (record && isDigest(record.digest)) blobOwner.set(record.digest, 'compressed');
+    if (record && keptDiffs.has(record.diffId)) keepBlobs.add(record.digest);
+    else plan.compressed.push(file);
+  }
+  for (const hex of readdirSync(path.join(store.blobs.dir, 'sha256'))) {
+    const d = `sha256:${hex}` as Digest;
+    if (!isDigest(d) || keepBlobs.has(d)) continue;
+    plan.blobs.push(d);
+    plan.freed[blobOwner.get(d) ?? 'layers'] += statSync(store.blobs.path(d)).size;
+  }
+  return plan;
+}
+
+const total = (freed: Record<Owner, number>) => freed.images + freed.layers + freed.cache + freed.compressed;
+
+/**
+ * `system df`: what images, layers, the build cache and gzip forms hold, and what `prune` and
+ * `prune --all` would free of each: the same plans those commands carry out, so right after a
+ * prune, a plain prune's column is 0.
+ */
+export function usage(store: Store): Usage {
+  const images = listImages(store);
+  const used = new Set<string>();
+  for (const img of images) for (const l of img.layers) used.add(l.chainId);
+  const cached = cacheKeptLayers(store);
+  const layers = allLayers(store);
+  const records = new CompressedLayers(store).list().flatMap((r) => (r.record && store.blobs.has(r.record.digest) ? [r.record] : []));
+  const plain = planPrune(store, {}).freed;
+  const all = planPrune(store, { all: true }).freed;
+  const row = (owner: Owner, count: number, size: number): UsageRow => ({ count, size, reclaimable: plain[owner], reclaimableAll: all[owner] });
+  return {
+    images: row('images', images.length, images.reduce((n, i) => n + i.layers.reduce((m, l) => m + l.contentSize, 0), 0)),
+    layers: row('layers', layers.length, layers.reduce((n, l) => n + l.contentSize, 0)),
+    cache: row('cache', cacheEntries(store).length, layers.filter((l) => !used.has(l.chainId) && cached.has(l.chainId)).reduce((n, l) => n + l.contentSize, 0)),
+    compressed: row('compressed', records.length, records.reduce((n, r) => n + r.size, 0)),
+  };
+}
+
+/**
+ * Removes what planPrune plans (dangling layers, cache entries whose layer is gone, and with `all`
+ * every cache entry and untagged image). Runs under the exclusive store GC lock: builds hold it
+ * shared, so nothing a running build uses can go.
  */
 export async function prune(store: Store, opts: PruneOptions = {}): Promise<PruneReport> {
   return store.collecting(() =>
     store.withLock(() => {
-      const report: PruneReport = { images: 0, cacheEntries: 0, layers: 0, blobs: 0, reclaimed: 0 };
-      const now = Date.now();
-      const oldEnough = (ms: number) => opts.olderThanMs === undefined || now - ms >= opts.olderThanMs;
-      if (opts.all) {
+      const plan = planPrune(store, opts);
+      if (plan.images.length > 0) {
         const data = store.images.read();
-        const tagged = new Set(Object.values(data.tags));
-        for (const id of Object.keys(data.images)) {
-          if (!tagged.has(id as Digest) && oldEnough(Date.parse(data.images[id]!.added))) {
-            delete data.images[id];
-            report.images++;
-          }
-        }
+        for (const id of plan.images) delete data.images[id];
         store.images.write(data);
       }
-      let entries = cacheEntries(store);
-      const drop = (e: CacheRef) => {
-        rmSync(e.file, { force: true });
-        report.cacheEntries++;
-      };
-      for (const e of entries) {
-        if (!isDigest(e.chainId) || !store.layers.has(e.chainId) || (opts.all && oldEnough(e.mtimeMs))) drop(e);
-      }
-      entries = cacheEntries(store);
-      const images = listImages(store);
-      const used = new Set<string>();
-      for (const img of images) for (const l of img.layers) used.add(l.chainId);
-      if (opts.keepStorage !== undefined) {
-        const size = (c: Digest) => (store.layers.has(c) && !used.has(c) ? store.layers.meta(c).contentSize : 0);
-        let total = entries.reduce((n, e) => n + size(e.chainId), 0);
-        for (const e of [...entries].sort((a, b) => a.mtimeMs - b.mtimeMs)) {
-          if (total <= opts.keepStorage) break;
-          if (!oldEnough(e.mtimeMs)) continue;
-          total -= size(e.chainId);
-          drop(e);
-        }
-        entries = cacheEntries(store);
-      }
-      const keep = new Set<string>(used);
-      for (const e of entries) withParents(store, e.chainId, keep);
-      const keepBlobs = new Set<string>();
-      for (const img of images) {
-        keepBlobs.add(img.id);
-        keepBlobs.add(img.manifestDigest);
-      }
+      for (const e of plan.cacheEntries) rmSync(e.file, { force: true });
       const trash = store.makeTemp('prune');
-      const keptDiffs = new Set<string>();
-      for (const layer of allLayers(store)) {
-        if (keep.has(layer.chainId) || !oldEnough(layer.created ? Date.parse(layer.created) : 0)) {
-          if (layer.blob) keepBlobs.add(layer.blob);
-          keptDiffs.add(layer.diffId);
-          continue;
-        }
-        store.layers.remove(layer.chainId, trash);
-        report.layers++;
-        report.reclaimed += layer.contentSize;
-      }
-      // compressed forms of the layers that stay, stay; the others go with their blobs
+      for (const layer of plan.layers) store.layers.remove(layer.chainId, trash);
       const compressed = new CompressedLayers(store);
-      for (const { file, record } of compressed.list()) {
-        if (record && keptDiffs.has(record.diffId)) keepBlobs.add(record.digest);
-        else compressed.remove(file);
-      }
-      for (const hex of readdirSync(path.join(store.blobs.dir, 'sha256'))) {
-        const d = `sha256:${hex}` as Digest;
-        if (!isDigest(d) || keepBlobs.has(d)) continue;
-        report.reclaimed += statSync(store.blobs.path(d)).size;
-        store.blobs.remove(d);
-        report.blobs++;
-      }
+      for (const file of plan.compressed) compressed.remove(file);
+      for (const d of plan.blobs) store.blobs.remove(d);
       store.removeTemp(trash);
-      return report;
+      return { images: plan.images.length, cacheEntries: plan.cacheEntries.length, layers: plan.layers.length, blobs: plan.blobs.length, reclaimed: total(plan.freed) };
     }),
   );
 }

@@ -9,6 +9,8 @@ export interface ImageRecord {
   manifest: Digest;
   /** When this store got the image (build end, load, import). */
   added: string;
+  /** The image it was built FROM, when that came from this store (`rmi` refuses to remove a parent). */
+  parent?: Digest;
 }
 
 interface ImageIndexFile {

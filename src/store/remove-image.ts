@@ -3,6 +3,7 @@ import { chainIds } from '../image/chain-id.js';
 import { familiarName, normalizeName, parseReference } from '../image/reference.js';
 import type { Digest } from '../util/digest.js';
 import { cacheKeptLayers } from './gc.js';
+import type { ImageRecord } from './images.js';
 import { readImage } from './stored-image.js';
 import type { Store } from './store.js';
 
@@ -12,9 +13,30 @@ export interface RemoveReport {
 }
 
 /**
+ * Images built on `id`: those that record it as their parent, and those whose layers extend its
+ * layers (a loaded image built on it elsewhere).
+ */
+function childrenOf(store: Store, id: Digest, images: Iterable<ImageRecord>): Digest[] {
+  const chain = chainIds(readImage(store, id).config.rootfs.diff_ids);
+  const top = chain.at(-1);
+  const out: Digest[] = [];
+  for (const other of images) {
+    if (other.id === id) continue;
+    if (other.parent === id) out.push(other.id);
+    else if (top !== undefined) {
+      const theirs = chainIds(readImage(store, other.id).config.rootfs.diff_ids);
+      if (theirs.length > chain.length && theirs[chain.length - 1] === top) out.push(other.id);
+    }
+  }
+  return out;
+}
+
+/**
  * `rmi`: removes a tag, and the image when no tag is left (or when named by ID and tagged at most
- * once, or with `force`). Then deletes the blobs and layers that only the deleted images used;
- * layers are moved aside before removal, so a crash never leaves half a layer under its name.
+ * once, or with `force`). An image other images were built on is refused unless `force`, as Docker
+ * refuses it, before anything changes. Then deletes the blobs and layers that only the deleted
+ * images used; layers are moved aside before removal, so a crash never leaves half a layer under
+ * its name.
  */
 export async function removeImage(store: Store, nameOrId: string, force = false): Promise<RemoveReport> {
   return store.collecting(() => store.withLock(() => {
@@ -27,8 +49,13 @@ export async function removeImage(store: Store, nameOrId: string, force = false)
       normalized = undefined;
     }
     let id: Digest | undefined;
+    const refuseParent = (image: Digest, lastName: boolean) => {
+      if (force || !lastName || childrenOf(store, image, Object.values(data.images)).length === 0) return;
+      throw new TsbuildError(`conflict: unable to delete ${image.slice(7, 19)} (must be forced) - image has dependent child images`);
+    };
     if (normalized && data.tags[normalized]) {
       id = data.tags[normalized];
+      refuseParent(id, Object.values(data.tags).filter((t) => t === id).length === 1);
       delete data.tags[normalized];
       report.untagged.push(familiarName(parseReference(normalized)));
     } else {
@@ -38,6 +65,7 @@ export async function removeImage(store: Store, nameOrId: string, force = false)
       if (tags.length > 1 && !force) {
         throw new TsbuildError(`conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`);
       }
+      refuseParent(id, true);
       for (const t of tags) {
         delete data.tags[t];
         report.untagged.push(familiarName(parseReference(t)));

@@ -18,13 +18,15 @@ export interface StoredImage {
   layers: LayerMeta[];
   tags: string[];
   added: string;
+  /** The image it was built FROM, when that came from the store. */
+  parent?: Digest;
 }
 
 /**
  * Records an image: the config blob as given (its digest is the image ID), an OCI manifest over the
  * uncompressed layers, and the tags. The layers must already be in the store.
  */
-export async function commitImage(store: Store, configBytes: Buffer, tags: readonly string[]): Promise<Digest> {
+export async function commitImage(store: Store, configBytes: Buffer, tags: readonly string[], parent?: Digest): Promise<Digest> {
   const config = parseConfig(configBytes);
   checkConfig(config);
   const layers = chainIds(config.rootfs.diff_ids).map((c) => store.layers.meta(c));
@@ -35,7 +37,7 @@ export async function commitImage(store: Store, configBytes: Buffer, tags: reado
   );
   const manifestDigest = store.blobs.putBytes(serializeManifest(manifest));
   await store.withLock(() =>
-    store.images.put({ id: configDigest, manifest: manifestDigest, added: new Date().toISOString() }, tags.map(normalizeName)),
+    store.images.put({ id: configDigest, manifest: manifestDigest, added: new Date().toISOString(), ...(parent && parent !== configDigest ? { parent } : {}) }, tags.map(normalizeName)),
   );
   return configDigest;
 }
@@ -68,7 +70,7 @@ export function readImage(store: Store, id: Digest): StoredImage {
   const configBytes = store.blobs.readBytes(id);
   const config = parseConfig(configBytes);
   const layers = chainIds(config.rootfs.diff_ids).map((c) => store.layers.meta(c));
-  return { id, manifestDigest: record.manifest, manifest, config, configBytes, layers, tags: store.images.tagsOf(id), added: record.added };
+  return { id, manifestDigest: record.manifest, manifest, config, configBytes, layers, tags: store.images.tagsOf(id), added: record.added, parent: record.parent };
 }
 
 export function listImages(store: Store): StoredImage[] {

@@ -95,6 +95,64 @@ describe.skipIf(lacks('root'))('the local store', () => {
     expect(missingImage.stderr.trim()).toMatch(/^tsbuild: image "tall" not found/);
   });
 
+  it('rmi refuses an image others were built on (by name or ID) unless -f, and changes nothing when it refuses', async () => {
+    const local = tempDir('store-');
+    await ok(local, ['import', rootfsTar, 'base']);
+    const [base] = JSON.parse((await ok(local, ['inspect', 'base'])).stdout);
+    await ok(local, ['-t', 'meta-child', context({ Dockerfile: 'FROM base\nENV X=1\n' })]); // same layers: a child by record
+    const conflict = /^tsbuild: conflict: unable to delete [0-9a-f]{12} \(must be forced\) - image has dependent child images$/;
+    for (const name of ['base', base.Id.slice(7, 19)]) {
+      const r = await tsbuild(local, ['rmi', name]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toMatch(conflict);
+      expect((await ok(local, ['images'])).stdout).toMatch(/^base\s+latest/m);
+    }
+    const forced = await ok(local, ['rmi', '-f', 'base']);
+    expect(forced.stdout).toContain(`Deleted: ${base.Id}`);
+    // the child keeps every layer it needs
+    await ok(local, ['-t', 'grandchild', context({ Dockerfile: 'FROM meta-child\nRUN busybox true\n' })]);
+    expect((await ok(local, ['fsck'])).stdout).toMatch(/consistent/);
+
+    // a child that came in a tarball is known by its layers
+    const archive = path.join(local, 'grandchild.tar');
+    await ok(local, ['save', 'grandchild', '-o', archive]);
+    const other = tempDir('store-');
+    await ok(other, ['import', rootfsTar, 'base']);
+    await ok(other, ['load', archive]);
+    expect((await tsbuild(other, ['rmi', 'base'])).stderr.trim()).toMatch(conflict);
+    await ok(other, ['rmi', 'grandchild']);
+    expect((await ok(other, ['rmi', 'base'])).stdout).toContain('Untagged: base:latest');
+  });
+
+  it('system df shows exactly what prune and prune --all then free, and 0B right after', async () => {
+    const local = tempDir('store-');
+    await ok(local, ['import', rootfsTar, 'busybox']);
+    const df = async () => {
+      const out = (await ok(local, ['system', 'df'])).stdout;
+      const m = /^`prune` would free (\S+); `prune --all` (\S+)$/m.exec(out);
+      expect(m, out).not.toBeNull();
+      const cache = /^Build Cache +\d+ +\S+ +(\S+) +(\S+)$/m.exec(out);
+      return { plain: m![1], all: m![2], cachePlain: cache![1], cacheAll: cache![2] };
+    };
+    const reclaimed = async (args: string[]) => /^Total reclaimed space: (\S+)$/m.exec((await ok(local, ['prune', ...args])).stdout)![1];
+    await ok(local, ['-t', 'a', context({ Dockerfile: 'FROM busybox\nRUN head -c 300000 /dev/zero > /a\nRUN head -c 200000 /dev/zero > /b\n' })]);
+    await ok(local, ['rmi', 'a']); // its layers stay in the build cache
+    // a layer whose cache entry is lost (a crash between the two) is dangling: a plain prune frees it
+    const entries = readdirSync(path.join(local, 'cache'));
+    const lost = entries.find((e) => readFileSync(path.join(local, 'cache', e), 'utf8').includes(readdirSync(path.join(local, 'layers')).find((l) => existsSync(path.join(local, 'layers', l, 'diff/b')))!));
+    execFileSync('rm', [path.join(local, 'cache', lost!)]);
+    let before = await df();
+    expect(before.cachePlain).toBe('0B');
+    expect(before.plain).toBe('200kB');
+    expect(before.cacheAll).toBe('300kB');
+    expect(await reclaimed([])).toBe(before.plain);
+    before = await df();
+    expect(before.plain).toBe('0B');
+    expect(await reclaimed([])).toBe('0B');
+    expect(await reclaimed(['--all'])).toBe(before.all);
+    expect(await df()).toEqual({ plain: '0B', all: '0B', cachePlain: '0B', cacheAll: '0B' });
+  });
+
   it('detects a corrupted blob when reading it', async () => {
     const local = tempDir('store-');
     await ok(local, ['import', rootfsTar, 'busybox']);
