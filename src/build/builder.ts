@@ -6,7 +6,7 @@ import { toInstruction, type ArgInstruction, type Instruction } from '../dockerf
 import { parseDockerfile } from '../dockerfile/parse.js';
 import { expandWord, ShellWordError } from '../dockerfile/shell-words.js';
 import { DockerfileError, TsbuildError, UsageError, type SourceLocation } from '../errors.js';
-import { hostArchitecture, serializeConfig } from '../image/config.js';
+import { hostArchitecture, serializeConfig, settleHistoryTimes } from '../image/config.js';
 import { planStages, type Stage } from '../plan/stages.js';
 import { writeEtcFiles } from '../sandbox/etc-files.js';
 import { haveSlirp } from '../sandbox/run.js';
@@ -218,8 +218,7 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
     for (const w of warnings) progress.warning(w);
     stats.save();
     const final = last;
-    // the image is as old as its newest history entry: a fully cached rebuild is the same image
-    const config = { ...final.config, created: final.lastCreated() };
+    const config = settleHistoryTimes(final.config, epoch);
     const imageId = await commitImage(store, serializeConfig(config), options.tags ?? [], final.baseImageId);
     progress.info(`writing image ${imageId} done`);
     for (const t of options.tags ?? []) progress.info(`naming to ${t} done`);

@@ -72,18 +72,13 @@ export class StageState {
   }
 
   /**
-   * The time of the newest history entry. Metadata-only steps take it, so that a rebuild whose
-   * layers all come from the cache reproduces the same history, and the same image ID.
+   * A metadata-only step: history with empty_layer. Its time is left open (SOURCE_DATE_EPOCH aside)
+   * until the image is complete: settleHistoryTimes gives it a layer's time, as BuildKit does.
    */
-  lastCreated(): string {
-    return this.epoch ?? this.config.history.at(-1)?.created ?? this.config.created ?? new Date(0).toISOString();
-  }
-
-  /** A metadata-only step: history with empty_layer. */
   addHistory(createdBy: string): void {
     this.config = {
       ...this.config,
-      history: [...this.config.history, { created: this.lastCreated(), created_by: createdBy, comment: HISTORY_COMMENT, empty_layer: true }],
+      history: [...this.config.history, { created: this.epoch, created_by: createdBy, comment: HISTORY_COMMENT, empty_layer: true }],
     };
   }
 

@@ -153,3 +153,26 @@ export function envSet(env: readonly string[] | undefined, key: string, value: s
 export function layerHistory(c: ImageConfig): HistoryEntry[] {
   return c.history.filter((h) => !h.empty_layer);
 }
+
+/**
+ * Gives history entries left without a time (metadata-only steps of this build) one, as BuildKit's
+ * exporter does (normalizeLayersAndHistory): the time of the newest layer-making entry before them,
+ * or, before the build's first new layer, that layer's time (not the base image's). The image is as
+ * old as its newest entry, or `epoch` (SOURCE_DATE_EPOCH). Layer-making entries keep their layer's
+ * time, so a rebuild whose layers all come from the cache is the same image.
+ */
+export function settleHistoryTimes(c: ImageConfig, epoch?: string): ImageConfig {
+  const firstOpen = c.history.findIndex((h) => !h.created);
+  let fill = c.history.slice(firstOpen < 0 ? 0 : firstOpen).find((h) => h.created)?.created ?? c.history.filter((h) => h.created).at(-1)?.created;
+  let afterOpen = false;
+  const history = c.history.map((h) => {
+    if (!h.created) {
+      afterOpen = true;
+      return { ...h, created: fill };
+    }
+    if (afterOpen) fill = h.created;
+    return h;
+  });
+  const created = epoch ?? history.filter((h) => h.created).at(-1)?.created ?? c.created;
+  return { ...c, history, created };
+}

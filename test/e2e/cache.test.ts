@@ -46,6 +46,20 @@ describe.skipIf(lacks('root'))('the build cache', () => {
     expect(second.id).toBe(first.id);
   });
 
+  it('metadata steps before the first new layer take that layer\'s time (the build\'s), not the base image\'s; a rebuild is the same image', async () => {
+    const [base] = JSON.parse((await ok(root, ['inspect', 'busybox'])).stdout);
+    await new Promise((r) => setTimeout(r, 1100)); // the build's time is later than the base's
+    const ctx = context({ Dockerfile: 'FROM busybox\nENV A=1\nLABEL l=1\nRUN echo x > /x\nENV B=2\n' });
+    const first = await build(root, ctx);
+    const [img] = JSON.parse((await ok(root, ['inspect', first.id])).stdout);
+    const times = img.History.map((h: { created: string }) => h.created);
+    const built = times.at(-2); // the RUN's
+    expect(Date.parse(built)).toBeGreaterThan(Date.parse(base.Created));
+    expect(times.slice(base.History.length)).toEqual([built, built, built, built]);
+    expect(img.Created).toBe(built);
+    expect((await build(root, ctx)).id).toBe(first.id);
+  });
+
   it('changing one copied file re-runs exactly the steps from its COPY on', async () => {
     const ctx = context({ Dockerfile: dockerfile, 'first.txt': '1', 'second.txt': '2' });
     await build(root, ctx);
