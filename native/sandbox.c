@@ -23,9 +23,14 @@
  *   --env K=V             environment of the command (repeatable); nothing else is inherited
  *   --env-file PATH       more of it, NUL-separated, read and deleted at start (values such as
  *                         secrets stay off every command line)
- *   --mount TYPE RO SRC DST   an extra mount at DST (in the rootfs; its mount point must exist):
- *                         bind (SRC a host path), tmpfs (SRC its size, "" for the default) or overlay
- *                         (SRC lowerdirs relative to --lowers-dir, read-only); RO is 1 for read-only
+ *   --mount TYPE RO SRC DST   an extra mount at DST: bind (SRC a host path), tmpfs (SRC its size,
+ *                         "" for the default) or overlay (SRC lowerdirs relative to --lowers-dir,
+ *                         read-only); RO is 1 for read-only. Mounted in the order given (parents
+ *                         first), after /proc, /dev and /sys; DST is resolved inside the rootfs as
+ *                         a chroot would resolve it (openat2 RESOLVE_IN_ROOT: no symlink leaves it),
+ *                         and a missing mount point is made where it would be (in /dev's tmpfs, in
+ *                         another mount; the init layer holds those on the image's filesystem)
+ *   --error-file PATH     where a failure to set the step up is described, in one line
  *   --net none|host|sandbox   none: a new network namespace with only loopback; host: the host's;
  *                         sandbox: a new namespace that tsbuild connects (slirp4netns) before the
  *                         command starts: the helper writes a byte on --sync-fds W once the
@@ -39,6 +44,7 @@
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <sched.h>
@@ -78,16 +84,26 @@ struct extra_mount {
 static struct extra_mount mounts[64];
 static int nmounts;
 static int net_none, net_sandbox, sync_read = -1, sync_write = -1;
+static const char *error_file;
 static volatile pid_t forward_to;
 
+/* Fails the step before its command runs: one line on stderr and in --error-file, exit 125. */
 static void die(const char *fmt, ...) {
+  int err = errno;
+  char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  fputs("tsbuild-sandbox: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  if (errno) fprintf(stderr, ": %s", strerror(errno));
-  fputc('\n', stderr);
+  int n = vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  if (err && n >= 0 && (size_t)n < sizeof msg) snprintf(msg + n, sizeof msg - n, ": %s", strerror(err));
+  fprintf(stderr, "tsbuild-sandbox: %s\n", msg);
+  if (error_file) {
+    int fd = open(error_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      if (write(fd, msg, strlen(msg)) < 0) { /* nothing more to say */ }
+      close(fd);
+    }
+  }
   _exit(125);
 }
 
@@ -141,6 +157,7 @@ static void parse_args(int argc, char **argv) {
     else if (strcmp(a, "--hostname") == 0) hostname = v;
     else if (strcmp(a, "--cwd") == 0) cwd = v;
     else if (strcmp(a, "--env-file") == 0) read_env_file(v);
+    else if (strcmp(a, "--error-file") == 0) error_file = v;
     else if (strcmp(a, "--net") == 0) {
       if (strcmp(v, "none") == 0) net_none = 1;
       else if (strcmp(v, "sandbox") == 0) net_sandbox = 1;
@@ -234,27 +251,96 @@ static void make_file_mountpoint(const char *rel) {
   if (fd >= 0) close(fd);
 }
 
-/* RUN --mount: read-only overlays of other stages (from the lowers dir), binds, tmpfs. */
-static void extra_mounts(int overlays) {
-  char path[8192], opts[8192];
+static int root_fd = -1; /* the new root (the overlay), for resolving mount targets inside it */
+
+/* `path` (relative to the new root) resolved as a chroot would: symlinks and .. never leave it. */
+static int open_in_root(const char *path, int flags) {
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (unsigned long long)(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  return (int)syscall(SYS_openat2, root_fd, path, &how, sizeof how);
+}
+
+/*
+ * The mount point of an extra mount, as an O_PATH descriptor: `dst` resolved inside the new root,
+ * each missing component made on the way (directories; the last one an empty file when `file`).
+ * Missing components can only be inside /dev's tmpfs or inside another mount: the init layer holds
+ * every mount point on the image's own filesystem, so nothing is made in the step's layer.
+ */
+static int mount_point(const char *dst, int file) {
+  char rel[4096];
+  while (*dst == '/') dst++;
+  if (snprintf(rel, sizeof rel, "%s", *dst ? dst : ".") >= (int)sizeof rel) usage("--mount target too long");
+  int fd = open_in_root(rel, O_PATH);
+  if (fd >= 0) return fd;
+  if (errno != ENOENT) die("--mount target /%s", dst);
+  for (char *p = rel;; p++) {
+    if (*p != '/' && *p != 0) continue;
+    char saved = *p;
+    *p = 0;
+    int have = open_in_root(rel, O_PATH);
+    if (have >= 0) close(have);
+    else if (errno != ENOENT) die("--mount target /%s: /%s", dst, rel);
+    else {
+      /* make it in its parent, itself resolved inside the root */
+      char *slash = strrchr(rel, '/');
+      const char *name = slash ? slash + 1 : rel;
+      if (slash) *slash = 0;
+      int parent = open_in_root(slash ? rel : ".", O_PATH | O_DIRECTORY);
+      if (slash) *slash = '/';
+      if (parent < 0) die("--mount target /%s: /%s is not a directory", dst, rel);
+      int made;
+      if (saved == 0 && file) {
+        made = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (made >= 0) close(made);
+      } else made = mkdirat(parent, name, 0755);
+      close(parent);
+      if (made < 0 && errno != EEXIST) die("--mount target /%s: cannot make its mount point /%s", dst, rel);
+    }
+    *p = saved;
+    if (saved == 0) break;
+  }
+  fd = open_in_root(rel, O_PATH);
+  if (fd < 0) die("--mount target /%s", dst);
+  return fd;
+}
+
+/* RUN --mount: binds, tmpfs, and read-only overlays of other stages (lowerdirs in the lowers dir). */
+static void extra_mounts(void) {
+  char at[64], opts[8192];
   for (int i = 0; i < nmounts; i++) {
     const struct extra_mount *m = &mounts[i];
-    int is_overlay = strcmp(m->type, "overlay") == 0;
-    if (is_overlay != overlays) continue;
-    const char *dst = m->dst;
-    while (*dst == '/') dst++;
-    if (is_overlay) {
-      snprintf(path, sizeof path, "%s/%s", rootfs, dst);
+    struct stat src;
+    int is_bind = strcmp(m->type, "bind") == 0;
+    if (is_bind && stat(m->src, &src) < 0) die("--mount source for /%s", m->dst);
+    int file = is_bind && !S_ISDIR(src.st_mode);
+    int fd = mount_point(m->dst, file);
+    struct stat st;
+    if (fstat(fd, &st) < 0) die("--mount target %s", m->dst);
+    if (file && S_ISDIR(st.st_mode)) { errno = 0; die("--mount target %s is a directory, and the mount is a file", m->dst); }
+    if (!file && !S_ISDIR(st.st_mode)) { errno = 0; die("--mount target %s is not a directory", m->dst); }
+    snprintf(at, sizeof at, "/proc/self/fd/%d", fd);
+    if (strcmp(m->type, "overlay") == 0) {
+      int back = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (back < 0 || chdir(lowers_dir) < 0) die("chdir %s", lowers_dir);
       snprintf(opts, sizeof opts, "lowerdir=%s", m->src);
-      mountf("overlay", path, "overlay", MS_RDONLY | MS_NODEV, opts);
+      if (mount("overlay", at, "overlay", MS_RDONLY | MS_NODEV | MS_NOSUID, opts) < 0) die("--mount at %s", m->dst);
+      if (fchdir(back) < 0) die("fchdir");
+      close(back);
     } else if (strcmp(m->type, "tmpfs") == 0) {
       if (*m->src) snprintf(opts, sizeof opts, "size=%s", m->src);
-      mountf("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, *m->src ? opts : NULL);
-    } else if (strcmp(m->type, "bind") == 0) {
-      mountf(m->src, dst, NULL, MS_BIND | MS_REC, NULL);
-      /* every bind is nosuid,nodev (read-only too when asked): a step cannot open host devices through it */
-      mountf(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (m->ro ? MS_RDONLY : 0), NULL);
+      if (mount("tmpfs", at, "tmpfs", MS_NOSUID | MS_NODEV, *m->src ? opts : NULL) < 0) die("--mount type=tmpfs at %s", m->dst);
+    } else if (is_bind) {
+      if (mount(m->src, at, NULL, MS_BIND | MS_REC, NULL) < 0) die("--mount at %s", m->dst);
+      /* every bind is nosuid,nodev (read-only too when asked): a step cannot open host devices
+         through it. The remount is of the new mount, reached by resolving the target again. */
+      int on = mount_point(m->dst, file);
+      snprintf(at, sizeof at, "/proc/self/fd/%d", on);
+      if (mount(NULL, at, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (m->ro ? MS_RDONLY : 0), NULL) < 0) die("--mount at %s", m->dst);
+      close(on);
     } else usage("unknown --mount type");
+    close(fd);
   }
 }
 
@@ -274,9 +360,10 @@ static void setup_rootfs(void) {
   if (lowers_dir && chdir(lowers_dir) < 0) die("chdir %s", lowers_dir);
   /* nodev: device nodes a step creates in its rootfs cannot open host devices; /dev is our tmpfs */
   mountf("overlay", rootfs, "overlay", MS_NODEV, overlay_opts);
-  extra_mounts(1);
   if (net_none || net_sandbox) loopback_up();
   if (chdir(rootfs) < 0) die("chdir %s", rootfs);
+  root_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) die("open the new root");
   mountf("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   setup_dev();
   mountf("sysfs", "sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
@@ -290,7 +377,8 @@ static void setup_rootfs(void) {
     if (strncmp(dst, "dev/", 4) == 0) make_file_mountpoint(dst);
     mountf(spec, dst, NULL, MS_BIND, NULL);
   }
-  extra_mounts(0);
+  extra_mounts();
+  close(root_fd);
   protect_kernel_paths();
   /* pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves the new. */
   if (syscall(SYS_pivot_root, ".", ".") < 0) die("pivot_root");

@@ -6,6 +6,7 @@ import { toInstruction, type ArgInstruction, type Instruction } from '../dockerf
 import { parseDockerfile } from '../dockerfile/parse.js';
 import { expandWord, ShellWordError } from '../dockerfile/shell-words.js';
 import { DockerfileError, TsbuildError, UsageError, type SourceLocation } from '../errors.js';
+import { located } from './step-error.js';
 import { hostArchitecture, serializeConfig, settleHistoryTimes } from '../image/config.js';
 import { planStages, type Stage } from '../plan/stages.js';
 import { writeEtcFiles } from '../sandbox/etc-files.js';
@@ -155,7 +156,7 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
         await dispatch(ctx, ins);
       } catch (err) {
         progress.failed(id);
-        throw err;
+        throw located(err, ins, store.root);
       }
       store.removeTemp(stepDir);
       progress.done(id, (Date.now() - started) / 1000, ctx.cached === true);

@@ -127,11 +127,33 @@ export async function mountKeys(ctx: StepContext, ins: RunInstruction): Promise<
   return keys;
 }
 
+const under = (p: string, dir: string) => p === dir || p.startsWith(dir === '/' ? '/' : `${dir}/`);
+
+/**
+ * A step's mounts as BuildKit hands them to runc: sorted by target (parents before what they
+ * hold), the last of two with one target winning. The init layer holds the mount points on the
+ * image's filesystem; those inside another mount are made there by the sandbox.
+ */
+function arrange(ctx: StepContext, out: PreparedMounts, view: RootfsView): void {
+  const byTarget = new Map<string, number>();
+  out.mounts.forEach((m, i) => byTarget.set(m.target, i));
+  const kept = [...byTarget.values()].sort((a, b) => Buffer.compare(Buffer.from(out.mounts[a]!.target), Buffer.from(out.mounts[b]!.target)));
+  const resolved = kept.map((i) => view.resolve(out.mounts[i]!.target).path);
+  for (const [k, i] of kept.entries()) {
+    const target = out.mounts[i]!.target;
+    if (target === '/') fail(ctx, 'RUN --mount: target / would replace the root filesystem');
+    if (under(target, '/proc') || under(resolved[k]!, '/proc')) fail(ctx, `RUN --mount: target ${target} cannot be mounted because it is inside /proc`);
+  }
+  const points = kept.map((i) => out.points[i]!);
+  out.mounts = kept.map((i) => out.mounts[i]!);
+  out.points = points.filter((_, k) => !resolved.some((r, j) => j !== k && r !== resolved[k] && under(resolved[k]!, r)));
+}
+
 /**
  * Prepares a RUN's --mount list: where each mount's content comes from on the host, and the mount
  * points the init layer must hold so that nothing of them lands in the step's layer.
  */
-export async function prepareMounts(ctx: StepContext, ins: RunInstruction): Promise<PreparedMounts> {
+export async function prepareMounts(ctx: StepContext, ins: RunInstruction, view: RootfsView): Promise<PreparedMounts> {
   const out: PreparedMounts = { mounts: [], points: [], env: [], locked: [] };
   const workdir = ctx.state.config.config.WorkingDir || '/';
   for (const [n, raw] of ins.mounts.entries()) {
@@ -207,5 +229,6 @@ export async function prepareMounts(ctx: StepContext, ins: RunInstruction): Prom
       }
     }
   }
+  arrange(ctx, out, view);
   return out;
 }

@@ -3,6 +3,9 @@ import { components } from '../fs/resolve.js';
 import path from 'node:path';
 import type { RootfsView } from '../fs/rootfs-view.js';
 
+/** A RUN --mount target the image's filesystem cannot hold a mount point for. */
+export class MountPointError extends Error {}
+
 /** Mount points a RUN step needs: directories for kernel filesystems, files for bind mounts. */
 const INIT_DIRS = ['proc', 'dev', 'sys', 'etc'];
 export const INIT_FILES = ['etc/hosts', 'etc/hostname', 'etc/resolv.conf'];
@@ -24,12 +27,12 @@ export function makeInitLayer(dir: string, view: RootfsView, points: ReadonlyArr
   for (const d of INIT_DIRS) {
     const existing = view.resolve(`/${d}`, false).entry;
     if (existing && !existing.stat.isDirectory()) continue; // a file or symlink there: leave it alone
-    mkdirSync(path.join(dir, d), { mode: 0o755 });
+    if (!existsSync(path.join(dir, d))) mkdirSync(path.join(dir, d), { mode: 0o755 }); // a mount point below it may have made it
     mirror(path.join(dir, d), view, `/${d}`);
     if (d === 'etc') etc = true;
   }
   if (!etc) return [];
-  for (const f of INIT_FILES) writeFileSync(path.join(dir, f), '', { mode: 0o644 });
+  for (const f of INIT_FILES) if (!existsSync(path.join(dir, f))) writeFileSync(path.join(dir, f), '', { mode: 0o644 });
   mirror(path.join(dir, 'etc'), view, '/etc'); // creating the files changed its mtime
   return INIT_FILES;
 }
@@ -45,6 +48,13 @@ function addMountPoint(dir: string, view: RootfsView, target: string, file: bool
   for (let i = 0; i < parts.length; i++) {
     host = path.join(host, parts[i]!);
     const last = i === parts.length - 1;
+    const inImage = `/${parts.slice(0, i + 1).join('/')}`;
+    const st = view.resolve(inImage, false).entry?.stat;
+    // a directory here in the init layer would hide the image's file from the step
+    if (st && !st.isDirectory() && !last) throw new MountPointError(`target ${target}: ${inImage} is not a directory in the image`);
+    if (st && last && st.isDirectory() === file) {
+      throw new MountPointError(`target ${target} is a ${file ? 'directory' : 'file'} in the image, and the mount is a ${file ? 'file' : 'directory'}`);
+    }
     if (existsSync(host)) continue;
     if (last && file) writeFileSync(host, '', { mode: 0o644 });
     else {

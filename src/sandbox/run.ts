@@ -1,6 +1,6 @@
 import type { ResultPromise } from 'execa';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { sandboxHelperPath } from '../native/index.js';
@@ -44,6 +44,8 @@ export interface SandboxSpec {
 
 export interface SandboxResult {
   exitCode: number;
+  /** Why the sandbox could not start the command (a mount target it could not mount, ...). */
+  setupError?: string;
   /** The upper dir: what the command changed, in overlay form. */
   upper: string;
 }
@@ -87,6 +89,14 @@ function connectSandboxNetwork(child: ResultPromise): Promise<ChildProcess> {
   });
 }
 
+function readFileOrUndefined(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether slirp4netns is installed (else the default network falls back to the host's). */
 export function haveSlirp(): boolean {
   return ['/usr/bin/slirp4netns', '/usr/local/bin/slirp4netns'].some((p) => existsSync(p));
@@ -123,6 +133,8 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   const envFile = path.join(spec.stepDir, 'env');
   writeFileSync(envFile, spec.env.map((e) => `${e}\0`).join(''), { mode: 0o600 });
   args.push('--env-file', envFile);
+  const errorFile = path.join(spec.stepDir, 'setup-error');
+  args.push('--error-file', errorFile);
   args.push('--', ...spec.argv);
   const { execa } = await import('execa'); // loaded on the first RUN: a fully cached build never needs it
   const child = execa(sandboxHelperPath(), args, {
@@ -143,7 +155,9 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   }
   try {
     const result = await child;
-    return { exitCode: result.exitCode ?? 128 + 9, upper };
+    const exitCode = result.exitCode ?? 128 + 9;
+    const setupError = exitCode === 125 ? readFileOrUndefined(errorFile) : undefined;
+    return { exitCode, upper, ...(setupError ? { setupError } : {}) };
   } finally {
     (await slirp?.catch(() => undefined))?.kill('SIGKILL');
   }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTop, ok, tsbuild } from '../helpers/cli.js';
@@ -39,6 +39,46 @@ describe.skipIf(lacks('root'))('RUN --mount and --network', () => {
     writeFileSync(path.join(ctx, 'kept'), 'v2');
     const second = await buildTop(root, ctx);
     expect(second('kept')).toBe('v2');
+  });
+
+  it('mount targets work anywhere: under /etc and /dev, nested in another mount, through a symlink of the image, beside /proc; nothing reaches the layer', async () => {
+    const secretFile = path.join(tempDir(), 'tok');
+    writeFileSync(secretFile, 'tok-value');
+    const ctx = context({
+      Dockerfile: [
+        'FROM busybox',
+        'RUN mkdir -p /real/deep && ln -s /real /link && ln -s real/deep /rel && echo base > /real/deep/kept',
+        'RUN --mount=type=secret,id=tok,target=/etc/app.key --mount=type=cache,target=/etc/apt/x --mount=type=bind,target=/etc/ctx \\',
+        '    --mount=type=tmpfs,target=/dev/scratch --mount=type=secret,id=tok,target=/dev/tok \\',
+        '    --mount=type=cache,id=outer,target=/cache --mount=type=secret,id=tok,target=/cache/key --mount=type=tmpfs,target=/cache/sub/t \\',
+        '    --mount=type=tmpfs,target=/link/in --mount=type=bind,target=/rel/ctx --mount=type=tmpfs,target=/proc-data \\',
+        '    sh -c \'cat /etc/app.key /dev/tok /cache/key /etc/ctx/data /real/deep/ctx/data > /seen && touch /etc/apt/x/f /dev/scratch/f /cache/sub/t/f /real/in/f /proc-data/f && ls /etc/apt/x /real/in > /listing && ls /real/deep > /deep\'',
+      ].join('\n'),
+      data: 'ctx\n',
+    });
+    const r = await ok(root, ['-q', '--secret', `id=tok,src=${secretFile}`, ctx]);
+    const [image] = JSON.parse((await ok(root, ['inspect', r.stdout.trim()])).stdout);
+    const diff = path.join(root, 'layers', image.Layers.at(-1).ChainID.slice(7), 'diff');
+    expect(readFileSync(path.join(diff, 'seen'), 'utf8')).toBe('tok-valuetok-valuetok-valuectx\nctx\n');
+    expect(readFileSync(path.join(diff, 'listing'), 'utf8')).toBe('/etc/apt/x:\nf\n\n/real/in:\nf\n');
+    expect(readFileSync(path.join(diff, 'deep'), 'utf8')).toBe('ctx\nkept\n');
+    // the layer holds what the command wrote, and no mount point
+    expect(readdirSync(diff).sort()).toEqual(['deep', 'listing', 'seen']);
+  });
+
+  it('a target the image cannot hold, or inside /proc, is one located line', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['RUN --mount=type=tmpfs,target=/bin/sh/x true', /^tsbuild: .*Dockerfile:2: RUN --mount target \/bin\/sh\/x: \/bin\/busybox is not a directory in the image$/],
+      ['RUN --mount=type=tmpfs,target=/proc/x true', /^tsbuild: .*Dockerfile:2: RUN --mount: target \/proc\/x cannot be mounted because it is inside \/proc$/],
+      ['RUN --mount=type=tmpfs,target=/ true', /^tsbuild: .*Dockerfile:2: RUN --mount: target \/ would replace the root filesystem$/],
+      ['RUN --mount=target=/ctx --mount=type=tmpfs,target=/ctx/new true', /^tsbuild: .*Dockerfile:2: RUN --mount target \/ctx\/new: cannot make its mount point \/ctx\/new: Read-only file system$/],
+    ];
+    for (const [run, expected] of cases) {
+      const r = await tsbuild(root, [context({ Dockerfile: `FROM busybox\n${run}\n`, data: 'x' })]);
+      expect(r.code, run).toBe(1);
+      expect(r.stderr.trim().split('\n').at(-1), run).toMatch(expected);
+      expect(r.stderr).not.toMatch(new RegExp(root));
+    }
   });
 
   it('bind mounts another stage', async () => {

@@ -4,7 +4,7 @@ import type { RunInstruction } from '../../dockerfile/instructions.js';
 import { heredocsInLine } from '../../dockerfile/parse.js';
 import { BuildStepError } from '../../errors.js';
 import { envGet, envSet } from '../../image/config.js';
-import { makeInitLayer } from '../../overlay/init-layer.js';
+import { makeInitLayer, MountPointError } from '../../overlay/init-layer.js';
 import { haveSlirp, runInSandbox } from '../../sandbox/run.js';
 import { resolveUser } from '../../sandbox/user.js';
 import { cachedStep, commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
@@ -80,8 +80,8 @@ export async function run(ctx: StepContext, ins: RunInstruction): Promise<void> 
 }
 
 async function runStep(ctx: StepContext, ins: RunInstruction, argv: string[], pipe: Script['pipe'], network: string): Promise<void> {
-  const prepared = await prepareMounts(ctx, ins);
   const view = await viewOf(ctx);
+  const prepared = await prepareMounts(ctx, ins, view);
   const config = ctx.state.config.config;
   let user;
   try {
@@ -99,7 +99,13 @@ async function runStep(ctx: StepContext, ins: RunInstruction, argv: string[], pi
 
   env = [...env, ...prepared.env];
   const initDir = path.join(ctx.stepDir, 'init');
-  const bindable = makeInitLayer(initDir, view, prepared.points);
+  let bindable: string[];
+  try {
+    bindable = makeInitLayer(initDir, view, prepared.points);
+  } catch (err) {
+    if (err instanceof MountPointError) fail(ctx, `RUN --mount ${err.message}`, err);
+    throw err;
+  }
   const sandboxNet = network === 'default' && haveSlirp();
   const binds: Record<string, string> = Object.fromEntries(bindable.map((f) => [f, ctx.etcFiles[f]!]));
   if (sandboxNet && binds['etc/resolv.conf']) binds['etc/resolv.conf'] = ctx.etcFiles['sandbox/resolv.conf']!;
@@ -128,6 +134,10 @@ async function runStep(ctx: StepContext, ins: RunInstruction, argv: string[], pi
     run,
   )();
   ctx.options.signal?.throwIfAborted();
+  if (result.setupError) {
+    const why = result.setupError.startsWith('--mount') ? result.setupError : `could not set up the step: ${result.setupError}`;
+    throw new BuildStepError(`RUN ${why}`, { location: ins.location });
+  }
   if (result.exitCode !== 0) {
     const shown = ins.prependShell ? argv.join(' ') : JSON.stringify(argv);
     throw new BuildStepError(`RUN failed: process "${shown}" did not complete successfully: exit code: ${result.exitCode}`, {
