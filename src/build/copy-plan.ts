@@ -19,6 +19,8 @@ interface PlanNode {
   source?: string;
   expected?: Expected;
   linkname?: string;
+  /** For a file with other hard links: which inode of which source, so that its links stay links. */
+  inode?: string;
   children?: Map<string, PlanNode>;
 }
 
@@ -34,6 +36,11 @@ export interface SourceOptions {
   mode?: number;
   /** Unpacking an archive (ADD): entries replace what is there, whatever its type. */
   replace?: boolean;
+  /**
+   * Hard links between the files of one source (a directory, an archive, a wildcard's matches) stay
+   * links in the layer, as BuildKit's copier keeps them within one copy: its number tells sources apart.
+   */
+  source?: number;
 }
 
 const sortBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
@@ -107,7 +114,8 @@ export class LayerPlan {
       this.addDirContents(node, tree, comps, opts);
     } else if (st.isFile()) {
       const p = this.checkReplace(parent, name, 'file', opts.replace);
-      parent.children!.set(name, { kind: 'file', path: p, ...attrs, size: st.size, source: tree.hostPath(comps), expected: { dev: st.dev, ino: st.ino, within: tree.confinedTo } });
+      const inode = st.nlink > 1 ? `${opts.source ?? 0}:${st.dev}:${st.ino}` : undefined;
+      parent.children!.set(name, { kind: 'file', path: p, ...attrs, size: st.size, source: tree.hostPath(comps), expected: { dev: st.dev, ino: st.ino, within: tree.confinedTo }, inode });
     } else if (st.isSymbolicLink()) {
       const p = this.checkReplace(parent, name, 'symlink', opts.replace);
       parent.children!.set(name, { kind: 'symlink', path: p, ...attrs, mode: 0o777, size: 0, linkname: tree.readlink(comps) });
@@ -134,9 +142,14 @@ export class LayerPlan {
     parent.children!.set(name, { kind: 'file', path: p, ...attrs, size, source: hostFile });
   }
 
-  /** Writes the planned layer as a tar, in the same order writeLayerTar uses. Returns the content size. */
+  /**
+   * Writes the planned layer as a tar, in the same order writeLayerTar uses: the first path of a
+   * hard-linked file holds its content, the others are hard-link entries naming it. Returns the
+   * content size.
+   */
   async write(sink: ByteSink): Promise<number> {
     let contentSize = 0;
+    const linked = new Map<string, string>();
     const emit = (b: Buffer) => put(sink, b);
     const walk = async (node: PlanNode, prefix: string): Promise<void> => {
       for (const name of [...node.children!.keys()].sort(sortBytes)) {
@@ -149,7 +162,10 @@ export class LayerPlan {
           await walk(child, p);
         } else if (child.kind === 'symlink') {
           await emit(encodeHeader({ ...base, type: 'symlink', size: 0, linkname: child.linkname }));
+        } else if (child.inode !== undefined && linked.has(child.inode)) {
+          await emit(encodeHeader({ ...base, type: 'hardlink', size: 0, linkname: linked.get(child.inode) }));
         } else {
+          if (child.inode !== undefined) linked.set(child.inode, p);
           await emit(encodeHeader({ ...base, type: 'file', size: child.size }));
           await copyFileContent(child.source!, child.size, emit, child.expected);
           await emit(paddingFor(child.size));

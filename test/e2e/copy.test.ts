@@ -1,4 +1,5 @@
-import { chmodSync, existsSync, readFileSync, utimesSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, linkSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ok } from '../helpers/cli.js';
@@ -68,5 +69,63 @@ describe.skipIf(lacks('root'))('FROM scratch', () => {
     expect(image.Config).toEqual({ Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['/hello.txt'], WorkingDir: '/' });
     expect(image.History.map((h: { created_by: string }) => h.created_by)).toEqual(['COPY hello.txt / # buildkit', 'CMD ["/hello.txt"]']);
     expect(image.Layers[0].ContentSize).toBe(3);
+  });
+});
+
+describe.skipIf(lacks('root'))('hard links', () => {
+  const root = tempDir('store-');
+  beforeAll(async () => {
+    await ok(root, ['import', busyboxRootfsTar(), 'busybox']);
+  });
+
+  /** The top layer's entries as GNU tar lists them: "path" or "path link to target". */
+  async function topLayerEntries(image: string): Promise<string[]> {
+    const dir = tempDir('saved-');
+    await ok(root, ['save', image, '-o', path.join(dir, 'image.tar')]);
+    execFileSync('tar', ['-xf', path.join(dir, 'image.tar'), '-C', dir]);
+    const [manifest] = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+    return execFileSync('tar', ['-tvf', path.join(dir, manifest.Layers.at(-1))], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('-') || l.startsWith('h'))
+      .map((l) => l.replace(/^.* \d\d:\d\d /, ''));
+  }
+
+  it('stay one inode through COPY of the context, COPY --from a stage and ADD of an archive', async () => {
+    const ctx = context({ Dockerfile: '', 'tree/a': 'a\n', 'tree/sub/c': 'c\n', 'other/x': 'x\n' });
+    linkSync(path.join(ctx, 'tree/a'), path.join(ctx, 'tree/b'));
+    linkSync(path.join(ctx, 'tree/a'), path.join(ctx, 'tree/sub/d'));
+    linkSync(path.join(ctx, 'other/x'), path.join(ctx, 'other/y'));
+    execFileSync('tar', ['-cf', path.join(ctx, 'arch.tar'), '-C', path.join(ctx, 'tree'), '.']); // GNU tar writes b and sub/d as links to a
+    writeFileSync(
+      path.join(ctx, 'Dockerfile'),
+      [
+        'FROM busybox AS stage',
+        'RUN mkdir /made && echo m > /made/one && ln /made/one /made/two',
+        'FROM busybox',
+        'COPY tree /ctx/',
+        'COPY --from=stage /made /from/',
+        'ADD arch.tar /added/',
+        'COPY other/x other/y /separate/',
+        'RUN stat -c "%n %h %i" /ctx/a /ctx/b /ctx/sub/d /from/one /from/two /added/a /added/b /added/sub/d /separate/x /separate/y > /links',
+      ].join('\n'),
+    );
+    const id = (await ok(root, ['-q', '-t', 'links', ctx])).stdout.trim();
+    const [image] = JSON.parse((await ok(root, ['inspect', id])).stdout);
+    const stats = readFileSync(path.join(root, 'layers', image.Layers.at(-1).ChainID.slice(7), 'diff/links'), 'utf8').trim().split('\n').map((l) => l.split(' '));
+    const inode = (p: string) => stats.find((s) => s[0] === p)!;
+    for (const group of [['/ctx/a', '/ctx/b', '/ctx/sub/d'], ['/from/one', '/from/two'], ['/added/a', '/added/b', '/added/sub/d']]) {
+      expect(group.map((p) => inode(p)[1])).toEqual(group.map(() => String(group.length)));
+      expect(new Set(group.map((p) => inode(p)[2])).size).toBe(1);
+    }
+    // two sources of one COPY are two copies, as BuildKit copies each source on its own
+    expect([inode('/separate/x')[1], inode('/separate/y')[1]]).toEqual(['1', '1']);
+  });
+
+  it('are hard-link entries in the COPY layer tar', async () => {
+    const ctx = context({ Dockerfile: 'FROM busybox\nCOPY . /x/\n', a: 'a\n' });
+    linkSync(path.join(ctx, 'a'), path.join(ctx, 'b'));
+    await ok(root, ['-q', '-t', 'ctxlinks', ctx]);
+    expect(await topLayerEntries('ctxlinks')).toEqual(['x/Dockerfile', 'x/a', 'x/b link to x/a']);
   });
 });

@@ -75,10 +75,10 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
   };
   // the sources first (stats only): they are what the cache key hashes
   const { tree, identity } = await sourceTree(ctx, ins).catch(sourceFail);
-  const local: Array<{ tree: SourceTree; entry: SourceEntry }> = [];
+  const local: Array<{ tree: SourceTree; entry: SourceEntry; source: number }> = [];
   const urls = srcs.filter(isUrl);
   try {
-    for (const src of srcs.filter((x) => !isUrl(x))) for (const entry of resolveSources(tree, src)) local.push({ tree, entry });
+    for (const [source, src] of srcs.entries()) if (!isUrl(src)) for (const entry of resolveSources(tree, src)) local.push({ tree, entry, source });
   } catch (err) {
     sourceFail(err);
   }
@@ -112,8 +112,8 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
     // followed and no directory copied up
     const view = ins.link ? new RootfsView([]) : imageView;
     const plan = new LayerPlan(view, Math.floor(Date.now() / 1000), ctx.epochSeconds);
-    const opts = { owner: owner ?? { uid: 0, gid: 0 }, mode };
-    const newDirs = { ...opts.owner, mode: 0o755 };
+    const ownerAndMode = { owner: owner ?? { uid: 0, gid: 0 }, mode };
+    const newDirs = { ...ownerAndMode.owner, mode: 0o755 };
 
     /** Places one file-like source: into dest when dest is a directory, else as dest. */
     const target = (name: string) => {
@@ -126,14 +126,15 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
     try {
       for (const got of downloads) {
         const t = target(got.name);
-        plan.addFile(t.dir, t.name, got.file, got.size, { ...opts.owner, mode: mode ?? 0o600, mtime: got.mtime });
+        plan.addFile(t.dir, t.name, got.file, got.size, { ...ownerAndMode.owner, mode: mode ?? 0o600, mtime: got.mtime });
       }
-      for (const [n, { tree: t, entry }] of local.entries()) {
+      for (const [n, { tree: t, entry, source }] of local.entries()) {
+        const opts = { ...ownerAndMode, source };
         const kind = isAdd && ins.unpack !== false && entry.stat.isFile() && t instanceof ContextTree ? await archiveKind(t.hostPath(entry.comps)) : undefined;
         if (kind) {
           const unpacked = await unpackArchive(t.hostPath(entry.comps), kind, path.join(ctx.stepDir, `unpack-${n}`));
           const dir = plan.dir(view.resolve(destAbs).path, newDirs);
-          plan.addDirContents(dir, unpacked, [], { mode, replace: true }); // an archive's owners are kept, even with --chown
+          plan.addDirContents(dir, unpacked, [], { mode, replace: true, source }); // an archive's owners are kept, even with --chown
         } else if (entry.stat.isDirectory()) {
           const dir = plan.dir(view.resolve(destAbs).path, newDirs);
           plan.addDirContents(dir, t, entry.comps, opts);
@@ -146,7 +147,7 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
         const file = path.join(ctx.stepDir, `heredoc-${i}`);
         writeFileSync(file, doc.content);
         const t = target(doc.name);
-        plan.addFile(t.dir, t.name, file, Buffer.byteLength(doc.content), { ...opts.owner, mode: mode ?? 0o644, mtime: Math.floor(Date.now() / 1000) });
+        plan.addFile(t.dir, t.name, file, Buffer.byteLength(doc.content), { ...ownerAndMode.owner, mode: mode ?? 0o644, mtime: Math.floor(Date.now() / 1000) });
       }
     } catch (err) {
       sourceFail(err);
