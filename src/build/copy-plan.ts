@@ -37,7 +37,7 @@ export interface SourceOptions {
   /** Unpacking an archive (ADD): entries replace what is there, whatever its type. */
   replace?: boolean;
   /**
-   * Hard links between the files of one source (a directory, an archive, a wildcard's matches) stay
+   * Hard links between the files of one source (a directory, an archive, one wildcard match) stay
    * links in the layer, as BuildKit's copier keeps them within one copy: its number tells sources apart.
    */
   source?: number;

@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { linkSync } from 'node:fs';
+import path from 'node:path';
 
 /**
  * The differential suite's cases: each is built by Docker's BuildKit and by tsbuild, and the two
@@ -17,6 +19,8 @@ export interface DiffCase {
   /** Files of an own case's context (path → content); `Dockerfile` among them. */
   files?: Record<string, string>;
   buildArgs?: string[];
+  /** Secrets both builders get (`--secret id=ID,src=FILE`): id → content. */
+  secrets?: Record<string, string>;
   target?: string;
   /** Extra context preparation (archives made with tar, ...). */
   prepare?: (dir: string) => void;
@@ -276,5 +280,33 @@ ownCases.push(
       Dockerfile: `${B}\nARG X=from-arg\nENV X=from-env\nRUN echo "$X" > /env-wins\nENV Y=from-env\nARG Y=from-arg\nRUN echo "$Y" > /later-arg\nARG Z\nRUN echo "[$Z]" > /unset-arg\n`,
     },
     buildArgs: ['X=cli', 'Y=cli-y'],
+  },
+);
+
+ownCases.push(
+  {
+    name: 'hard links through COPY of the context, COPY --from and ADD of an archive',
+    files: {
+      Dockerfile: `${B} AS stage\nRUN mkdir /made && echo m > /made/one && ln /made/one /made/two\nFROM busybox\nCOPY tree /ctx/\nCOPY --from=stage /made /from/\nADD arch.tar /added/\nCOPY other/x other/y /separate/\nCOPY other/* /wild/\nCOPY . /all/\n`,
+      'tree/a': 'a\n',
+      'tree/sub/c': 'c\n',
+      'other/x': 'x\n',
+    },
+    prepare: (dir) => {
+      linkSync(path.join(dir, 'tree/a'), path.join(dir, 'tree/b'));
+      linkSync(path.join(dir, 'tree/a'), path.join(dir, 'tree/sub/d'));
+      linkSync(path.join(dir, 'other/x'), path.join(dir, 'other/y'));
+      execFileSync('tar', ['-cf', path.join(dir, 'arch.tar'), '-C', path.join(dir, 'tree'), '.']);
+    },
+  },
+  {
+    name: 'mount targets under /etc and /dev: secret, cache, bind, tmpfs',
+    secrets: { tok: 'token-value' },
+    ignorePaths: [/^etc\/(app\.key|apt|apt\/x|ctx)$/],
+    why: "dockerd 20.10's BuildKit leaves the mount points it made in the layer; BuildKit 0.10+ removes these stubs, and tsbuild never creates them",
+    files: {
+      Dockerfile: `${B}\nRUN --mount=type=secret,id=tok,target=/etc/app.key --mount=type=cache,target=/etc/apt/x --mount=type=bind,target=/etc/ctx cat /etc/app.key /etc/ctx/data > /seen-etc && touch /etc/apt/x/f && ls /etc/apt/x > /cache-listing\nRUN --mount=type=tmpfs,target=/dev/scratch --mount=type=secret,id=tok,target=/dev/tok --mount=type=bind,target=/dev/ctx cat /dev/tok /dev/ctx/data > /seen-dev && touch /dev/scratch/f && ls /dev/scratch > /tmpfs-listing\n`,
+      data: 'context data\n',
+    },
   },
 );

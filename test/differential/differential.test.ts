@@ -25,8 +25,17 @@ interface Outcome {
   log: string;
 }
 
+/** `--secret id=ID,src=FILE` for each of the case's secrets, written outside the context. */
+function secretArgs(c: DiffCase, work: string): string[] {
+  return Object.entries(c.secrets ?? {}).flatMap(([id, content]) => {
+    const file = path.join(work, `secret-${id}`);
+    writeFileSync(file, content);
+    return ['--secret', `id=${id},src=${file}`];
+  });
+}
+
 function dockerBuild(ctx: string, dockerfile: string, tag: string, c: DiffCase, out: string): Outcome {
-  const args = ['build', '--no-cache', '-f', path.join(ctx, dockerfile), '-t', tag, ...(c.buildArgs ?? []).flatMap((a) => ['--build-arg', a])];
+  const args = ['build', '--no-cache', '-f', path.join(ctx, dockerfile), '-t', tag, ...(c.buildArgs ?? []).flatMap((a) => ['--build-arg', a]), ...secretArgs(c, path.dirname(out))];
   if (c.target) args.push('--target', c.target);
   const r = spawnSync(DOCKER, [...args, ctx], { env: { ...process.env, DOCKER_BUILDKIT: '1', FROM_ENV: 'from-environment' }, encoding: 'utf8', timeout: 300_000 });
   if (r.status !== 0) return { ok: false, log: r.stderr };
@@ -35,7 +44,7 @@ function dockerBuild(ctx: string, dockerfile: string, tag: string, c: DiffCase, 
 }
 
 function tsbuildBuild(root: string, ctx: string, dockerfile: string, c: DiffCase, out: string): Outcome {
-  const args = [BIN_PATH, '-q', '-f', path.join(ctx, dockerfile), '-o', out, ...(c.buildArgs ?? []).flatMap((a) => ['--build-arg', a])];
+  const args = [BIN_PATH, '-q', '-f', path.join(ctx, dockerfile), '-o', out, ...(c.buildArgs ?? []).flatMap((a) => ['--build-arg', a]), ...secretArgs(c, path.dirname(out))];
   if (c.target) args.push('--target', c.target);
   const r = spawnSync(process.execPath, [...args, ctx], { env: { ...process.env, TSBUILD_ROOT: root, FROM_ENV: 'from-environment' }, encoding: 'utf8', timeout: 300_000 });
   return { ok: r.status === 0, log: r.stderr };

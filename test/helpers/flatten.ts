@@ -12,6 +12,8 @@ export interface FlatEntry {
   /** sha256 of a regular file's content. */
   digest?: string;
   linkname?: string;
+  /** For a hard-linked file: every path of its inode in the image, sorted. */
+  hardlinks?: string;
 }
 
 export interface FlatImage {
@@ -32,8 +34,19 @@ export async function flattenArchive(archive: string, workDir: string): Promise<
   const [manifest] = JSON.parse(readFileSync(path.join(workDir, 'manifest.json'), 'utf8')) as Array<{ Config: string; Layers: string[] }>;
   const config = JSON.parse(readFileSync(path.join(workDir, manifest!.Config), 'utf8')) as Record<string, unknown>;
   const files = new Map<string, FlatEntry>();
+  // hard-link groups: a path leaves its group when it is replaced or deleted
+  const groups = new Map<string, Set<string>>();
+  const unlink = (p: string) => {
+    groups.get(p)?.delete(p);
+    groups.delete(p);
+  };
   const removeUnder = (dir: string, keepFrom?: Set<string>) => {
-    for (const p of [...files.keys()]) if (p.startsWith(`${dir}/`) && !keepFrom?.has(p)) files.delete(p);
+    for (const p of [...files.keys()]) {
+      if (p.startsWith(`${dir}/`) && !keepFrom?.has(p)) {
+        files.delete(p);
+        unlink(p);
+      }
+    }
   };
   for (const layer of manifest!.Layers) {
     const entries: Array<{ path: string; entry: FlatEntry; link?: string }> = [];
@@ -65,6 +78,7 @@ export async function flattenArchive(archive: string, workDir: string): Promise<
       else if (base.startsWith('.wh.')) {
         const gone = dir ? `${dir}/${base.slice(4)}` : base.slice(4);
         files.delete(gone);
+        unlink(gone);
         removeUnder(gone);
       }
     }
@@ -72,9 +86,16 @@ export async function flattenArchive(archive: string, workDir: string): Promise<
       if (p === '' || path.posix.basename(p).startsWith('.wh.')) continue;
       const before = files.get(p);
       if (before && before.type === 'Directory' && entry.type !== 'Directory') removeUnder(p);
+      unlink(p);
+      if (link !== undefined) {
+        const group = groups.get(link) ?? new Set([link]);
+        group.add(p);
+        for (const member of group) groups.set(member, group);
+      }
       files.set(p, link !== undefined ? { ...(files.get(link) ?? entry), type: 'File' } : entry);
     }
   }
+  for (const [p, group] of groups) if (group.size > 1 && files.has(p)) files.get(p)!.hardlinks = [...group].sort().join(' ');
   return { files, config };
 }
 
@@ -99,7 +120,7 @@ export function compareImages(ref: FlatImage, ours: FlatImage, ignorePaths: RegE
       diffs.push(`missing in tsbuild: ${p} (${a.type})`);
       continue;
     }
-    for (const k of ['type', 'mode', 'uid', 'gid', 'digest', 'linkname'] as const) {
+    for (const k of ['type', 'mode', 'uid', 'gid', 'digest', 'linkname', 'hardlinks'] as const) {
       if (a[k] !== b[k]) diffs.push(`${p}: ${k} ${JSON.stringify(a[k])} (docker) != ${JSON.stringify(b[k])} (tsbuild)`);
     }
   }

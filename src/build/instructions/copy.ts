@@ -75,10 +75,10 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
   };
   // the sources first (stats only): they are what the cache key hashes
   const { tree, identity } = await sourceTree(ctx, ins).catch(sourceFail);
-  const local: Array<{ tree: SourceTree; entry: SourceEntry; source: number }> = [];
+  const local: Array<{ tree: SourceTree; entry: SourceEntry }> = [];
   const urls = srcs.filter(isUrl);
   try {
-    for (const [source, src] of srcs.entries()) if (!isUrl(src)) for (const entry of resolveSources(tree, src)) local.push({ tree, entry, source });
+    for (const src of srcs.filter((x) => !isUrl(x))) for (const entry of resolveSources(tree, src)) local.push({ tree, entry });
   } catch (err) {
     sourceFail(err);
   }
@@ -128,13 +128,14 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
         const t = target(got.name);
         plan.addFile(t.dir, t.name, got.file, got.size, { ...ownerAndMode.owner, mode: mode ?? 0o600, mtime: got.mtime });
       }
-      for (const [n, { tree: t, entry, source }] of local.entries()) {
-        const opts = { ...ownerAndMode, source };
+      for (const [n, { tree: t, entry }] of local.entries()) {
+        // hard links stay links within one source (each wildcard match is one), as in BuildKit
+        const opts = { ...ownerAndMode, source: n };
         const kind = isAdd && ins.unpack !== false && entry.stat.isFile() && t instanceof ContextTree ? await archiveKind(t.hostPath(entry.comps)) : undefined;
         if (kind) {
           const unpacked = await unpackArchive(t.hostPath(entry.comps), kind, path.join(ctx.stepDir, `unpack-${n}`));
           const dir = plan.dir(view.resolve(destAbs).path, newDirs);
-          plan.addDirContents(dir, unpacked, [], { mode, replace: true, source }); // an archive's owners are kept, even with --chown
+          plan.addDirContents(dir, unpacked, [], { mode, replace: true, source: n }); // an archive's owners are kept, even with --chown
         } else if (entry.stat.isDirectory()) {
           const dir = plan.dir(view.resolve(destAbs).path, newDirs);
           plan.addDirContents(dir, t, entry.comps, opts);
