@@ -7,6 +7,7 @@ import { parseDockerfile } from '../dockerfile/parse.js';
 import { expandWord, ShellWordError } from '../dockerfile/shell-words.js';
 import { DockerfileError, TsbuildError, UsageError, type SourceLocation } from '../errors.js';
 import { located } from './step-error.js';
+import { fromTitle, StageCounter, stepTitle } from './step-title.js';
 import { hostArchitecture, serializeConfig, settleHistoryTimes } from '../image/config.js';
 import { planStages, type Stage } from '../plan/stages.js';
 import { writeEtcFiles } from '../sandbox/etc-files.js';
@@ -121,7 +122,6 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
   if (!haveSlirp() && needed.some((s) => s.instructions.some((i) => i.keyword === 'RUN'))) {
     warnings.push('slirp4netns is not installed: RUN steps share the host network instead of a network of their own');
   }
-  const total = needed.reduce((n, s) => n + 1 + s.instructions.length, 0);
 
   const epochText = buildArgValue(options.buildArgs, 'SOURCE_DATE_EPOCH') ?? process.env.SOURCE_DATE_EPOCH;
   const epochSeconds = epochText !== undefined && epochText !== '' ? parseEpoch(epochText) : undefined;
@@ -130,6 +130,8 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
   const stats = StatCache.forContext(store.root, contextDir);
   const noCacheStages = new Set((options.noCacheFilter ?? []).map((n) => n.toLowerCase()));
 
+  // known before any step runs, and shown then: never between a failed step and its error
+  for (const w of warnings) progress.warning(w);
   const buildDir = store.makeTemp('build');
   try {
     const etcDir = path.join(buildDir, 'etc');
@@ -146,7 +148,7 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
       signal.throwIfAborted();
       const id = ++step;
       const started = Date.now();
-      progress.step(id, `[${id}/${total}] ${label}`);
+      progress.step(id, label);
       const stepDir = path.join(buildDir, `step-${++stepSerial}`);
       mkdirSync(stepDir);
       const useCache = !options.noCache && !(stage.name && noCacheStages.has(stage.name));
@@ -155,8 +157,9 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
       try {
         await dispatch(ctx, ins);
       } catch (err) {
-        progress.failed(id);
-        throw located(err, ins, store.root);
+        const shown = located(err, ins, store.root);
+        progress.failed(id, signal.aborted ? undefined : shown instanceof Error ? shown.message : String(shown));
+        throw shown;
       }
       store.removeTemp(stepDir);
       progress.done(id, (Date.now() - started) / 1000, ctx.cached === true);
@@ -167,6 +170,8 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
       if (baseName === '') throw new DockerfileError(`base name (${stage.from.base}) should not be blank`, { location: stage.from.location });
       const earlier = built.get(baseName.toLowerCase());
       let state: StageState;
+      const counterWith = (triggers: number) => StageCounter.of(stage, plan.stages.length, triggers);
+      const from = fromTitle(baseName, earlier !== undefined);
       if (earlier) {
         state = new StageState(earlier.config, earlier.layers, globalArgs, epoch);
         state.baseImageId = earlier.baseImageId;
@@ -176,18 +181,23 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
           state = new StageState(base.config, base.layers, globalArgs, epoch);
           state.baseImageId = base.id;
         } catch (err) {
-          if (err instanceof TsbuildError && !err.location) throw new DockerfileError(err.message, { location: stage.from.location, cause: err });
-          throw err;
+          const shown = err instanceof TsbuildError && !err.location ? new DockerfileError(err.message, { location: stage.from.location, cause: err }) : err;
+          progress.step(id, counterWith(0).next(from));
+          progress.failed(id, shown instanceof Error ? shown.message : String(shown));
+          throw shown;
         }
       }
-      progress.step(id, `[${id}/${total}] FROM ${baseName}${stage.name ? ` AS ${stage.name}` : ''}`);
-      progress.done(id, 0, false);
       const triggers = state.config.config.OnBuild ?? [];
+      const counter = counterWith(triggers.length);
+      progress.step(id, counter.next(from));
+      progress.done(id, 0, false);
       state.setRuntime({ OnBuild: undefined });
+      const title = (ins: Instruction) => stepTitle(ins, state.expansionEnv(), parsed.escape);
       for (const trigger of triggers) {
-        await runStep(state, stage, onbuildTrigger(trigger, stage.from.location, parsed.escape), `ONBUILD ${trigger}`);
+        const ins = onbuildTrigger(trigger, stage.from.location, parsed.escape);
+        await runStep(state, stage, ins, counter.next(`ONBUILD ${title(ins)}`));
       }
-      for (const ins of stage.instructions) await runStep(state, stage, ins, ins.original);
+      for (const ins of stage.instructions) await runStep(state, stage, ins, counter.next(title(ins)));
       if (stage.name) built.set(stage.name, state);
       built.set(String(stage.index), state);
       return state;
@@ -212,11 +222,9 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
     );
     const firstError = outcomes.find((o) => o.status === 'rejected');
     if (firstError) {
-      for (const w of warnings) progress.warning(w);
       throw options.signal?.aborted ? options.signal.reason : failure.signal.reason;
     }
     const last = await running.get(needed.at(-1)!.index)!;
-    for (const w of warnings) progress.warning(w);
     stats.save();
     const final = last;
     const config = settleHistoryTimes(final.config, epoch);

@@ -29,6 +29,8 @@ class Lexer {
     start = 0,
     /** Quotes are ordinary characters (BuildKit's SkipProcessQuotes, for heredoc contents). */
     private readonly skipQuotes = false,
+    /** Quotes work but stay in the result, and unset variables stay as written (BuildKit's RawQuotes and SkipUnsetEnv, for step names). */
+    private readonly display = false,
   ) {
     this.pos = start;
   }
@@ -99,21 +101,21 @@ class Lexer {
   }
 
   private singleQuoted(): string {
-    let out = '';
+    let out = this.display ? "'" : '';
     for (;;) {
       const c = this.next();
       if (c === undefined) throw new ShellWordError('unexpected end of statement while looking for matching single-quote');
-      if (c === "'") return out;
+      if (c === "'") return this.display ? `${out}'` : out;
       out += c;
     }
   }
 
   private doubleQuoted(): string {
-    let out = '';
+    let out = this.display ? '"' : '';
     for (;;) {
       const c = this.next();
       if (c === undefined) throw new ShellWordError('unexpected end of statement while looking for matching double-quote');
-      if (c === '"') return out;
+      if (c === '"') return this.display ? `${out}"` : out;
       if (c === this.escape) {
         const n = this.peek();
         if (n === '"' || n === '$' || n === this.escape) {
@@ -153,13 +155,13 @@ class Lexer {
     if (this.peek() !== '{') {
       const name = this.name();
       if (name === '') return '$';
-      return this.lookup(name) ?? '';
+      return this.lookup(name) ?? (this.display ? `$${name}` : '');
     }
     this.pos++; // {
     const name = this.name();
     if (name === '') throw new ShellWordError('bad substitution: missing variable name in ${}');
     const c = this.next();
-    if (c === '}') return this.lookup(name) ?? '';
+    if (c === '}') return this.lookup(name) ?? (this.display ? `\${${name}}` : '');
     if (c === undefined) throw new ShellWordError(`missing '}' in \${${name}`);
     let colon = false;
     let op = c;
@@ -194,6 +196,18 @@ export function expandWord(word: string, env: Env, escape = '\\'): string {
 /** Expands variables in text whose quotes are ordinary characters: heredoc contents. */
 export function expandRaw(text: string, env: Env, escape = '\\'): string {
   return new Lexer([...text], env, escape, false, 0, true).run()[0] ?? '';
+}
+
+/**
+ * A command as a step's name shows it (BuildKit's RawQuotes + SkipUnsetEnv): variables that are
+ * set expanded, unset ones and quotes as written. Text it cannot expand is shown unchanged.
+ */
+export function expandForDisplay(text: string, env: Env, escape = '\\'): string {
+  try {
+    return new Lexer([...text], env, escape, false, 0, false, true).run()[0] ?? '';
+  } catch {
+    return text;
+  }
 }
 
 /** Expands and splits on unquoted whitespace: the words of a shell-form argument list. */

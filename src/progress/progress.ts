@@ -7,55 +7,80 @@ export interface Progress {
   /** Output of the step's RUN command. */
   output(id: number, chunk: Buffer): void;
   done(id: number, seconds: number, cached: boolean): void;
-  failed(id: number): void;
+  /** The step failed with this error, or (without one) was stopped because another step failed or the build was interrupted. */
+  failed(id: number, error?: string): void;
   info(line: string): void;
   warning(line: string): void;
 }
 
 export type ProgressMode = 'auto' | 'tty' | 'plain' | 'quiet' | 'rawjson';
 
+/** A line of a step's output, and when its first byte came (ms since the epoch). */
+interface Line {
+  text: string;
+  at: number;
+}
+
 /** Splits each step's output into whole lines (UTF-8 characters never cut across chunks). */
 class LineSplitter {
-  private readonly pending = new Map<number, { decoder: StringDecoder; partial: string }>();
+  private readonly pending = new Map<number, { decoder: StringDecoder; partial: string; at: number }>();
 
-  lines(id: number, chunk: Buffer): string[] {
+  lines(id: number, chunk: Buffer, now = Date.now()): Line[] {
     let p = this.pending.get(id);
-    if (!p) this.pending.set(id, (p = { decoder: new StringDecoder('utf8'), partial: '' }));
+    if (!p) this.pending.set(id, (p = { decoder: new StringDecoder('utf8'), partial: '', at: now }));
+    if (p.partial === '') p.at = now;
     const parts = (p.partial + p.decoder.write(chunk)).split('\n');
     p.partial = parts.pop()!;
-    return parts;
+    // a line started in an earlier chunk keeps that chunk's time, as BuildKit's printer keeps it
+    const out = parts.map((text, i) => ({ text, at: i === 0 ? p.at : now }));
+    p.at = now;
+    return out;
   }
 
   /** What is left of a step's output when it ends. */
-  flush(id: number): string[] {
+  flush(id: number): Line[] {
     const p = this.pending.get(id);
     this.pending.delete(id);
     const rest = p ? p.partial + p.decoder.end() : '';
-    return rest ? [rest] : [];
+    return rest ? [{ text: rest, at: p!.at }] : [];
   }
 }
 
-/** `--progress=plain`: every line kept and marked with its step, as CI logs want it. */
+/** Seconds since a step started as BuildKit's plain printer writes them: 3 decimals under 10 s, 2 under 100 s, then 1. */
+export function elapsed(seconds: number): string {
+  return seconds.toFixed(seconds < 10 ? 3 : seconds < 100 ? 2 : 1);
+}
+
+/**
+ * `--progress=plain`: every line kept and marked with its step, as CI logs want it, in BuildKit's
+ * form: `#5 [2/3] RUN make`, `#5 0.512 output`, `#5 DONE 1.2s`, `#5 CACHED`, `#5 ERROR: why`.
+ */
 export class PlainProgress implements Progress {
   private readonly split = new LineSplitter();
+  private readonly started = new Map<number, number>();
   constructor(private readonly out: NodeJS.WritableStream) {}
   step(id: number, label: string) {
+    this.started.set(id, Date.now());
     this.out.write(`#${id} ${label}\n`);
   }
+  private write(id: number, lines: Line[]) {
+    const start = this.started.get(id) ?? Date.now();
+    if (lines.length > 0) this.out.write(lines.map((l) => `#${id} ${elapsed(Math.max(0, l.at - start) / 1000)} ${l.text}\n`).join(''));
+  }
   output(id: number, chunk: Buffer) {
-    const lines = this.split.lines(id, chunk);
-    if (lines.length > 0) this.out.write(lines.map((l) => `#${id} ${l}\n`).join(''));
+    this.write(id, this.split.lines(id, chunk));
   }
   private flush(id: number) {
-    for (const l of this.split.flush(id)) this.out.write(`#${id} ${l}\n`);
+    this.write(id, this.split.flush(id));
+    this.started.delete(id);
   }
   done(id: number, seconds: number, cached: boolean) {
     this.flush(id);
     this.out.write(cached ? `#${id} CACHED\n` : `#${id} DONE ${seconds.toFixed(1)}s\n`);
   }
-  failed(id: number) {
+  failed(id: number, error?: string) {
     this.flush(id);
-    this.out.write(`#${id} ERROR\n`);
+    this.out.write(error === undefined ? `#${id} CANCELED\n` : `#${id} ERROR: ${error}\n`);
   }
   info(line: string) {
     this.out.write(`${line}\n`);
@@ -90,8 +115,8 @@ export class RawJsonProgress implements Progress {
   done(id: number, seconds: number, cached: boolean) {
     this.emit({ type: 'done', id, cached, duration: seconds });
   }
-  failed(id: number) {
-    this.emit({ type: 'error', id });
+  failed(id: number, error?: string) {
+    this.emit(error === undefined ? { type: 'canceled', id } : { type: 'error', id, error });
   }
   info(line: string) {
     this.emit({ type: 'info', message: line });
@@ -144,9 +169,9 @@ export class TtyProgress implements Progress {
     this.writeLines(this.split.lines(id, chunk));
   }
 
-  private writeLines(lines: string[]) {
+  private writeLines(lines: Line[]) {
     if (!this.current || lines.length === 0) return;
-    this.out.write(lines.map((l) => `\x1b[2m    ${this.fit(l.replace(/\r|\x1b\[[0-9;]*[A-Za-z]/g, ''), this.width - 5)}\x1b[0m\n`).join(''));
+    this.out.write(lines.map(({ text: l }) => `\x1b[2m    ${this.fit(l.replace(/\r|\x1b\[[0-9;]*[A-Za-z]/g, ''), this.width - 5)}\x1b[0m\n`).join(''));
     this.current.rows += lines.length;
   }
 
@@ -163,11 +188,11 @@ export class TtyProgress implements Progress {
     this.current = undefined;
   }
 
-  failed(id: number) {
+  failed(id: number, error?: string) {
     this.active.delete(id);
     if (this.current?.id === id) this.writeLines(this.split.flush(id));
-    else this.interleaved.failed(id);
-    this.out.write(`\x1b[31m => ERROR [${id}]\x1b[0m\n`);
+    else this.interleaved.failed(id, error);
+    this.out.write(error === undefined ? ` => CANCELED [${id}]\n` : `\x1b[31m => ERROR [${id}] ${error}\x1b[0m\n`);
     this.current = undefined;
   }
 

@@ -119,7 +119,7 @@ describe.skipIf(lacks('root'))('bad input: one clear line, a non-zero exit, and 
 
   it('streams the failing step\'s output before the error', async () => {
     const r = await tsbuild(root, [context({ Dockerfile: 'FROM busybox\nRUN echo to-stdout; echo to-stderr >&2; exit 1\n' })]);
-    expect(r.stderr).toContain('#2 to-stdout\n#2 to-stderr\n');
+    expect(r.stderr).toMatch(/^#2 \d\.\d{3} to-stdout\n#2 \d\.\d{3} to-stderr\n#2 ERROR: RUN failed: process "\/bin\/sh -c echo to-stdout; echo to-stderr >&2; exit 1" did not complete successfully: exit code: 1\ntsbuild: /m);
   });
 
   it('rejects a corrupt tarball on load without touching the store', async () => {

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BIN_PATH, ok } from '../helpers/cli.js';
+import { BIN_PATH, ok, tsbuild } from '../helpers/cli.js';
 import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
@@ -13,9 +13,57 @@ describe.skipIf(lacks('root'))('--progress', () => {
 
   it('plain keeps every line, with step numbers, output and timings', async () => {
     const r = await ok(root, ['--no-cache', '--progress=plain', context({ Dockerfile: dockerfile })]);
-    expect(r.stderr).toMatch(/^#2 \[2\/2\] RUN echo line one; echo line two\n#2 line one\n#2 line two\n#2 DONE \d+\.\ds$/m);
+    expect(r.stderr).toMatch(/^#2 \[2\/2\] RUN echo line one; echo line two\n#2 \d\.\d{3} line one\n#2 \d\.\d{3} line two\n#2 DONE \d+\.\ds$/m);
     const again = await ok(root, ['--progress=plain', context({ Dockerfile: dockerfile })]);
     expect(again.stderr).toMatch(/^#2 CACHED$/m);
+  });
+
+  it('plain stamps each output line with the seconds since its step started, as BuildKit does', async () => {
+    const r = await ok(root, ['--no-cache', '--progress=plain', context({ Dockerfile: 'FROM busybox\nRUN echo first; sleep 1.2; echo second\n' })]);
+    const [first, second] = [...r.stderr.matchAll(/^#2 (\d+\.\d{3}) (first|second)$/gm)].map((m) => Number(m[1]));
+    expect(first).toBeLessThan(1);
+    expect(second! - first!).toBeGreaterThanOrEqual(1.1);
+  });
+
+  it('numbers steps per stage as BuildKit does: [stage N/M], ONBUILD triggers counted, variables expanded', async () => {
+    const df = [
+      'FROM busybox AS base',
+      'ONBUILD RUN echo triggered',
+      'FROM base AS build',
+      'ARG V=1.2',
+      'ENV DIR=/opt/app',
+      'WORKDIR $DIR/$V',
+      'RUN echo "v$V in \'$DIR\' $UNSET"',
+      'COPY data $DIR/',
+      'FROM busybox',
+      'COPY --from=build /opt /opt',
+    ].join('\n');
+    const r = await ok(root, ['--no-cache', '--progress=plain', context({ Dockerfile: df, data: 'd' })]);
+    const labels = [...r.stderr.matchAll(/^#\d+ (\[.*)$/gm)].map((m) => m[1]);
+    expect(labels).toEqual([
+      '[base 1/2] FROM docker.io/library/busybox',
+      '[base 2/2] ONBUILD RUN echo triggered',
+      '[build 1/7] FROM base',
+      '[build 2/7] ONBUILD RUN echo triggered',
+      '[build 3/7] ARG V=1.2',
+      '[build 4/7] ENV DIR=/opt/app',
+      '[build 5/7] WORKDIR /opt/app/1.2',
+      '[build 6/7] RUN echo "v1.2 in \'/opt/app\' $UNSET"',
+      '[build 7/7] COPY data /opt/app/',
+      '[stage-2 1/2] FROM docker.io/library/busybox',
+      '[stage-2 2/2] COPY --from=build /opt /opt',
+    ]);
+  });
+
+  it('pads the step number to the total\'s width, and warns before the first step, never between a failure and its error', async () => {
+    const df = ['FROM busybox', ...Array.from({ length: 9 }, (_, i) => `ENV E${i}=${i}`), 'CMD echo shell form', 'RUN exit 3'].join('\n');
+    const r = await tsbuild(root, ['--progress=plain', context({ Dockerfile: df })]);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines[0]).toMatch(/^WARNING: JSONArgsRecommended: /);
+    expect(lines).toContain('#1 [ 1/12] FROM docker.io/library/busybox');
+    expect(lines.at(-2)).toBe('#12 ERROR: RUN failed: process "/bin/sh -c exit 3" did not complete successfully: exit code: 3');
+    expect(lines.at(-1)).toMatch(/^tsbuild: \S*Dockerfile:12: RUN failed: process "\/bin\/sh -c exit 3" did not complete successfully: exit code: 3$/);
   });
 
   it('rawjson writes one JSON event a line', async () => {

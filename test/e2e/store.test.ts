@@ -30,7 +30,7 @@ async function buildInsideRun(root: string) {
   let err = '';
   child.stderr.on('data', (d) => (err += d));
   // the RUN's own line (a failure message quoting the command must not count)
-  while (!err.split('\n').includes('#2 started')) {
+  while (!/^#2 [\d.]+ started$/m.test(err)) {
     if (child.exitCode !== null) throw new Error(`the build ended before its RUN started:\n${err}`);
     await sleep(20);
   }

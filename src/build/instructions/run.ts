@@ -13,6 +13,7 @@ import { expand } from '../expand.js';
 import { mountKeys, prepareMounts } from '../run-mounts.js';
 import { buildArgValue } from './arg.js';
 import { shellOf } from './config.js';
+import { goQuote } from '../../util/go-quote.js';
 
 const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
 
@@ -139,8 +140,8 @@ async function runStep(ctx: StepContext, ins: RunInstruction, argv: string[], pi
     throw new BuildStepError(`RUN ${why}`, { location: ins.location });
   }
   if (result.exitCode !== 0) {
-    const shown = ins.prependShell ? argv.join(' ') : JSON.stringify(argv);
-    throw new BuildStepError(`RUN failed: process "${shown}" did not complete successfully: exit code: ${result.exitCode}`, {
+    // BuildKit's words: the arguments joined, quoted as Go's %q quotes them
+    throw new BuildStepError(`RUN failed: process ${goQuote(argv.join(' '))} did not complete successfully: exit code: ${result.exitCode}`, {
       location: ins.location,
       exitCode: 1,
     });
