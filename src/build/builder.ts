@@ -5,7 +5,8 @@ import { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import { toInstruction, type ArgInstruction, type Instruction } from '../dockerfile/instructions.js';
 import { parseDockerfile } from '../dockerfile/parse.js';
 import { expandWord, ShellWordError } from '../dockerfile/shell-words.js';
-import { DockerfileError, TsbuildError, UsageError, type SourceLocation } from '../errors.js';
+import { DockerfileError, ImageNotFoundError, TsbuildError, UsageError, type SourceLocation } from '../errors.js';
+import { nearest } from '../util/suggest.js';
 import { located } from './step-error.js';
 import { fromTitle, StageCounter, stepTitle } from './step-title.js';
 import { hostArchitecture, serializeConfig, settleHistoryTimes } from '../image/config.js';
@@ -138,6 +139,7 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
     mkdirSync(etcDir);
     const etcFiles = writeEtcFiles(etcDir);
     const built = new Map<string, StageState>();
+    const stageNames = plan.stages.flatMap((s) => (s.name ? [s.name] : []));
     let step = 0;
     let stepSerial = 0;
     // one failing stage stops the others
@@ -153,7 +155,7 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
       mkdirSync(stepDir);
       const useCache = !options.noCache && !(stage.name && noCacheStages.has(stage.name));
       const output = stepOutput(progress, () => id);
-      const ctx: StepContext = { store, state, ins, escape: parsed.escape, contextDir, ignore, options: stepOptions, etcFiles, stepDir, stages: built, images: source, cache, useCache, stats, epochSeconds, output };
+      const ctx: StepContext = { store, state, ins, escape: parsed.escape, contextDir, ignore, options: stepOptions, etcFiles, stepDir, stages: built, stageNames, images: source, cache, useCache, stats, epochSeconds, output };
       try {
         await dispatch(ctx, ins);
       } catch (err) {
@@ -181,7 +183,9 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
           state = new StageState(base.config, base.layers, globalArgs, epoch);
           state.baseImageId = base.id;
         } catch (err) {
-          const shown = err instanceof TsbuildError && !err.location ? new DockerfileError(err.message, { location: stage.from.location, cause: err }) : err;
+          const hint = err instanceof ImageNotFoundError ? nearest(baseName, stageNames.filter((n) => n !== stage.name), true) : undefined;
+          const message = hint ? `FROM ${baseName}: no stage or image is named ${baseName} (did you mean ${hint}?)` : err instanceof TsbuildError ? err.message : '';
+          const shown = err instanceof TsbuildError && !err.location ? new DockerfileError(message, { location: stage.from.location, cause: err }) : err;
           progress.step(id, counterWith(0).next(from));
           progress.failed(id, shown instanceof Error ? shown.message : String(shown));
           throw shown;

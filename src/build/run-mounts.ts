@@ -10,7 +10,7 @@ import { sha256, hexOf } from '../util/digest.js';
 import { hashSources } from './content-hash.js';
 import { expand } from './expand.js';
 import { ContextTree, isSent, resolveSources, SourceError } from './source-tree.js';
-import { fail, viewOfLayers, type StepContext } from './step-context.js';
+import { fail, imageNamed, viewOfLayers, type StepContext } from './step-context.js';
 
 /** A mount point the init layer must hold (a directory, or a file for a file bind). */
 export interface MountPoint {
@@ -47,7 +47,7 @@ function secretValue(ctx: StepContext, id: string): Buffer | undefined {
 async function layersOf(ctx: StepContext, from: string): Promise<LayerMeta[]> {
   const stage = ctx.stages.get(from.toLowerCase());
   if (stage) return stage.layers;
-  return (await ctx.images.resolve(from)).layers;
+  return (await imageNamed(ctx, from, 'RUN --mount from')).layers;
 }
 
 /**
@@ -112,7 +112,7 @@ export async function mountKeys(ctx: StepContext, ins: RunInstruction): Promise<
     const key: Record<string, unknown> = { ...m, target: m.target && path.posix.resolve(workdir, m.target) };
     if (m.type === 'bind' && m.from) {
       const stage = ctx.stages.get(m.from.toLowerCase());
-      key.content = stage ? (stage.topChainId ?? 'scratch') : (await ctx.images.resolve(m.from)).layers.at(-1)?.chainId ?? 'scratch';
+      key.content = stage ? (stage.topChainId ?? 'scratch') : (await imageNamed(ctx, m.from, 'RUN --mount from')).layers.at(-1)?.chainId ?? 'scratch';
     } else if (m.type === 'bind') {
       const tree = new ContextTree(ctx.contextDir, ctx.ignore);
       try {

@@ -1,4 +1,5 @@
 import { DockerfileError } from '../errors.js';
+import { didYouMean } from '../util/suggest.js';
 import type { Stage } from '../plan/stages.js';
 
 /**
@@ -18,7 +19,7 @@ export function neededStages(
   let goal = stages.at(-1)!;
   if (target !== undefined) {
     const t = byName.get(target.toLowerCase());
-    if (!t) throw new DockerfileError(`target stage "${target}" could not be found`, { location: { file: stages[0]!.from.location.file, line: 1 } });
+    if (!t) throw new DockerfileError(didYouMean(`target stage "${target}" could not be found`, target, byName.keys()), { location: { file: stages[0]!.from.location.file, line: 1 } });
     goal = t;
   }
   const refersTo = (name: string, before: number): Stage | undefined => {

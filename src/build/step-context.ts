@@ -3,14 +3,15 @@ import type { Writable } from 'node:stream';
 import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import type { Instruction } from '../dockerfile/instructions.js';
-import { DockerfileError } from '../errors.js';
+import { DockerfileError, ImageNotFoundError } from '../errors.js';
 import { RootfsView } from '../fs/rootfs-view.js';
 import { writeLayerTar } from '../layer/diff.js';
 import type { LayerMeta } from '../store/layers.js';
 import type { Digest } from '../util/digest.js';
 import type { Store } from '../store/store.js';
 import { DigestSink, FileSink, type ByteSink } from '../util/sink.js';
-import type { BaseImageSource } from './base-image.js';
+import type { BaseImage, BaseImageSource } from './base-image.js';
+import { nearest } from '../util/suggest.js';
 import { stepKey, type BuildCache } from './cache.js';
 import type { StatCache } from '../store/stat-cache.js';
 import type { BuildOptions } from './options.js';
@@ -31,6 +32,8 @@ export interface StepContext {
   stepDir: string;
   /** Stages built so far, by name and by index, for COPY --from and RUN --mount from=. */
   stages: Map<string, StageState>;
+  /** The names of every stage of the Dockerfile, to suggest one when --from names none. */
+  stageNames: readonly string[];
   /** Images COPY --from can name when no stage has that name. */
   images: BaseImageSource;
   /** The build cache (see build/cache.ts); `useCache` is false for --no-cache and filtered stages. */
@@ -63,6 +66,20 @@ export async function cachedStep(ctx: StepContext, material: unknown, make: () =
   }
   ctx.cacheKey = key;
   await make();
+}
+
+/**
+ * The image a `--from` names when no stage has that name. When the store does not have it either,
+ * the error suggests the stage whose name is nearest (a typo is likelier than a missing image).
+ */
+export async function imageNamed(ctx: StepContext, name: string, flag: string): Promise<BaseImage> {
+  try {
+    return await ctx.images.resolve(name);
+  } catch (err) {
+    if (!(err instanceof ImageNotFoundError)) throw err;
+    const hint = nearest(name, ctx.stageNames, true);
+    fail(ctx, hint ? `${flag}=${name}: no stage or image is named ${name} (did you mean ${hint}?)` : `${flag}=${name}: no stage is named ${name}, and ${err.message}`, err);
+  }
 }
 
 export function fail(ctx: StepContext, message: string, cause?: unknown): never {

@@ -1,3 +1,4 @@
+import { nearest } from '../util/suggest.js';
 import { DockerfileError, type SourceLocation } from '../errors.js';
 
 export type FlagKind = 'bool' | 'string' | 'strings';
@@ -26,7 +27,10 @@ export function parseFlags(keyword: string, raw: readonly string[], spec: Record
     const name = (eq < 0 ? a : a.slice(0, eq)).slice(2);
     const value = eq < 0 ? undefined : a.slice(eq + 1);
     const kind = spec[name];
-    if (!kind) fail(`unknown flag: --${name} (${keyword} accepts ${Object.keys(spec).map((k) => `--${k}`).join(', ') || 'no flags'})`);
+    if (!kind) {
+      const hint = nearest(name, Object.keys(spec), true);
+      fail(`unknown flag: --${name} (${hint ? `did you mean ${hint}?` : `${keyword} accepts ${Object.keys(spec).map((k) => `--${k}`).join(', ') || 'no flags'}`})`);
+    }
     if (values.has(name) && kind !== 'strings') fail(`duplicate flag specified: --${name}`);
     if (kind === 'bool') {
       const v = (value ?? 'true').toLowerCase();

@@ -1,4 +1,5 @@
 import { DockerfileError, type SourceLocation } from '../errors.js';
+import { didYouMean } from '../util/suggest.js';
 import { parseFlags, type FlagValues } from './flags.js';
 import type { Heredoc, Node } from './node.js';
 
@@ -96,6 +97,9 @@ export type Instruction =
   | ShellInstruction
   | HealthcheckInstruction
   | OnbuildInstruction;
+
+/** Every instruction keyword, for "did you mean" when a keyword is not one. */
+const INSTRUCTIONS = ['add', 'arg', 'cmd', 'copy', 'entrypoint', 'env', 'expose', 'from', 'healthcheck', 'label', 'maintainer', 'onbuild', 'run', 'shell', 'stopsignal', 'user', 'volume', 'workdir'];
 
 const HEREDOC_ARG = /^(\d*)<<(-?)\s*([^<]*)$/;
 
@@ -247,7 +251,7 @@ export function toInstruction(node: Node): Instruction {
       return { ...base, keyword, flags, expression };
     }
     default:
-      throw new DockerfileError(`unknown instruction: ${node.keyword}`, { location: node.location });
+      throw new DockerfileError(didYouMean(`unknown instruction: ${node.keyword}`, node.keyword, INSTRUCTIONS, false), { location: node.location });
   }
 }
 

@@ -84,6 +84,42 @@ const cases: BadCase[] = [
     stderr: /^tsbuild: .*Dockerfile:3: unable to find user ghost: no matching entries in passwd file$/,
   },
   {
+    name: 'COPY --from a mistyped stage name',
+    files: { Dockerfile: 'FROM busybox AS build\nRUN echo x > /x\nFROM busybox\nCOPY --from=biuld /x /x\n' },
+    stderr: /^tsbuild: .*Dockerfile:4: COPY --from=biuld: no stage or image is named biuld \(did you mean build\?\)$/,
+  },
+  {
+    name: 'RUN --mount from= a mistyped stage name',
+    files: { Dockerfile: 'FROM busybox AS tools\nFROM busybox\nRUN --mount=from=tool,target=/t true\n' },
+    stderr: /^tsbuild: .*Dockerfile:3: RUN --mount from=tool: no stage or image is named tool \(did you mean tools\?\)$/,
+  },
+  {
+    name: 'FROM a mistyped stage name',
+    files: { Dockerfile: 'FROM busybox AS builder\nFROM buidler\n' },
+    stderr: /^tsbuild: .*Dockerfile:2: FROM buidler: no stage or image is named buidler \(did you mean builder\?\)$/,
+  },
+  {
+    name: 'COPY --from an image not in the store',
+    files: { Dockerfile: 'FROM busybox\nCOPY --from=nginx:1 /x /x\n' },
+    stderr: /^tsbuild: .*Dockerfile:2: COPY --from=nginx:1: no stage is named nginx:1, and base image nginx:1 is not in the local store/,
+  },
+  {
+    name: '--target a mistyped stage name',
+    files: { Dockerfile: 'FROM busybox AS build\nFROM busybox\n' },
+    args: (dir) => ['--target', 'bulid', dir],
+    stderr: /^tsbuild: .*Dockerfile:1: target stage "bulid" could not be found \(did you mean build\?\)$/,
+  },
+  {
+    name: 'a mistyped instruction',
+    files: { Dockerfile: 'FROM busybox\nCOPPY a /b\n' },
+    stderr: /^tsbuild: .*Dockerfile:2: unknown instruction: COPPY \(did you mean COPY\?\)$/,
+  },
+  {
+    name: 'a mistyped flag',
+    files: { Dockerfile: 'FROM busybox\nCOPY --chwon=1 a /b\n' },
+    stderr: /^tsbuild: .*Dockerfile:2: unknown flag: --chwon \(did you mean chown\?\)$/,
+  },
+  {
     name: 'bad flag',
     files: { Dockerfile: 'FROM busybox\n' },
     args: (dir) => ['--no-such-flag', dir],

@@ -9,7 +9,7 @@ import { archiveKind, download, isUrl, unpackArchive, type Download } from '../a
 import { LayerPlan, type Ownership } from '../copy-plan.js';
 import { expand } from '../expand.js';
 import { ContextTree, resolveSources, RootfsTree, SourceError, type SourceEntry, type SourceTree } from '../source-tree.js';
-import { cachedStep, commitLayerTar, fail, viewOf, viewOfLayers, type StepContext } from '../step-context.js';
+import { cachedStep, commitLayerTar, fail, imageNamed, viewOf, viewOfLayers, type StepContext } from '../step-context.js';
 import { hashSources } from '../content-hash.js';
 
 function ownership(ctx: StepContext, spec: string | undefined, readFile: (p: string) => string | undefined): Ownership | undefined {
@@ -40,7 +40,7 @@ async function sourceTree(ctx: StepContext, ins: CopyInstruction): Promise<{ tre
   const stage = ctx.stages.get(from.toLowerCase());
   if (stage) return { tree: new RootfsTree(`stage ${from}`, await viewOfLayers(ctx, stage.layers)), identity: stage.topChainId ?? 'scratch' };
   if (/^\d+$/.test(from)) fail(ctx, `invalid from flag value ${from}: stage ${from} is not defined before this one`);
-  const image = await ctx.images.resolve(from);
+  const image = await imageNamed(ctx, from, `${ins.keyword} --from`);
   return { tree: new RootfsTree(`image ${from}`, await viewOfLayers(ctx, image.layers)), identity: image.layers.at(-1)?.chainId ?? 'scratch' };
 }
 
