@@ -6,7 +6,8 @@
  * Cases: the seed; 20 trivial RUN steps; COPY of 10,000 small files plus a 256 MiB file; a RUN that
  * writes 256 MiB and deletes a base directory; a three-stage build. Also: per-RUN-step overhead, the
  * big COPY against `tar -c | sha256sum`, gzip export against `gzip -6`, and tsbuild's peak RSS on
- * a 2 GiB layer.
+ * a 2 GiB layer. And start-up: `images`, `inspect`, `history` and a fully cached build against
+ * `node -e 0` (Node's own start) in the same run.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -35,9 +36,9 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-function timeIt(cmd: string, env: Record<string, string> = {}): number {
+function timeIt(cmd: string, env: Record<string, string> = {}, runs = RUNS): number {
   const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
+  for (let i = 0; i < runs; i++) {
     rmSync(out, { force: true });
     times.push(sh(cmd, env));
   }
@@ -130,6 +131,19 @@ function main(): void {
   const gzipRef = timeIt(`tar -C ${cases[2]![1]} -cf - . | gzip -6 >/dev/null`);
   const tarSha = timeIt(`tar -C ${cases[2]![1]} -cf - . | sha256sum >/dev/null`);
   const copyOnly = timeIt(tsb(`-q --no-cache -t bench-copy ${cases[2]![1]}`));
+  // start-up: commands that do little, against Node starting and exiting; pairs run alternately
+  const startupRuns = Math.max(RUNS, 15);
+  const startup: Array<[string, string]> = [
+    ['node -e 0', 'node -e 0'],
+    ['tsbuild --version', tsb('--version')],
+    ['tsbuild images', tsb('images')],
+    ['tsbuild inspect', tsb('inspect bench-busybox')],
+    ['tsbuild history', tsb('history bench-busybox')],
+    ['fully cached build (seed)', tsb(`-q -t bench-out ${cases[0]![1]}`)],
+  ];
+  sh(startup.map(([, c]) => `${c} >/dev/null`).join(' && ')); // warm the page cache
+  const startupTimes = new Map(startup.map(([name]) => [name, [] as number[]]));
+  for (let i = 0; i < startupRuns; i++) for (const [name, cmd] of startup) startupTimes.get(name)!.push(sh(`${cmd} >/dev/null`));
   const bigLayer = context('big2g', 'FROM bench-busybox\nRUN dd if=/dev/zero of=/big bs=1M count=2048 2>/dev/null\n');
   const rss = peakRss(tsb(`-q --no-cache -t bench-big -o ${out} ${bigLayer}`));
   rmSync(out, { force: true });
@@ -152,6 +166,12 @@ function main(): void {
   console.log(`big COPY build (cold, no -o) vs tar -c | sha256sum: ${f(copyOnly)} vs ${f(tarSha)} = ${(copyOnly / tarSha).toFixed(2)}x (target <= 2x)`);
   console.log(`-o type=docker (gzip) of the COPY case, cached build: ${f(gzipOut)}; tar -c | gzip -6 over the same files: ${f(gzipRef)} (${(gzipRef / gzipOut).toFixed(2)}x)`);
   console.log(`tsbuild peak RSS, RUN writing a 2 GiB layer, with -o: ${rss.toFixed(0)} MB (target < 300 MB)`);
+  const nodeStart = median(startupTimes.get('node -e 0')!);
+  console.log(`\nstart-up, median of ${startupRuns} (run alternately):`);
+  for (const [name, times] of startupTimes) {
+    const m = median(times);
+    console.log(`  ${name.padEnd(28)} ${f(m)}${name === 'node -e 0' ? '' : `  (+${((m - nodeStart) * 1000).toFixed(0)} ms over node -e 0, ${r(m, nodeStart)}x)`}`);
+  }
   sh(`${DOCKER} rmi -f bench-out bench-busybox >/dev/null 2>&1 || true`);
   rmSync(work, { recursive: true, force: true });
 }

@@ -2,26 +2,15 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { InterruptedError, TsbuildError } from '../errors.js';
 import { defaultRoot, Store } from '../store/store.js';
-import {
-  buildCommand,
-  dfCommand,
-  fsckCommand,
-  historyCommand,
-  pruneCommand,
-  imagesCommand,
-  importCommand,
-  inspectCommand,
-  loadCommand,
-  rmiCommand,
-  saveCommand,
-  type Io,
-} from './commands.js';
+import type { Io } from './io.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 /**
  * The tsbuild command line. It only parses flags and calls library functions; every error the user
- * can cause ends as one line on stderr and a non-zero exit code.
+ * can cause ends as one line on stderr and a non-zero exit code. Each command's code loads when that
+ * command runs (the bundle keeps dynamically imported modules uninitialised until then): `images`
+ * never evaluates the builder, tar or the Dockerfile parser.
  */
 export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
@@ -70,6 +59,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--root <dir>').hideHelp())
     .action(async (context: string, flags) => {
       if (flags.root) program.setOptionValue('root', flags.root);
+      const { buildCommand } = await import('./commands/build.js');
       await buildCommand(openStore(), context, flags, io);
     });
 
@@ -82,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (file: string | undefined, flags: { input?: string; quiet?: boolean }) => {
       const input = file ?? flags.input;
       if (!input) throw new TsbuildError('tsbuild load needs a file: tsbuild load FILE.tar');
+      const { loadCommand } = await import('./commands/archives.js');
       await loadCommand(openStore(), input, flags.quiet ?? false, io);
     });
 
@@ -90,45 +81,45 @@ export async function main(argv: string[]): Promise<number> {
     .description('create a one-layer image from a rootfs tarball')
     .argument('<file>', 'rootfs tarball (plain or gzip)')
     .argument('<name>', 'image name[:tag]')
-    .action(async (file: string, name: string) => importCommand(openStore(), file, name, io));
+    .action(async (file: string, name: string) => (await import('./commands/archives.js')).importCommand(openStore(), file, name, io));
 
   program
     .command('images')
     .description('list images')
-    .action(() => imagesCommand(openStore(), io));
+    .action(async () => (await import('./commands/images.js')).imagesCommand(openStore(), io));
 
   program
     .command('history')
     .description('show the history of an image')
     .argument('<image>')
     .option('--no-trunc', "don't truncate output")
-    .action((name: string, flags: { trunc: boolean }) => historyCommand(openStore(), name, !flags.trunc, io));
+    .action(async (name: string, flags: { trunc: boolean }) => (await import('./commands/images.js')).historyCommand(openStore(), name, !flags.trunc, io));
 
   program
     .command('inspect')
     .description('show config, manifest and layers of images')
     .argument('<image...>')
-    .action((names: string[]) => inspectCommand(openStore(), names, io));
+    .action(async (names: string[]) => (await import('./commands/images.js')).inspectCommand(openStore(), names, io));
 
   program
     .command('save')
     .description('save images to a docker-archive + OCI tarball')
     .argument('<image...>')
     .option('-o, --output <file>', 'write to this file')
-    .action(async (names: string[], flags: { output?: string }) => saveCommand(openStore(), names, flags.output, io));
+    .action(async (names: string[], flags: { output?: string }) => (await import('./commands/archives.js')).saveCommand(openStore(), names, flags.output, io));
 
   program
     .command('rmi')
     .description('remove images')
     .argument('<image...>')
     .option('-f, --force', 'remove an image tagged more than once by ID')
-    .action(async (names: string[], flags: { force?: boolean }) => rmiCommand(openStore(), names, flags.force ?? false, io));
+    .action(async (names: string[], flags: { force?: boolean }) => (await import('./commands/housekeeping.js')).rmiCommand(openStore(), names, flags.force ?? false, io));
 
   const system = program.command('system').description('store-wide commands');
   system
     .command('df')
     .description('show what images, layers and the build cache use')
-    .action(() => dfCommand(openStore(), io));
+    .action(async () => (await import('./commands/housekeeping.js')).dfCommand(openStore(), io));
 
   program
     .command('prune')
@@ -136,12 +127,12 @@ export async function main(argv: string[]): Promise<number> {
     .option('-a, --all', 'remove all build cache and untagged images')
     .option('--filter <until=DURATION>', 'only what is older than DURATION (e.g. until=24h)', collect, [])
     .option('--keep-storage <SIZE>', 'keep at most SIZE of build cache (e.g. 10GB)')
-    .action(async (flags: { all?: boolean; filter: string[]; keepStorage?: string }) => pruneCommand(openStore(), flags, io));
+    .action(async (flags: { all?: boolean; filter: string[]; keepStorage?: string }) => (await import('./commands/housekeeping.js')).pruneCommand(openStore(), flags, io));
 
   program
     .command('fsck')
     .description('verify every blob, layer and image against its digest')
-    .action(async () => fsckCommand(openStore(), io));
+    .action(async () => (await import('./commands/housekeeping.js')).fsckCommand(openStore(), io));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -1,14 +1,25 @@
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { errnoCode, IntegrityError } from '../errors.js';
-import { RootfsView } from '../fs/rootfs-view.js';
-import { applyLayer, type ParentAttrs } from '../layer/apply.js';
-import { writeLayerTar } from '../layer/diff.js';
-import { readTar } from '../layer/tar-reader.js';
+import type { ParentAttrs } from '../layer/apply.js';
 import { DigestCounter, hexOf, type Digest } from '../util/digest.js';
 import type { ByteSink } from '../util/sink.js';
 import { readJsonIfAny, tempSibling, writeFileAtomic } from './atomic.js';
 import type { BlobStore } from './blobs.js';
+
+/**
+ * What reads and writes layer files, loaded when first needed: commands that only read the store's
+ * records (images, inspect, history) never load tar code.
+ */
+const layerCode = async () => {
+  const [{ applyLayer }, { writeLayerTar }, { readTar }, { RootfsView }] = await Promise.all([
+    import('../layer/apply.js'),
+    import('../layer/diff.js'),
+    import('../layer/tar-reader.js'),
+    import('../fs/rootfs-view.js'),
+  ]);
+  return { applyLayer, writeLayerTar, readTar, RootfsView };
+};
 
 /** In a blob-backed layer's directory once diff/ is extracted: the digest of its files. */
 const EXTRACTED = 'extracted.json';
@@ -124,6 +135,7 @@ export class LayerStore {
   async ensureExtracted(chainId: Digest, tmpDir: string): Promise<string> {
     const diff = this.diffDir(chainId);
     if (existsSync(diff)) return diff;
+    const { applyLayer, readTar, writeLayerTar } = await layerCode();
     const meta = this.meta(chainId);
     if (!meta.blob) throw new IntegrityError(`layer ${chainId} has neither files nor a blob in the store`);
     const parentAttrs = await this.parentAttrs(meta.parent, tmpDir);
@@ -156,6 +168,7 @@ export class LayerStore {
    * `layerDir`/extracted.json: what fsck checks diff/ against, as a RUN layer's against its diffID.
    */
   async recordFiles(diffDir: string, layerDir: string): Promise<void> {
+    const { writeLayerTar } = await layerCode();
     this.writeFilesRecord(layerDir, (await writeLayerTar(diffDir)).diffId);
   }
 
@@ -169,6 +182,7 @@ export class LayerStore {
    * after extracting, or an older tsbuild, left none). Returns the problem, if any.
    */
   async verifyFiles(chainId: Digest): Promise<string | undefined> {
+    const { writeLayerTar } = await layerCode();
     const meta = this.meta(chainId);
     if (!meta.blob) {
       const result = await writeLayerTar(this.diffDir(chainId), undefined, { clampMtime: meta.clampMtime });
@@ -187,6 +201,7 @@ export class LayerStore {
 
   /** What the layers below a chain ID give each directory, for extracting a layer on top of them. */
   async parentAttrs(parent: Digest | undefined, tmpDir: string): Promise<ParentAttrs | undefined> {
+    const { RootfsView } = await layerCode();
     if (!parent) return undefined;
     const dirs: string[] = [];
     for (let c: Digest | undefined = parent; c; c = this.meta(c).parent) dirs.push(await this.ensureExtracted(c, tmpDir));
@@ -204,6 +219,7 @@ export class LayerStore {
       await this.blobs.copyTo(meta.blob, sink);
       return;
     }
+    const { writeLayerTar } = await layerCode();
     const result = await writeLayerTar(this.diffDir(chainId), sink, { clampMtime: meta.clampMtime });
     if (result.diffId !== meta.diffId || result.size !== meta.size) {
       throw new IntegrityError(`layer ${chainId} in the store is corrupt: its files no longer give diffID ${meta.diffId}`);

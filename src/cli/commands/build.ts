@@ -1,0 +1,94 @@
+import { build } from '../../build/builder.js';
+import { UsageError } from '../../errors.js';
+import { parseReference } from '../../image/reference.js';
+import { writeImageArchive } from '../../output/archive-writer.js';
+import { parseOutputSpec } from '../../output/output-spec.js';
+import { outputUnchanged, recordOutput } from '../../output/unchanged-output.js';
+import { makeProgress, type ProgressMode } from '../../progress/progress.js';
+import { getImage } from '../../store/stored-image.js';
+import type { Store } from '../../store/store.js';
+import type { Io } from '../io.js';
+
+export interface BuildFlags {
+  tag: string[];
+  file?: string;
+  output?: string;
+  quiet?: boolean;
+  buildArg: string[];
+  target?: string;
+  secret: string[];
+  /** commander's --no-cache: false when given. */
+  cache: boolean;
+  progress: string;
+  jobs?: number;
+  /** --no-cache-filter values (commander names a --no- option after what it negates). */
+  cacheFilter: string[];
+}
+
+/** `--secret id=ID,src=PATH` (or `source=`), `id=ID,env=VAR`, or `id=ID` (the variable ID). */
+function parseSecrets(list: string[]): Record<string, { src?: string; env?: string }> {
+  const out: Record<string, { src?: string; env?: string }> = {};
+  for (const item of list) {
+    const kv = Object.fromEntries(item.split(',').map((f) => [f.slice(0, f.indexOf('=') < 0 ? f.length : f.indexOf('=')), f.includes('=') ? f.slice(f.indexOf('=') + 1) : '']));
+    const id = kv.id;
+    if (!id) throw new UsageError(`invalid --secret "${item}": expected id=ID,src=PATH or id=ID,env=VAR`);
+    const src = kv.src ?? kv.source;
+    if (src !== undefined) out[id] = { src };
+    else out[id] = { env: kv.env ?? id };
+  }
+  return out;
+}
+
+function parseBuildArgs(list: string[]): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    if (eq === 0) throw new UsageError(`invalid --build-arg "${item}": expected KEY=VALUE or KEY`);
+    if (eq < 0) out[item] = undefined;
+    else out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+export async function buildCommand(store: Store, context: string, flags: BuildFlags, io: Io): Promise<void> {
+  for (const t of flags.tag) parseReference(t); // a bad tag fails before the build, as in Docker
+  const modes = ['auto', 'tty', 'plain', 'quiet', 'rawjson'];
+  if (!modes.includes(flags.progress)) throw new UsageError(`invalid --progress "${flags.progress}": one of ${modes.join(', ')}`);
+  const output = flags.output !== undefined ? { spec: parseOutputSpec(flags.output) } : undefined;
+  for (const n of output?.spec.names ?? []) parseReference(n); // as -t: a bad name fails before the build
+  if (output?.spec.dest === '-') {
+    if (flags.quiet) throw new UsageError('-q prints the image ID on standard output, where -o dest=- writes the archive: use one of them');
+    if (process.stdout.isTTY) throw new UsageError('refusing to write an image archive to a terminal: redirect standard output, or give dest=FILE');
+  }
+  const progress = makeProgress(flags.quiet ? 'quiet' : (flags.progress as ProgressMode), process.stderr);
+  const result = await build({
+    store,
+    contextDir: context,
+    dockerfile: flags.file,
+    tags: flags.tag,
+    buildArgs: parseBuildArgs(flags.buildArg),
+    target: flags.target,
+    secrets: parseSecrets(flags.secret),
+    noCache: flags.cache === false,
+    jobs: flags.jobs,
+    noCacheFilter: flags.cacheFilter,
+    progress,
+    signal: io.signal,
+  });
+  if (output) {
+    const names = output.spec.names ?? flags.tag;
+    const key = JSON.stringify({ id: result.imageId, names, type: output.spec.type, compression: output.spec.compression ?? null, mediaTypes: output.spec.mediaTypes });
+    const dest = output.spec.dest;
+    if (dest !== '-' && outputUnchanged(store, dest, key)) {
+      progress.info(`${dest} already holds this image: unchanged`);
+    } else {
+      await store.inUse(async () => {
+        const image = getImage(store, result.imageId);
+        await writeImageArchive(store, [{ image, names }], dest, { format: output.spec.type, compression: output.spec.compression, mediaTypes: output.spec.mediaTypes, jobs: flags.jobs });
+        if (dest !== '-') recordOutput(store, dest, key);
+      });
+      progress.info(`exported to ${dest === '-' ? 'standard output' : dest}`);
+    }
+  }
+  if (flags.quiet) io.out(result.imageId);
+}

@@ -1,0 +1,6 @@
+/** Where a command writes: its result lines, its messages, and the signal that stops it. */
+export interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  signal?: AbortSignal;
+}
