@@ -89,6 +89,7 @@ function stageSource(ctx: StepContext, view: RootfsView, layers: LayerMeta[], so
   const comps = components(resolved.path);
   const dirs = view.dirLayers(comps);
   // through each layer's short link, so that many layers fit in one page of mount options
+  for (const l of layers) ctx.store.layers.ensureLink(l);
   const byDir = new Map(layers.map((l) => [ctx.store.layers.diffDir(l.chainId), l.link]));
   const lowers = dirs.map((d) => path.join(byDir.get(d)!, ...comps));
   if (lowers.length < 2) {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { InterruptedError, TsbuildError } from '../errors.js';
 import { defaultRoot, Store } from '../store/store.js';
@@ -16,7 +17,11 @@ export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   let stores: Store[] = [];
   const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(130);
+    if (controller.signal.aborted) {
+      // a second signal: stop now; what this left, the next command that writes removes
+      process.stderr.write(`tsbuild: ${signal} again: stopping without cleaning up\n`);
+      process.exit(128 + (os.constants.signals[signal] ?? 2));
+    }
     controller.abort(new InterruptedError(signal));
   };
   process.on('SIGINT', onSignal);
@@ -31,8 +36,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('--root <dir>', 'store directory (default: $TSBUILD_ROOT or /var/lib/tsbuild)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  const openStore = () => {
-    const s = Store.open(program.opts<{ root?: string }>().root ?? defaultRoot());
+  // read-only commands leave what dead commands left to the next command that writes
+  const openStore = (readOnly = false) => {
+    const s = Store.open(program.opts<{ root?: string }>().root ?? defaultRoot(), { sweep: !readOnly, warn: io.err });
     stores.push(s);
     return s;
   };
@@ -86,20 +92,20 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('images')
     .description('list images')
-    .action(async () => (await import('./commands/images.js')).imagesCommand(openStore(), io));
+    .action(async () => (await import('./commands/images.js')).imagesCommand(openStore(true), io));
 
   program
     .command('history')
     .description('show the history of an image')
     .argument('<image>')
     .option('--no-trunc', "don't truncate output")
-    .action(async (name: string, flags: { trunc: boolean }) => (await import('./commands/images.js')).historyCommand(openStore(), name, !flags.trunc, io));
+    .action(async (name: string, flags: { trunc: boolean }) => (await import('./commands/images.js')).historyCommand(openStore(true), name, !flags.trunc, io));
 
   program
     .command('inspect')
     .description('show config, manifest and layers of images')
     .argument('<image...>')
-    .action(async (names: string[]) => (await import('./commands/images.js')).inspectCommand(openStore(), names, io));
+    .action(async (names: string[]) => (await import('./commands/images.js')).inspectCommand(openStore(true), names, io));
 
   program
     .command('save')
@@ -119,7 +125,7 @@ export async function main(argv: string[]): Promise<number> {
   system
     .command('df')
     .description('show what images, layers and the build cache use')
-    .action(async () => (await import('./commands/housekeeping.js')).dfCommand(openStore(), io));
+    .action(async () => (await import('./commands/housekeeping.js')).dfCommand(openStore(true), io));
 
   program
     .command('prune')
@@ -143,6 +149,11 @@ export async function main(argv: string[]): Promise<number> {
     stores.forEach((s) => s.cleanup());
     stores = [];
   }
+}
+
+/** Loads every command's code without running any: `npm run build` does, so that V8's code cache holds it all. */
+export async function preloadCommands(): Promise<void> {
+  await Promise.all([import('./commands/build.js'), import('./commands/images.js'), import('./commands/archives.js'), import('./commands/housekeeping.js')]);
 }
 
 function report(err: unknown, signal: AbortSignal): number {

@@ -109,12 +109,17 @@ export class LayerStore {
   commit(staged: string, meta: Omit<LayerMeta, 'link'>): LayerMeta {
     const full: LayerMeta = { ...meta, link: LayerStore.linkName(meta.chainId) };
     const target = this.layerDir(meta.chainId);
+    const existing = (): LayerMeta => {
+      const found = this.meta(meta.chainId);
+      this.ensureLink(found); // a command killed between its rename and its link left it without one
+      return found;
+    };
     if (this.has(meta.chainId)) {
       rmSync(staged, { recursive: true, force: true });
-      return this.meta(meta.chainId);
+      return existing();
     }
     writeFileAtomic(path.join(staged, 'meta.json'), JSON.stringify(full));
-    if (!renameOrDrop(staged, target)) return this.meta(meta.chainId); // another process was first
+    if (!renameOrDrop(staged, target)) return existing(); // another process was first
     this.ensureLink(full);
     return full;
   }

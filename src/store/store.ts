@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +7,19 @@ import { ImageIndex } from './images.js';
 import { LayerStore } from './layers.js';
 import { tempSiblingOwner } from './atomic.js';
 import { processAlive, withFileLock } from './lock.js';
+import { errnoCode } from '../errors.js';
+import { native } from '../native/index.js';
+
+/** tmp/.owner-<token>: held locked by the live process whose temp dirs carry <token>. */
+const OWNER_PREFIX = '.owner-';
+
+/** Mount points at or below `dir`, in this process's mount namespace. */
+function mountPointsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => (line.split(' ')[4] ?? '').replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((m) => m === dir || m.startsWith(`${dir}/`));
+}
 
 /** The default store root: /var/lib/tsbuild for root, $XDG_DATA_HOME/tsbuild otherwise. */
 export function defaultRoot(): string {
@@ -25,7 +38,8 @@ export function defaultRoot(): string {
  *   cache/<key>.json          build cache: a step's cache key → its layer and config change
  *   stat-cache/<context>.json context files' digests by (size, mtime, ctime, inode)
  *   compressed/<diff hex>.gzip-<level>.json  a layer's gzip blob (for -o), made once
- *   tmp/<owner>-<pid>-<rand>/ per-command work space, removed on exit and, after a crash, on the next start
+ *   tmp/<purpose>-<pid>-<rand>-<n>/ per-command work space, removed on exit and, after a crash, by the next command that writes
+ *   tmp/.owner-<pid>-<rand>   locked by the live process whose work space carries <pid>-<rand>
  */
 export class Store {
   readonly blobs: BlobStore;
@@ -41,16 +55,40 @@ export class Store {
     this.tmpDir = path.join(root, 'tmp');
   }
 
-  static open(root = defaultRoot()): Store {
+  /**
+   * Opens (and makes) the store. Unless `sweep` is false, first removes what killed commands left
+   * in tmp/; read-only commands (images, inspect, history, system df) pass false: a dead build's
+   * files must neither fail nor slow them. What cannot be removed is reported through `warn`, one
+   * line each, and the command goes on.
+   */
+  static open(root = defaultRoot(), options: { sweep?: boolean; warn?: (line: string) => void } = {}): Store {
     const store = new Store(path.resolve(root));
     for (const d of ['blobs/sha256', 'layers', 'l', 'tmp', 'locks']) mkdirSync(path.join(store.root, d), { recursive: true });
-    store.removeStaleTemps();
+    if (options.sweep ?? true) store.removeStaleTemps(options.warn ?? (() => undefined));
     return store;
+  }
+
+  /**
+   * This process's mark on its temp dirs: they are named `<purpose>-<token>-<n>`, and it holds an
+   * flock on tmp/.owner-<token> until it exits, however it exits. A sweeper that can take the lock
+   * knows the owner is gone: in any PID namespace, and even while it is a zombie.
+   */
+  private owner?: { token: string; fd: number; next: number };
+
+  private ownerToken(): { token: string; fd: number; next: number } {
+    if (!this.owner) {
+      const token = `${process.pid}-${randomBytes(4).toString('hex')}`;
+      const fd = openSync(path.join(this.tmpDir, `${OWNER_PREFIX}${token}`), 'w', 0o600);
+      native().tryLock(fd, true);
+      this.owner = { token, fd, next: 0 };
+    }
+    return this.owner;
   }
 
   /** Work space that disappears when this process ends (see `cleanup`), or on the next start after a crash. */
   makeTemp(purpose: string): string {
-    const dir = path.join(this.tmpDir, `${purpose}-${process.pid}-${randomBytes(4).toString('hex')}`);
+    const owner = this.ownerToken();
+    const dir = path.join(this.tmpDir, `${purpose}-${owner.token}-${owner.next++}`);
     mkdirSync(dir, { recursive: true });
     this.temps.add(dir);
     return dir;
@@ -65,9 +103,14 @@ export class Store {
     this.temps.delete(dir);
   }
 
-  /** Removes this process's temp dirs. Safe to call more than once. */
+  /** Removes this process's temp dirs, and its owner mark. Safe to call more than once. */
   cleanup(): void {
     for (const dir of [...this.temps]) this.removeTemp(dir);
+    if (this.owner) {
+      rmSync(path.join(this.tmpDir, `${OWNER_PREFIX}${this.owner.token}`), { force: true });
+      closeSync(this.owner.fd);
+      this.owner = undefined;
+    }
   }
 
   /**
@@ -75,21 +118,74 @@ export class Store {
    * images.json), whose owner process is gone. Nothing else can be half-written: every file reaches
    * its real name by rename.
    */
-  private removeStaleTemps(): void {
+  private removeStaleTemps(warn: (line: string) => void): void {
     const dead = (pid: number | undefined) => pid !== undefined && Number.isInteger(pid) && pid !== process.pid && !processAlive(pid);
-    let crashed = false;
-    for (const name of readdirSync(this.tmpDir)) {
-      if (!dead(Number(/-(\d+)-[0-9a-f]+$/.exec(name)?.[1]))) continue;
-      rmSync(path.join(this.tmpDir, name), { recursive: true, force: true });
-      crashed = true;
+    const names = readdirSync(this.tmpDir);
+    const deadTokens = new Map<string, number>();
+    for (const name of names) {
+      if (!name.startsWith(OWNER_PREFIX)) continue;
+      const token = name.slice(OWNER_PREFIX.length);
+      let fd: number;
+      try {
+        fd = openSync(path.join(this.tmpDir, name), 'r');
+      } catch {
+        continue; // its owner just ended and removed it
+      }
+      if (native().tryLock(fd, true)) deadTokens.set(token, fd);
+      else closeSync(fd);
+    }
+    const stale = names.filter((name) => {
+      if (name.startsWith(OWNER_PREFIX)) return false;
+      const token = /-(\d+-[0-9a-f]{8})-\d+$/.exec(name)?.[1];
+      if (token !== undefined) return deadTokens.has(token) || (!names.includes(`${OWNER_PREFIX}${token}`) && dead(Number(token.split('-')[0])));
+      return dead(Number(/-(\d+)-[0-9a-f]+$/.exec(name)?.[1])); // named before owner marks
+    });
+    const kept = new Set<string>(); // tokens with something left: their mark stays, for the next sweep
+    if (stale.length > 0) {
+      const mounts = mountPointsUnder(this.tmpDir);
+      for (const name of stale) {
+        const dir = path.join(this.tmpDir, name);
+        const why = (err: unknown) => {
+          warn(`tsbuild: warning: cannot remove ${dir}, left by a killed command: ${err instanceof Error ? err.message : String(err)}`);
+          kept.add(/-(\d+-[0-9a-f]{8})-\d+$/.exec(name)?.[1] ?? '');
+        };
+        if (mounts.some((m) => m === dir || m.startsWith(`${dir}/`))) {
+          why('something is mounted in it');
+          continue;
+        }
+        // moved aside under a temp name of this process first: of two sweepers only one gets it,
+        // and if this one is killed half-way, the next sweeps the rest
+        const aside = this.makeTemp('stale');
+        try {
+          renameSync(dir, path.join(aside, 'x'));
+        } catch (err) {
+          if (errnoCode(err) !== 'ENOENT') why(err);
+          this.removeTemp(aside);
+          continue;
+        }
+        try {
+          this.removeTemp(aside);
+        } catch (err) {
+          why(err);
+        }
+      }
+    }
+    for (const [token, fd] of deadTokens) {
+      if (!kept.has(token)) rmSync(path.join(this.tmpDir, `${OWNER_PREFIX}${token}`), { force: true });
+      closeSync(fd);
     }
     // images.json and the other root files can be written by any command; blobs and links only by
     // builds, loads and imports, which hold a temp dir while they do: only when one was left behind
     // are the (large) blob and link directories worth listing
-    const dirs = crashed ? [this.root, ...['blobs/sha256', 'l', 'cache', 'stat-cache', 'compressed'].map((d) => path.join(this.root, d))] : [this.root];
+    const dirs = stale.length > 0 ? [this.root, ...['blobs/sha256', 'l', 'cache', 'stat-cache', 'compressed'].map((d) => path.join(this.root, d))] : [this.root];
     for (const dir of dirs) {
       for (const name of existsSync(dir) ? readdirSync(dir) : []) {
-        if (dead(tempSiblingOwner(name))) rmSync(path.join(dir, name), { force: true });
+        if (!dead(tempSiblingOwner(name))) continue;
+        try {
+          rmSync(path.join(dir, name), { force: true });
+        } catch (err) {
+          warn(`tsbuild: warning: cannot remove ${path.join(dir, name)}, left by a killed command: ${(err as Error).message}`);
+        }
       }
     }
   }

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -185,9 +185,65 @@ describe.skipIf(lacks('root'))('the local store', () => {
     // and what an atomic write killed before its rename would leave (pid 4194303 is not running)
     const half = path.join(root, 'blobs/sha256', `.${'0'.repeat(64)}.tmp-4194303-0badc0de`);
     writeFileSync(half, 'half a blob');
+    // a read-only command leaves it alone (and is not slowed by it); the next that writes removes it
     await ok(root, ['images']);
+    expect(storeLeftovers(root).length).toBeGreaterThan(0);
+    await ok(root, ['prune']);
     expect(storeLeftovers(root)).toEqual([]);
     expect(existsSync(half)).toBe(false);
+  });
+
+  it('a second Ctrl-C stops at once, in one line; what it leaves, the next command that writes removes', async () => {
+    const child = spawn(process.execPath, [BIN_PATH, context({ Dockerfile: "FROM busybox\nRUN trap '' INT TERM; echo started; sleep 60\n" })], { env: { TSBUILD_ROOT: root }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    while (!/^#2 [\d.]+ started$/m.test(err)) await sleep(20);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    child.kill('SIGINT'); // the step ignores it: tsbuild waits for it to be killed
+    await sleep(300);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(err.trim().split('\n').at(-1)).toBe('tsbuild: SIGINT again: stopping without cleaning up');
+    for (let i = 0; i < 100 && sandboxProcesses().length > 0; i++) await sleep(20);
+    await ok(root, ['prune']);
+    expect(storeLeftovers(root)).toEqual([]);
+  });
+
+  it('what a dead command left never fails a read-only command; one that writes removes it, or says in one line why not', async () => {
+    const local = tempDir('store-');
+    await ok(local, ['import', rootfsTar, 'busybox']);
+    const tmp = path.join(local, 'tmp');
+    // a dead owner (its lock is free, though its PID is alive: a zombie, or another PID namespace)
+    const deadToken = `${process.pid}-0badc0de`;
+    writeFileSync(path.join(tmp, `.owner-${deadToken}`), '');
+    mkdirSync(path.join(tmp, `build-${deadToken}-0/step-1/mnt`), { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', 'left', path.join(tmp, `build-${deadToken}-0/step-1/mnt`)]);
+    writeFileSync(path.join(tmp, `build-${deadToken}-0/step-1/mnt/kept`), 'x');
+    mkdirSync(path.join(tmp, `load-${deadToken}-1/deep`), { recursive: true });
+    // a live owner: flock(1) holds its lock
+    const liveToken = '4194302-0ddba11f';
+    writeFileSync(path.join(tmp, `.owner-${liveToken}`), '');
+    mkdirSync(path.join(tmp, `build-${liveToken}-0`));
+    const holder = spawn('flock', ['-o', path.join(tmp, `.owner-${liveToken}`), 'sleep', '60'], { stdio: 'ignore' }); // -o: flock itself holds it
+    try {
+      await sleep(200);
+      for (const args of [['images'], ['inspect', 'busybox'], ['history', 'busybox'], ['system', 'df']]) {
+        const r = await tsbuild(local, args);
+        expect([r.code, r.stderr]).toEqual([0, '']);
+      }
+      expect(readdirSync(tmp).length).toBe(5);
+      const built = await tsbuild(local, ['-q', context({ Dockerfile: 'FROM busybox\nRUN true\n' })]);
+      expect(built.code).toBe(0);
+      expect(built.stderr.trim().split('\n')).toEqual([`tsbuild: warning: cannot remove ${tmp}/build-${deadToken}-0, left by a killed command: something is mounted in it`]);
+      expect(readFileSync(path.join(tmp, `build-${deadToken}-0/step-1/mnt/kept`), 'utf8')).toBe('x');
+      expect(readdirSync(tmp).sort()).toEqual([`.owner-${deadToken}`, `.owner-${liveToken}`, `build-${deadToken}-0`, `build-${liveToken}-0`]);
+    } finally {
+      execFileSync('umount', [path.join(tmp, `build-${deadToken}-0/step-1/mnt`)]);
+      holder.kill();
+    }
+    await new Promise((resolve) => holder.on('exit', resolve));
+    await ok(local, ['prune']);
+    expect(readdirSync(tmp)).toEqual([]);
   });
 
   it('fsck finds a changed file in any layer: a RUN layer, a loaded one, a COPY layer extracted for a RUN', async () => {
