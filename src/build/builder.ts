@@ -183,9 +183,7 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
           state = new StageState(base.config, base.layers, globalArgs, epoch);
           state.baseImageId = base.id;
         } catch (err) {
-          const hint = err instanceof ImageNotFoundError ? nearest(baseName, stageNames.filter((n) => n !== stage.name), true) : undefined;
-          const message = hint ? `FROM ${baseName}: no stage or image is named ${baseName} (did you mean ${hint}?)` : err instanceof TsbuildError ? err.message : '';
-          const shown = err instanceof TsbuildError && !err.location ? new DockerfileError(message, { location: stage.from.location, cause: err }) : err;
+          const shown = baseFailure(err, baseName, stage, stageNames);
           progress.step(id, counterWith(0).next(from));
           progress.failed(id, shown instanceof Error ? shown.message : String(shown));
           throw shown;
@@ -228,9 +226,8 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
     if (firstError) {
       throw options.signal?.aborted ? options.signal.reason : failure.signal.reason;
     }
-    const last = await running.get(needed.at(-1)!.index)!;
+    const final = await running.get(needed.at(-1)!.index)!;
     stats.save();
-    const final = last;
     const config = settleHistoryTimes(final.config, epoch);
     const imageId = await commitImage(store, serializeConfig(config), options.tags ?? [], final.baseImageId);
     progress.info(`writing image ${imageId} done`);
@@ -239,6 +236,14 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
   } finally {
     store.removeTemp(buildDir);
   }
+}
+
+/** A FROM whose base cannot be had, on its line; a name near a stage's is likelier a typo than a missing image. */
+function baseFailure(err: unknown, baseName: string, stage: Stage, stageNames: readonly string[]): unknown {
+  if (!(err instanceof TsbuildError) || err.location) return err;
+  const hint = err instanceof ImageNotFoundError ? nearest(baseName, stageNames.filter((n) => n !== stage.name), true) : undefined;
+  const message = hint ? `FROM ${baseName}: no stage or image is named ${baseName} (did you mean ${hint}?)` : err.message;
+  return new DockerfileError(message, { location: stage.from.location, cause: err });
 }
 
 function parseEpoch(text: string): number {
