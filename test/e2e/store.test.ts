@@ -236,7 +236,7 @@ describe.skipIf(lacks('root'))('the local store', () => {
       expect(built.code).toBe(0);
       expect(built.stderr.trim().split('\n')).toEqual([`tsbuild: warning: cannot remove ${tmp}/build-${deadToken}-0, left by a killed command: something is mounted in it`]);
       expect(readFileSync(path.join(tmp, `build-${deadToken}-0/step-1/mnt/kept`), 'utf8')).toBe('x');
-      expect(readdirSync(tmp).sort()).toEqual([`.owner-${deadToken}`, `.owner-${liveToken}`, `build-${deadToken}-0`, `build-${liveToken}-0`]);
+      expect(readdirSync(tmp).sort()).toEqual([`.owner-${deadToken}`, `.owner-${liveToken}`, `build-${deadToken}-0`, `build-${liveToken}-0`].sort());
     } finally {
       execFileSync('umount', [path.join(tmp, `build-${deadToken}-0/step-1/mnt`)]);
       holder.kill();
