@@ -1,3 +1,4 @@
+import { parseDuration } from '../util/units.js';
 import { DockerfileError, type SourceLocation } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
 import { parseFlags, type FlagValues } from './flags.js';
@@ -114,21 +115,6 @@ function commandLine(node: Node): CommandLine {
 
 const atLeastOne = (node: Node, kw: string) => node.values.length === 0 && err(node, `${kw} requires at least one argument`);
 const exactlyOne = (node: Node, kw: string) => node.values.length !== 1 && err(node, `${kw} requires exactly one argument`);
-
-/** Parses a Go duration (`30s`, `1m30s`, `500ms`) into nanoseconds. */
-export function parseDuration(s: string): number {
-  const units: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  if (s === '0') return 0;
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let pos = 0;
-  for (let m = re.exec(s); m; m = re.exec(s)) {
-    total += Number(m[1]) * units[m[2]!]!;
-    pos = re.lastIndex;
-  }
-  if (pos !== s.length || s === '') throw new Error(`time: invalid duration "${s}"`);
-  return Math.round(total);
-}
 
 function copyOrAdd(node: Node, keyword: 'COPY' | 'ADD', base: Omit<Base, 'flags'>): CopyInstruction {
   if (node.values.length < 2) err(node, `${keyword} requires at least two arguments, but only one was provided. Destination could not be determined`);

@@ -1,3 +1,4 @@
+import { parseSize } from '../util/units.js';
 import { DockerfileError, type SourceLocation } from '../errors.js';
 
 /** A `RUN --mount=...` as BuildKit reads it (frontend/dockerfile/instructions/commands_runmount.go). */
@@ -27,14 +28,6 @@ function parseBool(v: string): boolean | undefined {
   if (['1', 't', 'true'].includes(l)) return true;
   if (['0', 'f', 'false'].includes(l)) return false;
   return undefined;
-}
-
-/** Sizes as Docker's units.RAMInBytes: 64m, 1g, 512k, 1048576. */
-export function parseSize(v: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?$/i.exec(v.trim());
-  if (!m) return undefined;
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[m[2]!.toLowerCase() as 'k'];
-  return Math.floor(Number(m[1]) * mult);
 }
 
 /** Splits `a=b,"c=d,e",f` as a CSV record. */

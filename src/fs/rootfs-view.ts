@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { native } from '../native/index.js';
-import { isWhiteoutDevice, OVERLAY_OPAQUE_XATTR } from '../layer/whiteout.js';
+import { isWhiteoutDevice, OVERLAY_OPAQUE_XATTR } from './whiteout.js';
 import { resolveComponents } from './resolve.js';
 import { lstatOrNull } from './lstat.js';
 

@@ -17,7 +17,7 @@ import { IntegrityError } from '../errors.js';
 import { isWithin, resolveInRoot } from '../fs/resolve.js';
 import { native } from '../native/index.js';
 import type { TarReadEntry } from './tar-reader.js';
-import { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './whiteout.js';
+import { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from '../fs/whiteout.js';
 import { lstatOrNull } from '../fs/lstat.js';
 
 const S_IFCHR = 0o020000;

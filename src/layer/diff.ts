@@ -13,7 +13,7 @@ import {
   OPAQUE_MARKER,
   OVERLAY_OPAQUE_XATTR,
   WHITEOUT_PREFIX,
-} from './whiteout.js';
+} from '../fs/whiteout.js';
 
 export interface LayerTarResult {
   diffId: Digest;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseOutputSpec, splitCsv } from '../../src/output/output-spec.js';
+import { parseOutputSpec, splitCsv } from '../../src/archive/output-spec.js';
 
 describe('-o parsing', () => {
   const gz6 = { algorithm: 'gzip', level: 6 } as const;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { located } from '../../src/build/step-error.js';
+import { located } from '../../src/builder/step-error.js';
 import { BuildStepError, IntegrityError, InterruptedError, TsbuildError } from '../../src/errors.js';
 import type { Instruction } from '../../src/dockerfile/instructions.js';
 

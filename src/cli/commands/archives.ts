@@ -1,8 +1,8 @@
 import { UsageError } from '../../errors.js';
 import { familiarName, parseReference } from '../../image/reference.js';
-import { loadArchive } from '../../output/archive-reader.js';
-import { writeImageArchive, type ArchiveImage } from '../../output/archive-writer.js';
-import { importRootfs } from '../../output/rootfs-import.js';
+import { loadArchive } from '../../archive/archive-reader.js';
+import { writeImageArchive, type ArchiveImage } from '../../archive/archive-writer.js';
+import { importRootfs } from '../../archive/rootfs-import.js';
 import { getImage } from '../../store/stored-image.js';
 import type { Store } from '../../store/store.js';
 import type { Io } from '../io.js';

@@ -1,11 +1,9 @@
-import { build } from '../../build/builder.js';
+import { build } from '../../builder/builder.js';
 import { UsageError } from '../../errors.js';
 import { parseReference } from '../../image/reference.js';
-import { writeImageArchive } from '../../output/archive-writer.js';
-import { parseOutputSpec } from '../../output/output-spec.js';
-import { outputUnchanged, recordOutput } from '../../output/unchanged-output.js';
+import { exportImage } from '../../archive/export.js';
+import { parseOutputSpec } from '../../archive/output-spec.js';
 import { makeProgress, type ProgressMode } from '../../progress/progress.js';
-import { getImage } from '../../store/stored-image.js';
 import type { Store } from '../../store/store.js';
 import type { Io } from '../io.js';
 
@@ -76,19 +74,9 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     signal: io.signal,
   });
   if (output) {
-    const names = output.spec.names ?? flags.tag;
-    const key = JSON.stringify({ id: result.imageId, names, type: output.spec.type, compression: output.spec.compression ?? null, mediaTypes: output.spec.mediaTypes });
-    const dest = output.spec.dest;
-    if (dest !== '-' && outputUnchanged(store, dest, key)) {
-      progress.info(`${dest} already holds this image: unchanged`);
-    } else {
-      await store.inUse(async () => {
-        const image = getImage(store, result.imageId);
-        await writeImageArchive(store, [{ image, names }], dest, { format: output.spec.type, compression: output.spec.compression, mediaTypes: output.spec.mediaTypes, jobs: flags.jobs });
-        if (dest !== '-') recordOutput(store, dest, key);
-      });
-      progress.info(`exported to ${dest === '-' ? 'standard output' : dest}`);
-    }
+    const { dest } = output.spec;
+    const done = await exportImage(store, result.imageId, output.spec, output.spec.names ?? flags.tag, flags.jobs);
+    progress.info(done === 'unchanged' ? `${dest} already holds this image: unchanged` : `exported to ${dest === '-' ? 'standard output' : dest}`);
   }
   if (flags.quiet) io.out(result.imageId);
 }

@@ -1,5 +1,4 @@
-import { parseDuration } from '../../dockerfile/instructions.js';
-import { parseSize } from '../../dockerfile/run-mount.js';
+import { parseDuration, parseSize } from '../../util/units.js';
 import { TsbuildError, UsageError } from '../../errors.js';
 import { fsck, prune, usage, type UsageRow } from '../../store/gc.js';
 import { removeImage } from '../../store/remove-image.js';

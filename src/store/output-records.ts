@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { readJsonIfAny, writeFileAtomic } from '../store/atomic.js';
-import type { Store } from '../store/store.js';
+import { readJsonIfAny, writeFileAtomic } from './atomic.js';
+import type { Store } from './store.js';
 
 interface OutputRecord {
   /** What was written: the images and names, which determine every byte (archives are deterministic). */

@@ -36,7 +36,7 @@ export interface StepContext {
   stageNames: readonly string[];
   /** Images COPY --from can name when no stage has that name. */
   images: BaseImageSource;
-  /** The build cache (see build/cache.ts); `useCache` is false for --no-cache and filtered stages. */
+  /** The build cache (see builder/cache.ts); `useCache` is false for --no-cache and filtered stages. */
   cache: BuildCache;
   useCache: boolean;
   /** Digests of context files, checked by stat. */
