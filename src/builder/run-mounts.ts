@@ -1,14 +1,13 @@
 import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import type { RunInstruction } from '../dockerfile/instructions.js';
-import { parseRunMount, type RunMount } from '../dockerfile/run-mount.js';
+import type { RunMount } from '../dockerfile/run-mount.js';
+import type { ExpandedRun } from './expand-instruction.js';
 import { components } from '../fs/resolve.js';
 import type { RootfsView } from '../fs/rootfs-view.js';
 import type { SandboxMount } from '../sandbox/run.js';
 import type { LayerMeta } from '../store/layers.js';
 import { sha256, hexOf } from '../util/digest.js';
 import { hashSources } from './content-hash.js';
-import { expand } from './expand.js';
 import { ContextTree, isSent, resolveSources, SourceError } from './source-tree.js';
 import { fail, imageNamed, viewOfLayers, type StepContext } from './step-context.js';
 
@@ -105,11 +104,10 @@ function stageSource(ctx: StepContext, view: RootfsView, layers: LayerMeta[], so
  * from the context (hashed through the stat cache) or the layers of the stage it binds. Secrets'
  * values are not part of it, as in BuildKit.
  */
-export async function mountKeys(ctx: StepContext, ins: RunInstruction): Promise<unknown[]> {
+export async function mountKeys(ctx: StepContext, ins: ExpandedRun): Promise<unknown[]> {
   const workdir = ctx.state.config.config.WorkingDir || '/';
   const keys: unknown[] = [];
-  for (const raw of ins.mounts) {
-    const m = parseRunMount(raw, (v) => expand(ctx, v), ins.location);
+  for (const m of ins.mounts) {
     const key: Record<string, unknown> = { ...m, target: m.target && path.posix.resolve(workdir, m.target) };
     if (m.type === 'bind' && m.from) {
       const stage = ctx.stages.get(m.from.toLowerCase());
@@ -154,11 +152,11 @@ function arrange(ctx: StepContext, out: PreparedMounts, view: RootfsView): void 
  * Prepares a RUN's --mount list: where each mount's content comes from on the host, and the mount
  * points the init layer must hold so that nothing of them lands in the step's layer.
  */
-export async function prepareMounts(ctx: StepContext, ins: RunInstruction, view: RootfsView): Promise<PreparedMounts> {
+export async function prepareMounts(ctx: StepContext, ins: ExpandedRun, view: RootfsView): Promise<PreparedMounts> {
   const out: PreparedMounts = { mounts: [], points: [], env: [], locked: [] };
   const workdir = ctx.state.config.config.WorkingDir || '/';
-  for (const [n, raw] of ins.mounts.entries()) {
-    const m = parseRunMount(raw, (v) => expand(ctx, v), ins.location);
+  for (const [n, mount] of ins.mounts.entries()) {
+    const m = { ...mount }; // its target is resolved against WORKDIR here
     if (m.type === 'ssh') fail(ctx, 'RUN --mount=type=ssh is not supported yet');
     if (m.target) m.target = path.posix.resolve(workdir, m.target);
     switch (m.type) {

@@ -42,7 +42,7 @@ export function neededStages(
       const froms: string[] = [];
       if ((ins.keyword === 'COPY' || ins.keyword === 'ADD') && ins.from) froms.push(ins.from);
       if (ins.keyword === 'RUN') {
-        for (const m of ins.mounts) for (const f of m.matchAll(/(?:^|,)"?from=([^,"]+)/gi)) froms.push(f[1]!);
+        for (const m of ins.mounts) if (m.from !== undefined) froms.push(m.from);
       }
       for (const from of froms) {
         const dep = refersTo(expandFrom(from), s.index);

@@ -1,6 +1,7 @@
 import { parseDuration } from '../util/units.js';
 import { DockerfileError, type SourceLocation } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
+import { parseRunMountSpec, type RunMountSpec } from './run-mount.js';
 import { parseFlags, type FlagValues } from './flags.js';
 import type { Heredoc, Node } from './node.js';
 
@@ -34,7 +35,8 @@ export interface FromInstruction extends Base {
 export interface RunInstruction extends Base, CommandLine {
   keyword: 'RUN';
   heredocs: Heredoc[];
-  mounts: string[];
+  /** --mount, split into fields once here; expanded when the step runs. */
+  mounts: RunMountSpec[];
   network?: string;
 }
 export interface CmdInstruction extends Base, CommandLine {
@@ -173,7 +175,7 @@ export function toInstruction(node: Node): Instruction {
       const flags = parseFlags(keyword, node.flags, { mount: 'strings', network: 'string', security: 'string' }, node.location);
       const cl = commandLine(node);
       if (cl.args.length === 0 && node.heredocs.length === 0) err(node, 'RUN requires at least one argument');
-      return { ...base, keyword, flags, ...cl, heredocs: node.heredocs, mounts: flags.strings('mount'), network: flags.string('network') };
+      return { ...base, keyword, flags, ...cl, heredocs: node.heredocs, mounts: flags.strings('mount').map((m) => parseRunMountSpec(m, base.location)), network: flags.string('network') };
     }
     case 'CMD':
     case 'ENTRYPOINT':

@@ -1,5 +1,6 @@
 import { parseSize } from '../util/units.js';
 import { DockerfileError, type SourceLocation } from '../errors.js';
+import { didYouMean } from '../util/suggest.js';
 
 /** A `RUN --mount=...` as BuildKit reads it (frontend/dockerfile/instructions/commands_runmount.go). */
 export interface RunMount {
@@ -51,24 +52,49 @@ function csvFields(s: string): string[] {
   return out.filter((f) => f !== '');
 }
 
-/** Parses one --mount value; `expand` applies the stage's variables to each value. */
-export function parseRunMount(value: string, expand: (s: string) => string, location: SourceLocation): RunMount {
+/** A `RUN --mount` as written, its fields split once when the Dockerfile is parsed. */
+export interface RunMountSpec {
+  /** Each CSV field: its key (lower-case), and its value as written (none for a bare `ro`, `rw`, `required`). */
+  fields: Array<{ key: string; value?: string }>;
+  /** `from=` as written (a stage or an image): what the stage graph follows. */
+  from?: string;
+}
+
+const KEYS = ['type', 'from', 'source', 'src', 'target', 'dst', 'destination', 'readonly', 'ro', 'readwrite', 'rw', 'required', 'size', 'id', 'sharing', 'mode', 'uid', 'gid', 'env'];
+const BARE = new Set(['readonly', 'ro', 'readwrite', 'rw', 'required']);
+
+/** Splits one --mount value into its fields (BuildKit's parse-time pass: keys checked, values left for expansion). */
+export function parseRunMountSpec(text: string, location: SourceLocation): RunMountSpec {
+  const fields = csvFields(text).map((field) => {
+    const eq = field.indexOf('=');
+    const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
+    if (eq < 0 && !BARE.has(key)) throw new DockerfileError(`invalid field '${field}' must be a key=value pair`, { location });
+    if (!KEYS.includes(key)) throw new DockerfileError(didYouMean(`unexpected key '${key}' in '${field}'`, key, KEYS), { location });
+    return eq < 0 ? { key } : { key, value: field.slice(eq + 1) };
+  });
+  return { fields, from: fields.find((f) => f.key === 'from')?.value };
+}
+
+/**
+ * A mount with the stage's variables applied to its values (`expand`), typed and checked as
+ * BuildKit's parseMount does with an expander.
+ */
+export function expandRunMount(spec: RunMountSpec, expand: (s: string) => string, location: SourceLocation): RunMount {
   const fail = (msg: string): never => {
     throw new DockerfileError(msg, { location });
   };
   const m: RunMount = { type: 'bind', readOnly: true };
   let roAuto = true;
-  for (const field of csvFields(value)) {
-    const eq = field.indexOf('=');
-    const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
-    if (eq < 0) {
+  for (const { key, value } of spec.fields) {
+    const field = value === undefined ? key : `${key}=${value}`;
+    if (value === undefined) {
       if (key === 'readonly' || key === 'ro') [m.readOnly, roAuto] = [true, false];
       else if (key === 'readwrite' || key === 'rw') [m.readOnly, roAuto] = [false, false];
       else if (key === 'required' && (m.type === 'secret' || m.type === 'ssh')) m.required = true;
       else fail(`invalid field '${field}' must be a key=value pair`);
       continue;
     }
-    const v = expand(field.slice(eq + 1));
+    const v = expand(value);
     const bool = () => parseBool(v) ?? fail(`invalid value for ${key}: ${v}`);
     const num = (radix: number) => {
       const n = parseInt(v, radix);

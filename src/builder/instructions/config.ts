@@ -7,7 +7,6 @@ import type {
   ShellInstruction,
   WordInstruction,
 } from '../../dockerfile/instructions.js';
-import { expand, expandSplit } from '../expand.js';
 import { fail, type StepContext } from '../step-context.js';
 
 /**
@@ -26,11 +25,8 @@ export function shellOf(ctx: StepContext): string[] {
 }
 
 export function env(ctx: StepContext, ins: PairsInstruction): void {
-  const before = ctx.state.expansionEnv(); // every pair expands against the env before the instruction
   const parts: string[] = [];
-  for (const p of ins.pairs) {
-    const key = expand(ctx, p.key, before);
-    const value = expand(ctx, p.value, before);
+  for (const { key, value } of ins.pairs) {
     ctx.state.setEnv(key, value);
     parts.push(`${key}=${value}`);
   }
@@ -40,9 +36,7 @@ export function env(ctx: StepContext, ins: PairsInstruction): void {
 export function label(ctx: StepContext, ins: PairsInstruction): void {
   const labels = { ...(ctx.state.config.config.Labels ?? {}) };
   const parts: string[] = [];
-  for (const p of ins.pairs) {
-    const key = expand(ctx, p.key);
-    const value = expand(ctx, p.value);
+  for (const { key, value } of ins.pairs) {
     labels[key] = value;
     parts.push(`${key}=${value}`);
   }
@@ -51,13 +45,13 @@ export function label(ctx: StepContext, ins: PairsInstruction): void {
 }
 
 export function user(ctx: StepContext, ins: WordInstruction): void {
-  const value = expand(ctx, ins.value);
+  const { value } = ins;
   ctx.state.setRuntime({ User: value });
   ctx.state.addHistory(`USER ${value}`);
 }
 
 export function stopSignal(ctx: StepContext, ins: WordInstruction): void {
-  const value = expand(ctx, ins.value);
+  const { value } = ins;
   if (!/^(SIG[A-Z0-9+-]+|\d+)$/.test(value)) fail(ctx, `STOPSIGNAL: invalid signal "${value}"`);
   ctx.state.setRuntime({ StopSignal: value });
   ctx.state.addHistory(`STOPSIGNAL ${value}`);
@@ -89,7 +83,7 @@ export function entrypoint(ctx: StepContext, ins: CmdInstruction): void {
 
 export function expose(ctx: StepContext, ins: ListInstruction): void {
   const ports: Record<string, Record<string, never>> = {};
-  for (const w of ins.values.flatMap((v) => expandSplit(ctx, v))) {
+  for (const w of ins.values) {
     const m = /^(?:[^:]*:)?(?:[^:]*:)?(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(w);
     if (!m) fail(ctx, `EXPOSE: invalid containerPort: ${w}`);
     const from = Number(m[1]);
@@ -104,7 +98,7 @@ export function expose(ctx: StepContext, ins: ListInstruction): void {
 
 export function volume(ctx: StepContext, ins: ListInstruction): void {
   const volumes = { ...(ctx.state.config.config.Volumes ?? {}) };
-  const added = ins.values.map((v) => expand(ctx, v));
+  const added = ins.values;
   for (const v of added) {
     if (v.trim() === '') fail(ctx, 'VOLUME specified can not be an empty string');
     volumes[v] = {};

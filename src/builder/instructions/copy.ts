@@ -1,13 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CopyInstruction } from '../../dockerfile/instructions.js';
-import { expandRaw } from '../../dockerfile/shell-words.js';
 import { BuildStepError } from '../../errors.js';
 import { RootfsView } from '../../fs/rootfs-view.js';
 import { resolveUser } from '../../sandbox/user.js';
 import { archiveKind, download, isUrl, unpackArchive, type Download } from '../add-sources.js';
 import { LayerPlan, type Ownership } from '../copy-plan.js';
-import { expand } from '../expand.js';
 import { ContextTree, resolveSources, RootfsTree, SourceError, type SourceEntry, type SourceTree } from '../source-tree.js';
 import { cachedStep, commitLayerTar, fail, imageNamed, viewOf, viewOfLayers, type StepContext } from '../step-context.js';
 import { hashSources } from '../content-hash.js';
@@ -36,7 +34,7 @@ function parseChmod(ctx: StepContext, value: string | undefined): number | undef
 /** Where COPY --from reads: an earlier stage (by name or index), else an image; and what identifies its content. */
 async function sourceTree(ctx: StepContext, ins: CopyInstruction): Promise<{ tree: SourceTree; identity?: string }> {
   if (!ins.from) return { tree: new ContextTree(ctx.contextDir, ctx.ignore) };
-  const from = expand(ctx, ins.from, (n) => ctx.state.globalArgs.find((a) => a.key === n)?.value);
+  const from = ins.from;
   const stage = ctx.stages.get(from.toLowerCase());
   if (stage) return { tree: new RootfsTree(`stage ${from}`, await viewOfLayers(ctx, stage.layers)), identity: stage.topChainId ?? 'scratch' };
   if (/^\d+$/.test(from)) fail(ctx, `invalid from flag value ${from}: stage ${from} is not defined before this one`);
@@ -54,11 +52,8 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
   const isAdd = ins.keyword === 'ADD';
   if (ins.excludes.length > 0) fail(ctx, `${ins.keyword} --exclude is not supported yet`);
   if (ins.flags.used('parents')) fail(ctx, 'COPY --parents is not supported yet');
-  const srcs = ins.sources.map((s) => expand(ctx, s));
-  const dest = expand(ctx, ins.dest);
-  const chown = ins.chown !== undefined ? expand(ctx, ins.chown) : undefined;
-  const mode = parseChmod(ctx, ins.chmod !== undefined ? expand(ctx, ins.chmod) : undefined);
-  const checksum = ins.checksum !== undefined ? expand(ctx, ins.checksum) : undefined;
+  const { sources: srcs, dest, chown, checksum, inline } = ins;
+  const mode = parseChmod(ctx, ins.chmod);
   if (checksum !== undefined && (srcs.length !== 1 || !isUrl(srcs[0]!))) {
     fail(ctx, srcs.length !== 1 ? 'checksum can\'t be specified for multiple sources' : 'checksum requires HTTP(S) or Git sources');
   }
@@ -67,7 +62,6 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
   const workdir = ctx.state.config.config.WorkingDir || '/';
   const destIsDir = dest.endsWith('/') || dest === '.' || dest.endsWith('/.');
   const destAbs = path.posix.resolve(workdir, dest);
-  const inline = ins.inline.map((doc) => ({ name: doc.name, content: doc.expand ? expandRaw(doc.content, ctx.state.expansionEnv()) : doc.content }));
 
   const sourceFail = (err: unknown): never => {
     if (err instanceof SourceError) throw new BuildStepError(`${ins.keyword} failed: ${err.message}`, { location: ins.location, cause: err });

@@ -1,4 +1,5 @@
 import type { Instruction } from '../../dockerfile/instructions.js';
+import { expandInstruction } from '../expand-instruction.js';
 import type { StepContext } from '../step-context.js';
 import { arg } from './arg.js';
 import * as config from './config.js';
@@ -6,8 +7,10 @@ import { copy } from './copy.js';
 import { run } from './run.js';
 import { workdir } from './workdir.js';
 
-/** Runs one instruction of a stage (FROM is the stage itself). */
-export async function dispatch(ctx: StepContext, ins: Instruction): Promise<void> {
+/** Runs one instruction of a stage (FROM is the stage itself), its words expanded first. */
+export async function dispatch(ctx: StepContext, original: Instruction): Promise<void> {
+  const globalEnv = (n: string) => ctx.state.globalArgs.find((a) => a.key === n)?.value;
+  const ins = expandInstruction(original, ctx.state.expansionEnv(), globalEnv, ctx.escape);
   switch (ins.keyword) {
     case 'RUN':
       return run(ctx, ins);

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { RunInstruction } from '../../dockerfile/instructions.js';
+import type { ExpandedRun } from '../expand-instruction.js';
 import { heredocsInLine } from '../../dockerfile/parse.js';
 import { BuildStepError } from '../../errors.js';
 import { envGet, envSet } from '../../image/config.js';
@@ -9,7 +9,6 @@ import { haveSlirp, runInSandbox } from '../../sandbox/run.js';
 import { resolveUser } from '../../sandbox/user.js';
 import { cachedStep, commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
 import { withFileLock } from '../../store/lock.js';
-import { expand } from '../expand.js';
 import { mountKeys, prepareMounts } from '../run-mounts.js';
 import { buildArgValue } from './arg.js';
 import { shellOf } from './config.js';
@@ -37,7 +36,7 @@ interface Script {
  * (a file with its own #! interpreter when it has one); otherwise the shell gets the command with
  * the documents appended, as written.
  */
-function script(ctx: StepContext, ins: RunInstruction): Script {
+function script(ctx: StepContext, ins: ExpandedRun): Script {
   let args = ins.args;
   let pipe: Script['pipe'];
   if (ins.heredocs.length > 0) {
@@ -59,9 +58,9 @@ function script(ctx: StepContext, ins: RunInstruction): Script {
   return { argv: ins.prependShell ? [...shellOf(ctx), ...args] : args, pipe };
 }
 
-export async function run(ctx: StepContext, ins: RunInstruction): Promise<void> {
+export async function run(ctx: StepContext, ins: ExpandedRun): Promise<void> {
   if (ins.flags.used('security')) fail(ctx, 'RUN --security is not supported yet');
-  const network = ins.network === undefined ? 'default' : expand(ctx, ins.network);
+  const network = ins.network ?? 'default';
   if (!['none', 'host', 'default'].includes(network)) fail(ctx, `unsupported network mode "${network}" (none, host or default)`);
   const { argv, pipe } = script(ctx, ins);
   const config = ctx.state.config.config;
@@ -80,7 +79,7 @@ export async function run(ctx: StepContext, ins: RunInstruction): Promise<void> 
   await cachedStep(ctx, material, () => runStep(ctx, ins, argv, pipe, network));
 }
 
-async function runStep(ctx: StepContext, ins: RunInstruction, argv: string[], pipe: Script['pipe'], network: string): Promise<void> {
+async function runStep(ctx: StepContext, ins: ExpandedRun, argv: string[], pipe: Script['pipe'], network: string): Promise<void> {
   const view = await viewOf(ctx);
   const prepared = await prepareMounts(ctx, ins, view);
   const config = ctx.state.config.config;

@@ -2,7 +2,6 @@ import path from 'node:path';
 import type { WordInstruction } from '../../dockerfile/instructions.js';
 import { resolveUser } from '../../sandbox/user.js';
 import { LayerPlan } from '../copy-plan.js';
-import { expand } from '../expand.js';
 import { cachedStep, commitLayerTar, fail, viewOf, type StepContext } from '../step-context.js';
 
 /**
@@ -10,8 +9,7 @@ import { cachedStep, commitLayerTar, fail, viewOf, type StepContext } from '../s
  * layer of its own: an empty layer when it already exists. `WORKDIR /` changes config only.
  */
 export async function workdir(ctx: StepContext, ins: WordInstruction): Promise<void> {
-  const raw = expand(ctx, ins.value);
-  const dir = path.posix.resolve(ctx.state.config.config.WorkingDir || '/', raw);
+  const dir = path.posix.resolve(ctx.state.config.config.WorkingDir || '/', ins.value);
   const user = ctx.state.config.config.User;
   ctx.state.setRuntime({ WorkingDir: dir });
   if (dir === '/') {
