@@ -2,14 +2,9 @@ import { chainIdOf } from '../image/chain-id.js';
 import { DEFAULT_PATH, envGet, envSet, type ImageConfig } from '../image/config.js';
 import type { LayerMeta } from '../store/layers.js';
 import type { Digest } from '../util/digest.js';
+import type { ArgValue } from '../plan/args.js';
 
 export const HISTORY_COMMENT = 'buildkit.dockerfile.v0';
-
-/** A declared ARG in scope: its name and value (undefined when declared without one). */
-export interface ArgValue {
-  key: string;
-  value: string | undefined;
-}
 
 /**
  * The image a stage is building, changed step by step: config, layers (bottom first) and the ARGs

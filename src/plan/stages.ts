@@ -2,9 +2,6 @@ import { toInstruction, type ArgInstruction, type FromInstruction, type Instruct
 import type { ParsedDockerfile } from '../dockerfile/parse.js';
 import { DockerfileError } from '../errors.js';
 
-/** Dockerfile instructions that exist but that tsbuild does not build yet. */
-export const NOT_YET = new Set<string>([]);
-
 export interface Stage {
   index: number;
   /** `AS name`, lower-cased as BuildKit compares them. */
@@ -13,7 +10,7 @@ export interface Stage {
   instructions: Instruction[];
 }
 
-export interface BuildPlan {
+export interface ParsedStages {
   /** ARGs before the first FROM: usable in FROM lines, and in stages that redeclare them. */
   globalArgs: ArgInstruction[];
   stages: Stage[];
@@ -23,14 +20,11 @@ export interface BuildPlan {
  * Types every instruction and splits the Dockerfile into stages, so that anything unknown or
  * malformed fails before a single step runs.
  */
-export function planStages(df: ParsedDockerfile): BuildPlan {
+export function planStages(df: ParsedDockerfile): ParsedStages {
   const globalArgs: ArgInstruction[] = [];
   const stages: Stage[] = [];
   for (const node of df.nodes) {
     const ins = toInstruction(node);
-    if (NOT_YET.has(ins.keyword)) {
-      throw new DockerfileError(`${ins.keyword} is not supported yet by tsbuild`, { location: ins.location });
-    }
     if (ins.keyword === 'FROM') {
       if (ins.stageName !== undefined && stages.some((s) => s.name === ins.stageName)) {
         throw new DockerfileError(`duplicate name ${ins.stageName}`, { location: ins.location });

@@ -1,12 +1,7 @@
 import type { ArgInstruction } from '../../dockerfile/instructions.js';
+import { buildArgValue } from '../../plan/args.js';
 import { expand } from '../expand.js';
 import type { StepContext } from '../step-context.js';
-
-/** A --build-arg value: given explicitly, or (for `--build-arg K`) from tsbuild's environment. */
-export function buildArgValue(buildArgs: Record<string, string | undefined> | undefined, key: string): string | undefined {
-  if (!buildArgs || !(key in buildArgs)) return undefined;
-  return buildArgs[key] ?? process.env[key];
-}
 
 /**
  * ARG, as BuildKit: a --build-arg value wins over the default; `ARG NAME` without either inherits a

@@ -10,7 +10,7 @@ import { resolveUser } from '../../sandbox/user.js';
 import { cachedStep, commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
 import { withFileLock } from '../../store/lock.js';
 import { mountKeys, prepareMounts } from '../run-mounts.js';
-import { buildArgValue } from './arg.js';
+import { buildArgValue } from '../../plan/args.js';
 import { shellOf } from './config.js';
 import { goQuote } from '../../util/go-quote.js';
 

@@ -1,6 +1,6 @@
 import { DockerfileError } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
-import type { Stage } from '../plan/stages.js';
+import type { Stage } from './stages.js';
 
 /**
  * The stages a build needs, in Dockerfile order: the target (--target, else the last stage) and,

@@ -1,0 +1,151 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
+import { toInstruction, type Instruction } from '../dockerfile/instructions.js';
+import { parseDockerfile } from '../dockerfile/parse.js';
+import { DockerfileError, ImageNotFoundError, TsbuildError, type SourceLocation } from '../errors.js';
+import type { BuildPlan } from '../plan/build-plan.js';
+import type { Stage } from '../plan/stages.js';
+import { stepOutput, type Progress } from '../progress/progress.js';
+import type { StatCache } from '../store/stat-cache.js';
+import { nearest } from '../util/suggest.js';
+import type { BaseImageSource } from './base-image.js';
+import type { BuildCache } from './cache.js';
+import { dispatch } from './instructions/index.js';
+import type { BuildOptions } from './options.js';
+import { StageState } from './stage-state.js';
+import type { StepContext } from './step-context.js';
+import { located } from './step-error.js';
+import { fromTitle, StageCounter, stepTitle } from './step-title.js';
+
+/** What every stage and step of one build shares. */
+export interface BuildRun {
+  /** The build's options, with the signal that stops every stage when one fails. */
+  options: BuildOptions & { signal: AbortSignal };
+  plan: BuildPlan;
+  escape: string;
+  contextDir: string;
+  ignore: IgnoreMatcher;
+  progress: Progress;
+  source: BaseImageSource;
+  cache: BuildCache;
+  stats: StatCache;
+  /** Host files bind-mounted over /etc/hosts, /etc/hostname, /etc/resolv.conf during RUN. */
+  etcFiles: Record<string, string>;
+  /** The build's temp dir: each step gets a fresh directory in it. */
+  buildDir: string;
+  /** Stages built so far, by name and by index. */
+  built: Map<string, StageState>;
+  /** --no-cache-filter's stages. */
+  noCacheStages: Set<string>;
+  /** SOURCE_DATE_EPOCH, in seconds and as an ISO time. */
+  epochSeconds?: number;
+  epoch?: string;
+  /** Steps started so far: the next step's #number. */
+  steps: number;
+}
+
+/**
+ * Builds one stage: its base (an earlier stage, an image, or scratch), the base's ONBUILD
+ * triggers, then its instructions, each a step of its own with a BuildKit-style name.
+ */
+export async function runStage(run: BuildRun, stage: Stage): Promise<StageState> {
+  const { progress, plan } = run;
+  const id = ++run.steps;
+  const baseName = plan.bases[stage.index]!;
+  if (baseName === '') throw new DockerfileError(`base name (${stage.from.base}) should not be blank`, { location: stage.from.location });
+  const earlier = run.built.get(baseName.toLowerCase());
+  const counterWith = (triggers: number) => StageCounter.of(stage, plan.stages.length, triggers);
+  const from = fromTitle(baseName, earlier !== undefined);
+  let state: StageState;
+  if (earlier) {
+    state = new StageState(earlier.config, earlier.layers, plan.globalArgs, run.epoch);
+    state.baseImageId = earlier.baseImageId;
+  } else {
+    try {
+      const base = await run.source.resolve(baseName);
+      state = new StageState(base.config, base.layers, plan.globalArgs, run.epoch);
+      state.baseImageId = base.id;
+    } catch (err) {
+      const shown = baseFailure(err, baseName, stage, stageNames(plan));
+      progress.step(id, counterWith(0).next(from));
+      progress.failed(id, shown instanceof Error ? shown.message : String(shown));
+      throw shown;
+    }
+  }
+  const triggers = state.config.config.OnBuild ?? [];
+  const counter = counterWith(triggers.length);
+  progress.step(id, counter.next(from));
+  progress.done(id, 0, false);
+  state.setRuntime({ OnBuild: undefined });
+  const title = (ins: Instruction) => stepTitle(ins, state.expansionEnv(), run.escape);
+  for (const trigger of triggers) {
+    const ins = onbuildTrigger(trigger, stage.from.location, run.escape);
+    await runStep(run, state, stage, ins, counter.next(`ONBUILD ${title(ins)}`));
+  }
+  for (const ins of stage.instructions) await runStep(run, state, stage, ins, counter.next(title(ins)));
+  if (stage.name) run.built.set(stage.name, state);
+  run.built.set(String(stage.index), state);
+  return state;
+}
+
+/** Runs one instruction as a step: its progress lines, a fresh step dir, its handler; any failure on its line. */
+async function runStep(run: BuildRun, state: StageState, stage: Stage, ins: Instruction, label: string): Promise<void> {
+  const { options, progress } = run;
+  const { store, signal } = options;
+  signal.throwIfAborted();
+  const id = ++run.steps;
+  const started = Date.now();
+  progress.step(id, label);
+  const stepDir = path.join(run.buildDir, `step-${id}`);
+  mkdirSync(stepDir);
+  const ctx: StepContext = {
+    store,
+    state,
+    ins,
+    escape: run.escape,
+    contextDir: run.contextDir,
+    ignore: run.ignore,
+    options,
+    etcFiles: run.etcFiles,
+    stepDir,
+    stages: run.built,
+    stageNames: stageNames(run.plan),
+    images: run.source,
+    cache: run.cache,
+    useCache: !options.noCache && !(stage.name && run.noCacheStages.has(stage.name)),
+    stats: run.stats,
+    epochSeconds: run.epochSeconds,
+    output: stepOutput(progress, () => id),
+  };
+  try {
+    await dispatch(ctx, ins);
+  } catch (err) {
+    const shown = located(err, ins, store.root);
+    progress.failed(id, signal.aborted ? undefined : shown instanceof Error ? shown.message : String(shown));
+    throw shown;
+  }
+  store.removeTemp(stepDir);
+  progress.done(id, (Date.now() - started) / 1000, ctx.cached === true);
+}
+
+const stageNames = (plan: BuildPlan) => plan.stages.flatMap((s) => (s.name ? [s.name] : []));
+
+/** A FROM whose base cannot be had, on its line; a name near a stage's is likelier a typo than a missing image. */
+function baseFailure(err: unknown, baseName: string, stage: Stage, stageNames: readonly string[]): unknown {
+  if (!(err instanceof TsbuildError) || err.location) return err;
+  const hint = err instanceof ImageNotFoundError ? nearest(baseName, stageNames.filter((n) => n !== stage.name), true) : undefined;
+  const message = hint ? `FROM ${baseName}: no stage or image is named ${baseName} (did you mean ${hint}?)` : err.message;
+  return new DockerfileError(message, { location: stage.from.location, cause: err });
+}
+
+/** An ONBUILD trigger of the base image, parsed as a one-line Dockerfile, located at the FROM. */
+function onbuildTrigger(trigger: string, at: SourceLocation, escape: string): Instruction {
+  const text = escape === '\\' ? trigger : `# escape=${escape}\n${trigger}`;
+  const parsed = parseDockerfile(text, at.file);
+  const ins = toInstruction({ ...parsed.nodes[0]!, location: at });
+  if (ins.keyword === 'FROM' || ins.keyword === 'ONBUILD' || ins.keyword === 'MAINTAINER') {
+    throw new DockerfileError(`${ins.keyword} isn't allowed as an ONBUILD trigger`, { location: at });
+  }
+  return ins;
+}

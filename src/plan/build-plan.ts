@@ -1,0 +1,42 @@
+import type { ParsedDockerfile } from '../dockerfile/parse.js';
+import { expandWord, ShellWordError } from '../dockerfile/shell-words.js';
+import { DockerfileError } from '../errors.js';
+import { argEnv, resolveGlobalArgs, type ArgValue } from './args.js';
+import { lintWarnings } from './lint.js';
+import { neededStages } from './stage-graph.js';
+import { planStages, type Stage } from './stages.js';
+
+/** What a build will do, decided before any step runs. */
+export interface BuildPlan {
+  /** Every stage of the Dockerfile. */
+  stages: Stage[];
+  /** The stages the target needs, in Dockerfile order, and which stages each waits for. */
+  needed: Stage[];
+  dependencies: Map<number, number[]>;
+  /** Each stage's base as FROM names it, global ARGs expanded (by stage index). */
+  bases: string[];
+  globalArgs: ArgValue[];
+  /** BuildKit's warnings: the parser's and the linter's. */
+  warnings: string[];
+}
+
+/**
+ * Plans a parsed Dockerfile: its stages, the global ARGs (with --build-arg), each FROM's base,
+ * the stages the target needs and in which order they may run, and the warnings to show first.
+ */
+export function planBuild(parsed: ParsedDockerfile, buildArgs: Record<string, string | undefined> | undefined, target: string | undefined): BuildPlan {
+  const { globalArgs: argInstructions, stages } = planStages(parsed);
+  const globalArgs = resolveGlobalArgs(argInstructions, buildArgs, parsed.escape);
+  const expandGlobal = (word: string, location: Stage['from']['location'], what: string) => {
+    try {
+      return expandWord(word, argEnv(globalArgs), parsed.escape);
+    } catch (err) {
+      if (err instanceof ShellWordError) throw new DockerfileError(`${what}: ${err.message}`, { location, cause: err });
+      throw err;
+    }
+  };
+  const bases = stages.map((s) => expandGlobal(s.from.base, s.from.location, 'FROM'));
+  const { needed, dependencies } = neededStages(stages, bases, target, (from) => expandWord(from, argEnv(globalArgs), parsed.escape));
+  const warnings = [...parsed.warnings.map((w) => `${w.message} (${w.location.file}:${w.location.line})`), ...lintWarnings(stages, globalArgs)];
+  return { stages, needed, dependencies, bases, globalArgs, warnings };
+}
