@@ -24,8 +24,8 @@
  *   --env-file PATH       more of it, NUL-separated, read and deleted at start (values such as
  *                         secrets stay off every command line)
  *   --mount TYPE RO SRC DST   an extra mount at DST: bind (SRC a host path), tmpfs (SRC its size,
- *                         "" for the default) or overlay (SRC lowerdirs relative to --lowers-dir,
- *                         read-only); RO is 1 for read-only. Mounted in the order given (parents
+ *                         "" for the default) or overlay (SRC its options, lowerdirs relative to
+ *                         --lowers-dir; read-only); RO is 1 for read-only. Mounted in the order given (parents
  *                         first), after /proc, /dev and /sys; DST is resolved inside the rootfs as
  *                         a chroot would resolve it (openat2 RESOLVE_IN_ROOT: no symlink leaves it),
  *                         and a missing mount point is made where it would be (in /dev's tmpfs, in
@@ -324,8 +324,7 @@ static void extra_mounts(void) {
     if (strcmp(m->type, "overlay") == 0) {
       int back = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
       if (back < 0 || chdir(lowers_dir) < 0) die("chdir %s", lowers_dir);
-      snprintf(opts, sizeof opts, "lowerdir=%s", m->src);
-      if (mount("overlay", at, "overlay", MS_RDONLY | MS_NODEV | MS_NOSUID, opts) < 0) die("--mount at %s", m->dst);
+      if (mount("overlay", at, "overlay", MS_RDONLY | MS_NODEV | MS_NOSUID, m->src) < 0) die("--mount at %s", m->dst);
       if (fchdir(back) < 0) die("fchdir");
       close(back);
     } else if (strcmp(m->type, "tmpfs") == 0) {

@@ -5,6 +5,7 @@ import type { ExpandedRun } from './expand-instruction.js';
 import { components } from '../fs/resolve.js';
 import type { RootfsView } from '../fs/rootfs-view.js';
 import type { SandboxMount } from '../sandbox/run.js';
+import { subtreeOverlay } from '../overlay/mounts.js';
 import type { LayerMeta } from '../store/layers.js';
 import { sha256, hexOf } from '../util/digest.js';
 import { hashSources } from './content-hash.js';
@@ -85,18 +86,8 @@ function stageSource(ctx: StepContext, view: RootfsView, layers: LayerMeta[], so
   const resolved = view.resolve(source);
   if (!resolved.entry) fail(ctx, `RUN --mount: ${source} not found in ${m.from}`);
   if (!resolved.entry.stat.isDirectory()) return { type: 'bind', readOnly: true, source: resolved.entry.hostPath, target: m.target! };
-  const comps = components(resolved.path);
-  const dirs = view.dirLayers(comps);
-  // through each layer's short link, so that many layers fit in one page of mount options
-  for (const l of layers) ctx.store.layers.ensureLink(l);
-  const byDir = new Map(layers.map((l) => [ctx.store.layers.diffDir(l.chainId), l.link]));
-  const lowers = dirs.map((d) => path.join(byDir.get(d)!, ...comps));
-  if (lowers.length < 2) {
-    const empty = path.join(ctx.stepDir, `empty-${n}`);
-    mkdirSync(empty, { recursive: true });
-    lowers.push(path.relative(ctx.store.layers.linksDir, empty)); // overlayfs wants two lowers without an upper
-  }
-  return { type: 'overlay', readOnly: true, source: lowers.join(':'), target: m.target! };
+  const mount = subtreeOverlay(ctx.store.layers, view, layers, components(resolved.path), path.join(ctx.stepDir, `empty-${n}`));
+  return { type: 'overlay', readOnly: true, source: mount.options, target: m.target! };
 }
 
 /**

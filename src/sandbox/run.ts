@@ -6,23 +6,22 @@ import type { Readable, Writable } from 'node:stream';
 import { sandboxHelperPath } from '../native/index.js';
 import type { ExecUser } from './user.js';
 import { SANDBOX_HOSTNAME } from './etc-files.js';
+import type { StepRootfs } from '../overlay/mounts.js';
 
 /** A RUN --mount, as the sandbox helper mounts it (see native/sandbox.c, --mount). */
 export interface SandboxMount {
   type: 'bind' | 'tmpfs' | 'overlay';
   readOnly: boolean;
-  /** bind: host path; tmpfs: size in bytes or ""; overlay: lowerdirs relative to lowersDir. */
+  /** bind: host path; tmpfs: size in bytes or ""; overlay: its options (overlay/mounts.ts), lowerdirs relative to the rootfs's base. */
   source: string;
   /** Absolute path in the rootfs; its mount point must exist (the init layer holds it). */
   target: string;
 }
 
 export interface SandboxSpec {
-  /** Directory the lowerdir names are relative to (the store's l/). */
-  lowersDir: string;
-  /** Lowerdirs, top first: the init layer (absolute), then the image's layers (short link names). */
-  lowers: string[];
-  /** Empty directory for this step: upper/, work/ and rootfs/ are made inside it. */
+  /** The step's rootfs (overlay/mounts.ts); overlay --mounts share its base. */
+  rootfs: StepRootfs;
+  /** Empty directory for this step: the rootfs's upper/ and work/, and rootfs/ where it is mounted, are made inside it. */
   stepDir: string;
   /** Host files to bind over files of the rootfs: rootfs path (relative) → host path. */
   binds: Record<string, string>;
@@ -48,13 +47,6 @@ export interface SandboxResult {
   setupError?: string;
   /** The upper dir: what the command changed, in overlay form. */
   upper: string;
-}
-
-/** The kernel accepts one page of mount options. */
-const MAX_MOUNT_OPTIONS = 4095;
-
-export function overlayOptions(lowers: readonly string[], upper: string, work: string): string {
-  return `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work},index=off,redirect_dir=off,metacopy=off`;
 }
 
 /**
@@ -108,18 +100,10 @@ export function haveSlirp(): boolean {
  * sandbox's mount namespace: nothing is left mounted, however the step ends.
  */
 export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
-  const upper = path.join(spec.stepDir, 'upper');
-  const work = path.join(spec.stepDir, 'work');
+  const { upper, work } = spec.rootfs;
   const rootfs = path.join(spec.stepDir, 'rootfs');
   for (const d of [upper, work, rootfs]) mkdirSync(d, { recursive: true, mode: 0o755 });
-  // Paths relative to the short-link dir (the helper mounts from there): shorter options, and no
-  // host path shows in the step's /proc/mounts.
-  const rel = (p: string) => (path.isAbsolute(p) ? path.relative(spec.lowersDir, p) : p);
-  const options = overlayOptions(spec.lowers.map(rel), rel(upper), rel(work));
-  if (options.length > MAX_MOUNT_OPTIONS) {
-    throw new Error(`overlay mount options for ${spec.lowers.length} layers exceed one page (${options.length} bytes)`);
-  }
-  const args = ['--lowers-dir', spec.lowersDir, '--overlay', options, '--rootfs', rootfs, '--hostname', SANDBOX_HOSTNAME];
+  const args = ['--lowers-dir', spec.rootfs.base, '--overlay', spec.rootfs.options, '--rootfs', rootfs, '--hostname', SANDBOX_HOSTNAME];
   for (const [inside, host] of Object.entries(spec.binds)) args.push('--bind', `${host}:/${inside}`);
   args.push('--uid', String(spec.user.uid), '--gid', String(spec.user.gid));
   if (spec.user.groups.length > 0) args.push('--groups', spec.user.groups.join(','));

@@ -5,6 +5,7 @@ import { heredocsInLine } from '../../dockerfile/parse.js';
 import { BuildStepError } from '../../errors.js';
 import { envGet, envSet } from '../../image/config.js';
 import { makeInitLayer, MountPointError } from '../../overlay/init-layer.js';
+import { stepRootfs } from '../../overlay/mounts.js';
 import { haveSlirp, runInSandbox } from '../../sandbox/run.js';
 import { resolveUser } from '../../sandbox/user.js';
 import { cachedStep, commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
@@ -110,13 +111,10 @@ async function runStep(ctx: StepContext, ins: ExpandedRun, argv: string[], pipe:
   const binds: Record<string, string> = Object.fromEntries(bindable.map((f) => [f, ctx.etcFiles[f]!]));
   if (sandboxNet && binds['etc/resolv.conf']) binds['etc/resolv.conf'] = ctx.etcFiles['sandbox/resolv.conf']!;
   if (pipe) binds[`dev/pipes/${pipe.name}`] = pipe.hostFile;
-  const lowers = [initDir, ...ctx.state.layers.map((l) => l.link).reverse()];
-  for (const l of ctx.state.layers) ctx.store.layers.ensureLink(l);
 
   const output = ctx.output;
   const run = () => runInSandbox({
-    lowersDir: ctx.store.layers.linksDir,
-    lowers,
+    rootfs: stepRootfs(ctx.store.layers, ctx.state.layers, initDir, ctx.stepDir),
     stepDir: ctx.stepDir,
     binds,
     argv,

@@ -1,0 +1,63 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { RootfsView } from '../fs/rootfs-view.js';
+import type { LayerMeta, LayerStore } from '../store/layers.js';
+
+/**
+ * Every overlay mount tsbuild makes, and the only place their lowerdir lists and option strings are
+ * written (as containerd's snapshotter hands out mounts and keeps its paths to itself). Lowerdirs
+ * are named relative to the store's l/ (short links, as Docker's overlay2/l/), so a mount of 100+
+ * layers fits in the one page of options the kernel takes, and no host path shows in a step's
+ * /proc/mounts: the sandbox mounts from l/ as its working directory.
+ */
+export interface OverlayMount {
+  /** The directory the lowerdir names are relative to. */
+  base: string;
+  /** The mount's option string. */
+  options: string;
+}
+
+/** The kernel takes one page of mount options. */
+const MAX_OPTIONS = 4095;
+
+function overlay(base: string, options: string, layers: number): OverlayMount {
+  if (options.length > MAX_OPTIONS) throw new Error(`overlay mount options for ${layers} layers exceed one page (${options.length} bytes)`);
+  return { base, options };
+}
+
+/** A RUN step's rootfs mount, with the upper dir it writes into (its layer) and overlayfs's work dir. */
+export interface StepRootfs extends OverlayMount {
+  upper: string;
+  work: string;
+}
+
+/**
+ * A RUN step's rootfs: its init layer over the image's layers (top first), a fresh upper dir and
+ * work dir in the step dir (the sandbox makes them). redirect_dir and metacopy stay off, so the
+ * upper dir is a plain diff; index stays off, so layers can be shared by many mounts at once.
+ */
+export function stepRootfs(store: LayerStore, layers: readonly LayerMeta[], initDir: string, stepDir: string): StepRootfs {
+  for (const l of layers) store.ensureLink(l);
+  const upper = path.join(stepDir, 'upper');
+  const work = path.join(stepDir, 'work');
+  const rel = (p: string) => path.relative(store.linksDir, p);
+  const lowers = [rel(initDir), ...layers.map((l) => l.link).reverse()];
+  const options = `lowerdir=${lowers.join(':')},upperdir=${rel(upper)},workdir=${rel(work)},index=off,redirect_dir=off,metacopy=off`;
+  return { ...overlay(store.linksDir, options, layers.length), upper, work };
+}
+
+/**
+ * A read-only view of one directory of an image or stage (RUN --mount=from=,source=DIR): that
+ * directory in each layer that has it, top first. Without an upper dir overlayfs wants two lowers
+ * at least: an empty directory (made in `scratch`) makes up the second.
+ */
+export function subtreeOverlay(store: LayerStore, view: RootfsView, layers: readonly LayerMeta[], dir: readonly string[], scratch: string): OverlayMount {
+  for (const l of layers) store.ensureLink(l);
+  const byDir = new Map(layers.map((l) => [store.diffDir(l.chainId), l.link]));
+  const lowers = view.dirLayers(dir).map((d) => path.join(byDir.get(d)!, ...dir));
+  if (lowers.length < 2) {
+    mkdirSync(scratch, { recursive: true });
+    lowers.push(path.relative(store.linksDir, scratch));
+  }
+  return overlay(store.linksDir, `lowerdir=${lowers.join(':')}`, lowers.length);
+}
