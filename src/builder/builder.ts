@@ -14,7 +14,7 @@ import { StatCache } from '../store/stat-cache.js';
 import { commitImage } from '../store/stored-image.js';
 import { Semaphore } from '../util/limit.js';
 import { StoreImageSource, type BaseImageSource } from './base-image.js';
-import { BuildCache } from './cache.js';
+import { BuildCache } from '../store/build-cache.js';
 import type { BuildOptions, BuildResult } from './options.js';
 import { runStage, type BuildRun } from './stage-runner.js';
 import type { StageState } from './stage-state.js';

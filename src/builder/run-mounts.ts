@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, linkSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { RunMount } from '../dockerfile/run-mount.js';
 import type { ExpandedRun } from './expand-instruction.js';
@@ -6,8 +6,8 @@ import { components } from '../fs/resolve.js';
 import type { RootfsView } from '../fs/rootfs-view.js';
 import type { SandboxMount } from '../sandbox/run.js';
 import { subtreeOverlay } from '../overlay/mounts.js';
+import { CacheMounts } from '../store/cache-mounts.js';
 import type { LayerMeta } from '../store/layers.js';
-import { sha256, hexOf } from '../util/digest.js';
 import { hashSources } from './content-hash.js';
 import { ContextTree, isSent, resolveSources, SourceError } from './source-tree.js';
 import { fail, imageNamed, viewOfLayers, type StepContext } from './step-context.js';
@@ -23,7 +23,7 @@ export interface PreparedMounts {
   points: MountPoint[];
   /** Secrets exposed as environment variables (never recorded anywhere). */
   env: string[];
-  /** Cache directories mounted with sharing=locked: the step holds their lock while it runs. */
+  /** Lock files of cache mounts with sharing=locked: the step holds them while it runs. */
   locked: string[];
 }
 
@@ -183,14 +183,8 @@ export async function prepareMounts(ctx: StepContext, ins: ExpandedRun, view: Ro
         break;
       }
       case 'cache': {
-        const id = m.id ?? m.target!;
-        const dir = path.join(ctx.store.root, 'cache-mounts', hexOf(sha256(id)));
-        if (!existsSync(dir)) {
-          mkdirSync(dir, { recursive: true });
-          chmodSync(dir, m.mode ?? 0o755);
-          chownSync(dir, m.uid ?? 0, m.gid ?? 0);
-        }
-        if (m.sharing === 'locked') out.locked.push(dir);
+        const { dir, lockFile } = new CacheMounts(ctx.store).open(m.id ?? m.target!, m);
+        if (m.sharing === 'locked') out.locked.push(lockFile);
         out.mounts.push({ type: 'bind', readOnly: m.readOnly, source: dir, target: m.target! });
         out.points.push({ path: m.target!, file: false });
         break;

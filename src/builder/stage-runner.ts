@@ -10,7 +10,7 @@ import { stepOutput, type Progress } from '../progress/progress.js';
 import type { StatCache } from '../store/stat-cache.js';
 import { nearest } from '../util/suggest.js';
 import type { BaseImageSource } from './base-image.js';
-import type { BuildCache } from './cache.js';
+import type { BuildCache } from '../store/build-cache.js';
 import { dispatch } from './instructions/index.js';
 import type { BuildOptions } from './options.js';
 import { StageState } from './stage-state.js';

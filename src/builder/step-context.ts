@@ -12,7 +12,8 @@ import type { Store } from '../store/store.js';
 import { DigestSink, FileSink, type ByteSink } from '../util/sink.js';
 import type { BaseImage, BaseImageSource } from './base-image.js';
 import { nearest } from '../util/suggest.js';
-import { stepKey, type BuildCache } from './cache.js';
+import { stepKey } from './cache-key.js';
+import type { BuildCache } from '../store/build-cache.js';
 import type { StatCache } from '../store/stat-cache.js';
 import type { BuildOptions } from './options.js';
 import type { StageState } from './stage-state.js';
@@ -36,7 +37,7 @@ export interface StepContext {
   stageNames: readonly string[];
   /** Images COPY --from can name when no stage has that name. */
   images: BaseImageSource;
-  /** The build cache (see builder/cache.ts); `useCache` is false for --no-cache and filtered stages. */
+  /** The build cache (store/build-cache.ts); `useCache` is false for --no-cache and filtered stages. */
   cache: BuildCache;
   useCache: boolean;
   /** Digests of context files, checked by stat. */

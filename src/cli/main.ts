@@ -129,9 +129,9 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('prune')
-    .description('remove dangling layers and stale build cache (--all: the whole cache and untagged images)')
+    .description('remove dangling layers, stale build cache and cache mounts (--all: the whole build cache and untagged images too)')
     .option('-a, --all', 'remove all build cache and untagged images')
-    .option('--filter <until=DURATION>', 'only what is older than DURATION (e.g. until=24h)', collect, [])
+    .option('--filter <until=DURATION|type=TYPE>', 'only what was last used more than DURATION ago (until=24h), or only records of TYPE (exec.cachemount: RUN --mount=type=cache directories; regular: the rest)', collect, [])
     .option('--keep-storage <SIZE>', 'keep at most SIZE of build cache (e.g. 10GB)')
     .action(async (flags: { all?: boolean; filter: string[]; keepStorage?: string }) => (await import('./commands/housekeeping.js')).pruneCommand(openStore(), flags, io));
 

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { IntegrityError } from '../errors.js';
 import { chainIds } from '../image/chain-id.js';
@@ -7,31 +7,13 @@ import type { Manifest } from '../image/manifest.js';
 import { isDigest, sha256, type Digest } from '../util/digest.js';
 import { DigestSink } from '../util/sink.js';
 import type { LayerMeta } from './layers.js';
+import { BuildCache, type CacheRef } from './build-cache.js';
+import { CacheMounts, type CacheMountRef } from './cache-mounts.js';
 import { CompressedLayers } from './compressed-layers.js';
 import { listImages } from './stored-image.js';
 import type { Store } from './store.js';
 
-interface CacheRef {
-  file: string;
-  chainId: Digest;
-  mtimeMs: number;
-}
-
-function cacheEntries(store: Store): CacheRef[] {
-  const dir = path.join(store.root, 'cache');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .flatMap((f) => {
-      const file = path.join(dir, f);
-      try {
-        const { chainId } = JSON.parse(readFileSync(file, 'utf8')) as { chainId: Digest };
-        return [{ file, chainId, mtimeMs: statSync(file).mtimeMs }];
-      } catch {
-        return [{ file, chainId: 'sha256:' as Digest, mtimeMs: 0 }];
-      }
-    });
-}
+const cacheEntries = (store: Store): CacheRef[] => new BuildCache(store).entries();
 
 function allLayers(store: Store): LayerMeta[] {
   return readdirSync(store.layers.dir)
@@ -68,7 +50,12 @@ export interface Usage {
   cache: UsageRow;
   /** gzip forms of layers (made for -o type=docker|oci). */
   compressed: UsageRow;
+  /** RUN --mount=type=cache directories. */
+  cacheMounts: UsageRow;
 }
+
+/** BuildKit's record types that `prune --filter type=` names: cache mounts, and everything else. */
+export type RecordType = 'exec.cachemount' | 'regular';
 
 export interface PruneOptions {
   /** Also the whole build cache, and images without a tag. */
@@ -77,6 +64,8 @@ export interface PruneOptions {
   olderThanMs?: number;
   /** Keep at most this many bytes of cache-only layers (oldest entries go first). */
   keepStorage?: number;
+  /** Only records of these types (`--filter type=`); all by default. */
+  types?: ReadonlySet<RecordType>;
 }
 
 export interface PruneReport {
@@ -84,11 +73,12 @@ export interface PruneReport {
   cacheEntries: number;
   layers: number;
   blobs: number;
+  cacheMounts: number;
   reclaimed: number;
 }
 
 /** Which row of `system df` a freed byte belongs to. */
-type Owner = 'images' | 'layers' | 'cache' | 'compressed';
+type Owner = 'images' | 'layers' | 'cache' | 'compressed' | 'cacheMounts';
 
 /** Everything one prune removes, and the bytes that frees by owner: `prune` carries it out, `system df` shows it. */
 interface PrunePlan {
@@ -97,18 +87,26 @@ interface PrunePlan {
   layers: LayerMeta[];
   compressed: string[];
   blobs: Digest[];
+  cacheMounts: CacheMountRef[];
   freed: Record<Owner, number>;
 }
 
 /**
- * Plans a prune without changing anything: untagged images (with `all`), cache entries whose layer
- * is gone (with `all`: every entry old enough; with `keepStorage`: the oldest beyond it), then every
- * layer nothing left keeps, the gzip forms of those layers, and every blob nothing left names.
+ * Plans a prune without changing anything: cache mounts not used since the filter's time (as
+ * BuildKit's prune removes exec.cachemount records), untagged images (with `all`), cache entries
+ * whose layer is gone (with `all`: every entry old enough; with `keepStorage`: the oldest beyond
+ * it), then every layer nothing left keeps, the gzip forms of those layers, and every blob nothing
+ * left names.
  */
 function planPrune(store: Store, opts: PruneOptions): PrunePlan {
   const now = Date.now();
   const oldEnough = (ms: number) => opts.olderThanMs === undefined || now - ms >= opts.olderThanMs;
-  const plan: PrunePlan = { images: [], cacheEntries: [], layers: [], compressed: [], blobs: [], freed: { images: 0, layers: 0, cache: 0, compressed: 0 } };
+  const plan: PrunePlan = { images: [], cacheEntries: [], layers: [], compressed: [], blobs: [], cacheMounts: [], freed: { images: 0, layers: 0, cache: 0, compressed: 0, cacheMounts: 0 } };
+  if (!opts.types || opts.types.has('exec.cachemount')) {
+    plan.cacheMounts = new CacheMounts(store).list().filter((m) => oldEnough(m.lastUsedMs));
+    plan.freed.cacheMounts = plan.cacheMounts.reduce((n, m) => n + m.size, 0);
+  }
+  if (opts.types && !opts.types.has('regular')) return plan;
   const data = store.images.read();
   if (opts.all) {
     const tagged = new Set(Object.values(data.tags));
@@ -178,7 +176,7 @@ function planPrune(store: Store, opts: PruneOptions): PrunePlan {
   return plan;
 }
 
-const total = (freed: Record<Owner, number>) => freed.images + freed.layers + freed.cache + freed.compressed;
+const total = (freed: Record<Owner, number>) => Object.values(freed).reduce((n, b) => n + b, 0);
 
 /**
  * `system df`: what images, layers, the build cache and gzip forms hold, and what `prune` and
@@ -192,6 +190,7 @@ export function usage(store: Store): Usage {
   const cached = cacheKeptLayers(store);
   const layers = allLayers(store);
   const records = new CompressedLayers(store).list().flatMap((r) => (r.record && store.blobs.has(r.record.digest) ? [r.record] : []));
+  const mounts = new CacheMounts(store).list();
   const plain = planPrune(store, {}).freed;
   const all = planPrune(store, { all: true }).freed;
   const row = (owner: Owner, count: number, size: number): UsageRow => ({ count, size, reclaimable: plain[owner], reclaimableAll: all[owner] });
@@ -200,6 +199,7 @@ export function usage(store: Store): Usage {
     layers: row('layers', layers.length, layers.reduce((n, l) => n + l.contentSize, 0)),
     cache: row('cache', cacheEntries(store).length, layers.filter((l) => !used.has(l.chainId) && cached.has(l.chainId)).reduce((n, l) => n + l.contentSize, 0)),
     compressed: row('compressed', records.length, records.reduce((n, r) => n + r.size, 0)),
+    cacheMounts: row('cacheMounts', mounts.length, mounts.reduce((n, m) => n + m.size, 0)),
   };
 }
 
@@ -217,14 +217,17 @@ export async function prune(store: Store, opts: PruneOptions = {}): Promise<Prun
         for (const id of plan.images) delete data.images[id];
         store.images.write(data);
       }
-      for (const e of plan.cacheEntries) rmSync(e.file, { force: true });
+      const cache = new BuildCache(store);
+      for (const e of plan.cacheEntries) cache.remove(e);
       const trash = store.makeTemp('prune');
+      const mounts = new CacheMounts(store);
+      for (const m of plan.cacheMounts) mounts.remove(m, trash);
       for (const layer of plan.layers) store.layers.remove(layer.chainId, trash);
       const compressed = new CompressedLayers(store);
       for (const file of plan.compressed) compressed.remove(file);
       for (const d of plan.blobs) store.blobs.remove(d);
       store.removeTemp(trash);
-      return { images: plan.images.length, cacheEntries: plan.cacheEntries.length, layers: plan.layers.length, blobs: plan.blobs.length, reclaimed: total(plan.freed) };
+      return { images: plan.images.length, cacheEntries: plan.cacheEntries.length, layers: plan.layers.length, blobs: plan.blobs.length, cacheMounts: plan.cacheMounts.length, reclaimed: total(plan.freed) };
     }),
   );
 }

@@ -30,16 +30,23 @@ export function defaultRoot(): string {
 }
 
 /**
- * The local store:
- *   blobs/sha256/<hex>        configs, manifests, imported layer tars
- *   layers/<chain hex>/       diff/ (overlay form) + meta.json (+ extracted.json: the digest of diff/ when it came from a blob)
- *   l/<short>                 short links to diff dirs
- *   images.json               tags and images
- *   cache/<key>.json          build cache: a step's cache key → its layer and config change
- *   stat-cache/<context>.json context files' digests by (size, mtime, ctime, inode)
- *   compressed/<diff hex>.gzip-<level>.json  a layer's gzip blob (for -o), made once
- *   tmp/<purpose>-<pid>-<rand>-<n>/ per-command work space, removed on exit and, after a crash, by the next command that writes
- *   tmp/.owner-<pid>-<rand>   locked by the live process whose work space carries <pid>-<rand>
+ * The local store. Every path under its root, and the module that owns it:
+ *   blobs/sha256/<hex>                  configs, manifests, layer tars (blobs.ts; verified when read)
+ *   layers/<chain hex>/diff/            a layer's files in overlay form (layers.ts)
+ *   layers/<chain hex>/meta.json        its diffID, parent, sizes, blob, short link (layers.ts)
+ *   layers/<chain hex>/extracted.json   the digest of diff/ when it came from a blob (layers.ts)
+ *   l/<short>                           short links to diff dirs, for overlay options (layers.ts)
+ *   images.json                         tags and images (images.ts)
+ *   cache/<key>.json                    build cache: a step's key -> its layer and history (build-cache.ts)
+ *   cache-mounts/<id hex>/ and .lock    RUN --mount=type=cache directories (cache-mounts.ts)
+ *   stat-cache/<context>.json           context files' digests by (size, mtime, ctime, inode) (stat-cache.ts)
+ *   compressed/<diff hex>.gzip-<level>.json  a layer's gzip blob, made once for -o (compressed-layers.ts)
+ *   outputs.json                        what tsbuild last wrote to each -o file (output-records.ts)
+ *   locks/store.lock, locks/gc.lock     images.json writers; builds (shared) against prune and rmi (this file)
+ *   tmp/<purpose>-<token>-<n>/          per-command work space, removed on exit and, after a crash,
+ *                                       by the next command that writes (this file)
+ *   tmp/.owner-<token>                  locked by the live process whose work space carries <token>
+ * Writes are temp file + rename (atomic.ts): nothing is ever half-written under its real name.
  */
 export class Store {
   readonly blobs: BlobStore;

@@ -153,6 +153,25 @@ describe.skipIf(lacks('root'))('the local store', () => {
     expect(await df()).toEqual({ plain: '0B', all: '0B', cachePlain: '0B', cacheAll: '0B' });
   });
 
+  it('cache mounts are counted by system df and removed by prune, alone with --filter type=exec.cachemount', async () => {
+    const local = tempDir('store-');
+    await ok(local, ['import', rootfsTar, 'busybox']);
+    const ctx = context({ Dockerfile: 'FROM busybox\nRUN --mount=type=cache,target=/c head -c 150000 /dev/zero > /c/blob; ls /c > /seen\n' });
+    await ok(local, ['-t', 'cm', ctx]);
+    const row = async () => /^Cache Mounts +(\d+) +(\S+) +(\S+) +(\S+)$/m.exec((await ok(local, ['system', 'df'])).stdout)!.slice(1);
+    expect(await row()).toEqual(['1', '150kB', '150kB', '150kB']);
+    const regular = await ok(local, ['prune', '--filter', 'type=regular']);
+    expect(regular.stdout).toContain('cache mounts: 0');
+    expect(await row()).toEqual(['1', '150kB', '150kB', '150kB']);
+    const mounts = await ok(local, ['prune', '--filter', 'type=exec.cachemount']);
+    expect(mounts.stdout).toMatch(/cache mounts: 1$/m);
+    expect(mounts.stdout).toMatch(/^Total reclaimed space: 150kB$/m);
+    expect(await row()).toEqual(['0', '0B', '0B', '0B']);
+    expect(readdirSync(path.join(local, 'cache-mounts'))).toEqual([]);
+    const bad = await tsbuild(local, ['prune', '--filter', 'type=nope']);
+    expect([bad.code, bad.stderr.trim()]).toEqual([1, 'tsbuild: invalid filter "type=nope": type is exec.cachemount or regular']);
+  });
+
   it('detects a corrupted blob when reading it', async () => {
     const local = tempDir('store-');
     await ok(local, ['import', rootfsTar, 'busybox']);

@@ -128,7 +128,7 @@ async function runStep(ctx: StepContext, ins: ExpandedRun, argv: string[], pipe:
   });
   // sharing=locked cache mounts: one step at a time per cache, across builds
   const result = await prepared.locked.reduce<() => Promise<Awaited<ReturnType<typeof run>>>>(
-    (inner, dir) => () => withFileLock(`${dir}.lock`, inner),
+    (inner, lockFile) => () => withFileLock(lockFile, inner),
     run,
   )();
   ctx.options.signal?.throwIfAborted();
