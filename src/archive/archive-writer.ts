@@ -3,19 +3,17 @@ import path from 'node:path';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarEntry } from '../layer/tar-format.js';
 import os from 'node:os';
 import { MEDIA_TYPES, serializeManifest, type Descriptor, type Index, type Manifest } from '../image/manifest.js';
-import { CompressedLayers, type CompressedLayer } from '../store/compressed-layers.js';
-import type { LayerMeta } from '../store/layers.js';
+import type { CompressedBlob, Image, Layer } from '../image/image.js';
 import { forEachLimited } from '../util/limit.js';
 import type { Compression } from './output-spec.js';
 import { familiarName, familiarRepository, parseReference } from '../image/reference.js';
 import { lockWhileWriting, removeDeadSiblings, tempSibling } from '../store/atomic.js';
-import type { StoredImage } from '../store/stored-image.js';
-import type { Store } from '../store/store.js';
 import { hexOf, sha256, type Digest } from '../util/digest.js';
 import { FileSink, put, StreamSink, type ByteSink } from '../util/sink.js';
 
 export interface ArchiveImage {
-  image: StoredImage;
+  /** Any image: one from the store (store/store-image.ts), or from elsewhere. */
+  image: Image;
   /** Names as the user gave them; written normalised into index.json, familiar into manifest.json. */
   names: string[];
 }
@@ -60,10 +58,10 @@ interface ArchivedImage extends ArchiveImage {
  * OCI image layout (oci-layout, index.json, blobs/sha256/), as `docker save` does since Docker 25.
  * The file appears only when complete. `dest` '-' writes to standard output.
  */
-export async function writeImageArchive(store: Store, images: ArchiveImage[], dest: string, opts: ArchiveOptions = {}): Promise<void> {
+export async function writeImageArchive(images: ArchiveImage[], dest: string, opts: ArchiveOptions = {}): Promise<void> {
   if (dest === '-') {
     const sink = new StreamSink(process.stdout);
-    await writeArchiveTo(store, images, sink, opts);
+    await writeArchiveTo(images, sink, opts);
     await sink.end();
     return;
   }
@@ -72,7 +70,7 @@ export async function writeImageArchive(store: Store, images: ArchiveImage[], de
   const sink = new FileSink(tmp, 'wx', 0o644, true);
   lockWhileWriting(sink.fd);
   try {
-    await writeArchiveTo(store, images, sink, opts);
+    await writeArchiveTo(images, sink, opts);
     await sink.close();
     renameSync(tmp, dest);
   } catch (err) {
@@ -89,46 +87,39 @@ const KINDS = {
 } as const;
 
 /** The gzip form of every distinct layer of the images (made now, a few layers at once, when missing). */
-async function gzipLayers(store: Store, images: ArchiveImage[], level: number, jobs: number): Promise<Map<string, CompressedLayer>> {
-  const compressed = new CompressedLayers(store);
-  const work = store.makeTemp('compress');
-  try {
-    const unique = new Map<string, LayerMeta>();
-    for (const img of images) for (const l of img.image.layers) unique.set(l.diffId, l);
-    const made = new Map<string, CompressedLayer>();
-    // each layer keeps every thread busy once it is big; small ones overlap their setup and I/O
-    await forEachLimited([...unique.values()], Math.min(4, jobs), async (l) => {
-      made.set(l.diffId, await compressed.gzip(l, level, work));
-    });
-    return made;
-  } finally {
-    store.removeTemp(work);
-  }
+async function gzipLayers(images: ArchiveImage[], level: number, jobs: number): Promise<Map<string, CompressedBlob>> {
+  const unique = new Map<string, Layer>();
+  for (const img of images) for (const l of img.image.layers) unique.set(l.diffId, l);
+  const made = new Map<string, CompressedBlob>();
+  // each layer keeps every thread busy once it is big; small ones overlap their setup and I/O
+  await forEachLimited([...unique.values()], Math.min(4, jobs), async (l) => {
+    made.set(l.diffId, await l.gzip(level));
+  });
+  return made;
 }
 
 /**
- * The images' layers in the archive's form. Uncompressed layers stream from the store, each checked
- * against its diffID; compressed ones are the store's gzip blobs of them. The stored manifest (OCI,
- * uncompressed) serves when it fits; otherwise the archive gets a manifest of its own. The image ID
- * (the config) is the same either way.
+ * The images' layers in the archive's form: uncompressed, each checked against its diffID, or
+ * gzipped. The image's own manifest (OCI, uncompressed) serves when it fits; otherwise the archive
+ * gets a manifest of its own. The image ID (the config) is the same either way.
  */
-async function archivedImages(store: Store, images: ArchiveImage[], opts: ArchiveOptions): Promise<ArchivedImage[]> {
+async function archivedImages(images: ArchiveImage[], opts: ArchiveOptions): Promise<ArchivedImage[]> {
   const kind = KINDS[opts.mediaTypes ?? 'oci'];
-  const gzipped = opts.compression ? await gzipLayers(store, images, opts.compression.level, opts.jobs ?? os.availableParallelism()) : undefined;
+  const gzipped = opts.compression ? await gzipLayers(images, opts.compression.level, opts.jobs ?? os.availableParallelism()) : undefined;
   return images.map((img) => {
     const layers: ArchiveLayer[] = img.image.layers.map((l) => {
       const c = gzipped?.get(l.diffId);
       return c
-        ? { descriptor: { mediaType: kind.layerGzip, digest: c.digest, size: c.size }, write: (sink) => store.blobs.copyTo(c.digest, sink) }
-        : { descriptor: { mediaType: kind.layer, digest: l.diffId, size: l.size }, write: (sink) => store.layers.writeTar(l.chainId, sink) };
+        ? { descriptor: { mediaType: kind.layerGzip, digest: c.digest, size: c.size }, write: (sink) => c.write(sink) }
+        : { descriptor: { mediaType: kind.layer, digest: l.diffId, size: l.size }, write: (sink) => l.uncompressed(sink) };
     });
-    if (!gzipped && kind === KINDS.oci) {
-      return { ...img, layers, manifestBytes: store.blobs.readBytes(img.image.manifestDigest), manifestDigest: img.image.manifestDigest };
+    if (!gzipped && kind === KINDS.oci && img.image.manifest) {
+      return { ...img, layers, manifestBytes: img.image.manifest.bytes, manifestDigest: img.image.manifest.digest };
     }
     const manifest: Manifest = {
       schemaVersion: 2,
       mediaType: kind.manifest,
-      config: { ...img.image.manifest.config, mediaType: kind.config },
+      config: { mediaType: kind.config, digest: img.image.id, size: img.image.configBytes.length },
       layers: layers.map((l) => l.descriptor),
     };
     const manifestBytes = serializeManifest(manifest);
@@ -136,8 +127,8 @@ async function archivedImages(store: Store, images: ArchiveImage[], opts: Archiv
   });
 }
 
-export async function writeArchiveTo(store: Store, images: ArchiveImage[], sink: ByteSink, opts: ArchiveOptions = {}): Promise<void> {
-  const archived = await archivedImages(store, images, opts);
+export async function writeArchiveTo(images: ArchiveImage[], sink: ByteSink, opts: ArchiveOptions = {}): Promise<void> {
+  const archived = await archivedImages(images, opts);
   const docker = (opts.format ?? 'docker') === 'docker';
   for (const dir of ['blobs', 'blobs/sha256']) {
     await put(sink, encodeHeader({ path: dir, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: EPOCH }));

@@ -1,7 +1,8 @@
 import { getImage } from '../store/stored-image.js';
 import { outputUnchanged, recordOutput } from '../store/output-records.js';
+import { storeImage } from '../store/store-image.js';
 import type { Store } from '../store/store.js';
-import { writeImageArchive } from './archive-writer.js';
+import { writeImageArchive, type ArchiveImage } from './archive-writer.js';
 import type { OutputSpec } from './output-spec.js';
 
 /**
@@ -13,9 +14,27 @@ export async function exportImage(store: Store, imageId: string, spec: OutputSpe
   const key = JSON.stringify({ id: imageId, names, type: spec.type, compression: spec.compression ?? null, mediaTypes: spec.mediaTypes });
   if (spec.dest !== '-' && outputUnchanged(store, spec.dest, key)) return 'unchanged';
   await store.inUse(async () => {
-    const image = getImage(store, imageId);
-    await writeImageArchive(store, [{ image, names }], spec.dest, { format: spec.type, compression: spec.compression, mediaTypes: spec.mediaTypes, jobs });
+    const image = storeImage(store, getImage(store, imageId));
+    await writeImageArchive([{ image, names }], spec.dest, { format: spec.type, compression: spec.compression, mediaTypes: spec.mediaTypes, jobs });
     if (spec.dest !== '-') recordOutput(store, spec.dest, key);
   });
   return 'written';
+}
+
+/**
+ * `save`: images of the store by name or ID into one archive. A name is written as given; an ID
+ * (or ID prefix) brings the image's tags, as `docker save` does.
+ */
+export async function saveImages(store: Store, names: string[], dest: string): Promise<void> {
+  await store.inUse(async () => {
+    const byId = new Map<string, ArchiveImage>();
+    for (const n of names) {
+      const stored = getImage(store, n);
+      const entry = byId.get(stored.id) ?? { image: storeImage(store, stored), names: [] };
+      if (!/^(sha256:)?[0-9a-f]{12,64}$/.test(n)) entry.names.push(n);
+      else entry.names.push(...stored.tags);
+      byId.set(stored.id, entry);
+    }
+    await writeImageArchive([...byId.values()], dest);
+  });
 }
