@@ -1,3 +1,4 @@
+// The errors tsbuild reports: one line each, with the Dockerfile location and a cause chain.
 /** Where in a Dockerfile something went wrong (1-based lines). */
 export interface SourceLocation {
   file: string;

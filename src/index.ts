@@ -1,3 +1,4 @@
+// tsbuild as a library: building, the store, archives, the Dockerfile parser.
 export { build } from './builder/builder.js';
 export type { BuildOptions, BuildResult } from './builder/options.js';
 export { Store, defaultRoot } from './store/store.js';

@@ -1,3 +1,4 @@
+// `tsbuild load`: docker save tarballs (legacy and OCI) and OCI archives read into the store.
 import { createReadStream, existsSync, lstatSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { IntegrityError, TsbuildError, UsageError } from '../errors.js';

@@ -1,3 +1,4 @@
+// Image archives: one tarball that is a docker-archive and an OCI layout, of any Image.
 import { renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarEntry } from '../layer/tar-format.js';

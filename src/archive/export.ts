@@ -1,3 +1,4 @@
+// `-o` and `save`: images of the store written as archives (an unchanged -o file left alone).
 import { getImage } from '../store/stored-image.js';
 import { outputUnchanged, recordOutput } from '../store/output-records.js';
 import { storeImage } from '../store/store-image.js';

@@ -1,3 +1,4 @@
+// `-o`'s forms: a plain file, or BuildKit's type=docker|oci,dest=...,compression=... CSV.
 import { UsageError } from '../errors.js';
 
 export type Compression = { algorithm: 'gzip'; level: number } | undefined;

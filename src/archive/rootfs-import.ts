@@ -1,3 +1,4 @@
+// `tsbuild import`: a one-layer image from a rootfs tarball.
 import { createReadStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';

@@ -1,3 +1,4 @@
+// ADD's own sources: URLs downloaded (with --checksum) and local archives unpacked.
 import { closeSync, createReadStream, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';

@@ -1,3 +1,4 @@
+// Where FROM and --from images come from (today the store; the seam for registry pulls).
 import { ImageNotFoundError } from '../errors.js';
 import { parseConfig, scratchConfig, type ImageConfig } from '../image/config.js';
 import { familiarName, fullName, parseReference } from '../image/reference.js';

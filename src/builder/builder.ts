@@ -1,3 +1,4 @@
+// The build runner: reads and plans a Dockerfile, runs its stages side by side, commits the image.
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -1,3 +1,4 @@
+// Build cache keys: what makes two steps the same step.
 import { hexOf, sha256, type Digest } from '../util/digest.js';
 
 /**

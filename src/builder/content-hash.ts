@@ -1,3 +1,4 @@
+// The digest of COPY's sources that its cache key carries.
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import type { StatCache } from '../store/stat-cache.js';

@@ -1,3 +1,4 @@
+// A COPY/ADD/WORKDIR layer planned in memory and written as a tar in one pass.
 import type { Stats } from 'node:fs';
 import { components } from '../fs/resolve.js';
 import type { RootfsView } from '../fs/rootfs-view.js';

@@ -1,3 +1,4 @@
+// Variable expansion of an instruction's words, in one place before its handler runs.
 import type { Instruction, RunInstruction } from '../dockerfile/instructions.js';
 import { expandRunMount, type RunMount } from '../dockerfile/run-mount.js';
 import { expandRaw, expandWord, expandWords, ShellWordError, type Env } from '../dockerfile/shell-words.js';

@@ -1,3 +1,4 @@
+// Expanding one word with a stage's environment, for the handlers that expand step by step (ARG).
 import { expandWord, ShellWordError } from '../dockerfile/shell-words.js';
 import { fail, type StepContext } from './step-context.js';
 

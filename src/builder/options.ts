@@ -1,3 +1,4 @@
+// What a build is asked to do (the library's build() options) and what it returns.
 import type { Progress } from '../progress/progress.js';
 import type { Store } from '../store/store.js';
 

@@ -1,3 +1,4 @@
+// RUN --mount: each mount's source on the host, its part of the cache key, its mount point.
 import { chmodSync, chownSync, copyFileSync, linkSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { RunMount } from '../dockerfile/run-mount.js';

@@ -1,3 +1,4 @@
+// Where COPY reads: the build context (after .dockerignore) or another stage's or image's rootfs.
 import { readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';

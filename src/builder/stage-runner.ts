@@ -1,3 +1,4 @@
+// The stage runner: a stage's base, its ONBUILD triggers and its steps, each with its progress.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';

@@ -1,3 +1,4 @@
+// A stage's image as it is built: config, layers, history, the ARGs and ENV in scope.
 import { chainIdOf } from '../image/chain-id.js';
 import { DEFAULT_PATH, envGet, envSet, type ImageConfig } from '../image/config.js';
 import type { LayerMeta } from '../store/layers.js';

@@ -1,3 +1,4 @@
+// What a step's handler gets, and the helpers that make and cache its layer.
 import { mkdirSync, renameSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import path from 'node:path';

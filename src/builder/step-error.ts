@@ -1,3 +1,4 @@
+// Any failure of a step as one located line.
 import type { Instruction } from '../dockerfile/instructions.js';
 import { BuildStepError, InterruptedError, TsbuildError } from '../errors.js';
 

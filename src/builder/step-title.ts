@@ -1,3 +1,4 @@
+// Step names as BuildKit shows them: [stage N/M], variables expanded.
 import type { Instruction } from '../dockerfile/instructions.js';
 import { expandForDisplay, expandWord, type Env } from '../dockerfile/shell-words.js';
 import { parseReference } from '../image/reference.js';

@@ -1,3 +1,4 @@
+// The command line: commander's flags, each command loaded when it runs, errors as one line.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';

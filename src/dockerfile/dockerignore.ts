@@ -1,3 +1,4 @@
+// `.dockerignore` with Docker's matching rules.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 

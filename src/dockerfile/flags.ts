@@ -1,3 +1,4 @@
+// An instruction's `--flag=value` flags, as BuildKit's BFlags parses them.
 import { nearest } from '../util/suggest.js';
 import { DockerfileError, type SourceLocation } from '../errors.js';
 

@@ -1,3 +1,4 @@
+// Typed instructions from parsed lines, with BuildKit's argument rules and errors.
 import { parseDuration } from '../util/units.js';
 import { DockerfileError, type SourceLocation } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';

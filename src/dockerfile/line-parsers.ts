@@ -1,3 +1,4 @@
+// How each keyword's arguments are split (BuildKit's line_parsers.go).
 import { DockerfileError } from '../errors.js';
 
 /**

@@ -1,3 +1,4 @@
+// A parsed Dockerfile line (BuildKit's parser.Node), and its dump for the parser corpus.
 import type { SourceLocation } from '../errors.js';
 
 /** A heredoc attached to RUN, COPY or ADD (`<<EOF ... EOF`). */

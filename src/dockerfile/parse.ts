@@ -1,3 +1,4 @@
+// Dockerfile text to lines: directives, continuations, comments, flags, heredocs (BuildKit's parser).
 import { DockerfileParser } from 'dockerfile-ast';
 import { DockerfileError, type SourceLocation } from '../errors.js';
 import {

@@ -1,3 +1,4 @@
+// RUN --mount: its fields split at parse time, then expanded and typed as BuildKit's parseMount.
 import { parseSize } from '../util/units.js';
 import { DockerfileError, type SourceLocation } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';

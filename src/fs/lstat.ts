@@ -1,3 +1,4 @@
+// lstat without throwing.
 import { lstatSync, type Stats } from 'node:fs';
 
 /** lstat, or null when nothing is there. */

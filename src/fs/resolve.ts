@@ -1,3 +1,4 @@
+// Path resolution inside a root, as a chroot would resolve it.
 import { lstatSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { TsbuildError } from '../errors.js';

@@ -1,3 +1,4 @@
+// The rootfs a stack of layer directories makes, read without mounting it.
 import { readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { native } from '../native/index.js';

@@ -1,3 +1,4 @@
+// Chain IDs: the names of layer stacks.
 import { sha256, type Digest } from '../util/digest.js';
 
 /** ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */

@@ -1,3 +1,4 @@
+// The OCI image config: types, BuildKit's serialisation, history times.
 import type { Digest } from '../util/digest.js';
 
 /** The runtime part of an image config (Docker's superset of OCI's). */

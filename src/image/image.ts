@@ -1,3 +1,4 @@
+// Image and Layer as interfaces, as go-containerregistry's v1.Image and v1.Layer.
 import type { Digest } from '../util/digest.js';
 import type { ByteSink } from '../util/sink.js';
 import type { ImageConfig } from './config.js';

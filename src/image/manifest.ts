@@ -1,3 +1,4 @@
+// OCI and Docker manifests, indexes, descriptors and media types.
 import type { Digest } from '../util/digest.js';
 
 export const MEDIA_TYPES = {

@@ -1,3 +1,4 @@
+// Image references, normalised as Docker does.
 import { UsageError } from '../errors.js';
 
 /**

@@ -1,3 +1,4 @@
+// Layer tar to directory (overlay form), never writing outside it.
 import {
   chmodSync,
   closeSync,

@@ -1,3 +1,4 @@
+// A layer blob's compression detected and undone.
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { IntegrityError, TsbuildError } from '../errors.js';

@@ -1,3 +1,4 @@
+// Directory (overlay form) to layer tar: the diffID of an upper dir, and its bytes.
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { TsbuildError } from '../errors.js';

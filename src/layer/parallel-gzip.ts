@@ -1,3 +1,4 @@
+// gzip on every core, off the main thread, in pigz's scheme.
 import { constants, crc32, deflateRaw, type ZlibOptions } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { ByteSink } from '../util/sink.js';

@@ -1,3 +1,4 @@
+// Tar headers, encoded deterministically and decoded.
 import { Header } from 'tar/header';
 
 /**

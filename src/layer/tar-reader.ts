@@ -1,3 +1,4 @@
+// Reading a tar stream entry by entry, in bounded memory.
 import { IntegrityError } from '../errors.js';
 import { BLOCK, decodeHeader, parsePax, type EntryType, type TarEntry } from './tar-format.js';
 

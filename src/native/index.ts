@@ -1,3 +1,4 @@
+// The native addon and the sandbox helper, found and loaded.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';

@@ -1,3 +1,4 @@
+// A RUN step's init layer: mount points, so mounting never writes into its layer.
 import { chmodSync, existsSync, lchownSync, lutimesSync, mkdirSync, writeFileSync } from 'node:fs';
 import { components } from '../fs/resolve.js';
 import path from 'node:path';

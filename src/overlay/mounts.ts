@@ -1,3 +1,4 @@
+// Every overlay mount: lowerdir lists and option strings, in one place.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { RootfsView } from '../fs/rootfs-view.js';

@@ -1,3 +1,4 @@
+// Build arguments: --build-arg values, platform ARGs, global ARGs.
 import type { ArgInstruction } from '../dockerfile/instructions.js';
 import { expandWord } from '../dockerfile/shell-words.js';
 import { DockerfileError } from '../errors.js';

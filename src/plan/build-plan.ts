@@ -1,3 +1,4 @@
+// A build decided before it runs: stages, bases, the stage graph, warnings.
 import type { ParsedDockerfile } from '../dockerfile/parse.js';
 import { expandWord, ShellWordError } from '../dockerfile/shell-words.js';
 import { DockerfileError } from '../errors.js';

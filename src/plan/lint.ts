@@ -1,3 +1,4 @@
+// BuildKit's build checks that warn without failing.
 import type { SourceLocation } from '../errors.js';
 import type { ArgValue } from './args.js';
 import type { Stage } from './stages.js';

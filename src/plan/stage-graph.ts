@@ -1,3 +1,4 @@
+// Which stages a target needs, and which each waits for.
 import { DockerfileError } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
 import type { Stage } from './stages.js';

@@ -1,3 +1,4 @@
+// A Dockerfile split into global ARGs and stages.
 import { toInstruction, type ArgInstruction, type FromInstruction, type Instruction } from '../dockerfile/instructions.js';
 import type { ParsedDockerfile } from '../dockerfile/parse.js';
 import { DockerfileError } from '../errors.js';

@@ -1,3 +1,4 @@
+// Build progress as BuildKit shows it: plain, tty, quiet, rawjson.
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 

@@ -1,3 +1,4 @@
+// The /etc/hosts, /etc/hostname and /etc/resolv.conf a RUN step sees.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 

@@ -1,3 +1,4 @@
+// Running one RUN command in the sandbox helper (native/sandbox.c), with its network.
 import type { ResultPromise } from 'execa';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -1,3 +1,4 @@
+// USER resolved to uid, gid and groups from the image's passwd and group files.
 import { TsbuildError } from '../errors.js';
 
 /** The identity a RUN step runs as, resolved as runc does from the image's /etc/passwd and /etc/group. */

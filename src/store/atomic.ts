@@ -1,3 +1,4 @@
+// Writes that are whole or absent: temp file, fsync, rename; and their leftovers.
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';

@@ -1,3 +1,4 @@
+// Content-addressed blobs, verified when read.
 import { createReadStream, existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { IntegrityError } from '../errors.js';

@@ -1,3 +1,4 @@
+// The build cache's records: a step's key to its layer.
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { isDigest, type Digest } from '../util/digest.js';

@@ -1,3 +1,4 @@
+// RUN --mount=type=cache directories.
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { hexOf, sha256 } from '../util/digest.js';

@@ -1,3 +1,4 @@
+// Layers' gzip forms, made once and kept.
 import { createReadStream, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import path from 'node:path';

@@ -1,3 +1,4 @@
+// prune, system df (the same plan) and fsck.
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { IntegrityError } from '../errors.js';

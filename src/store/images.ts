@@ -1,3 +1,4 @@
+// images.json: tags and image records.
 import { existsSync, readFileSync } from 'node:fs';
 import { IntegrityError } from '../errors.js';
 import { isDigest, type Digest } from '../util/digest.js';

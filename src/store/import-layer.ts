@@ -1,3 +1,4 @@
+// A layer tar added to the store in one pass: hashed, kept, extracted.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';

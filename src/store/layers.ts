@@ -1,3 +1,4 @@
+// Layers by chain ID: their directories, records and short links.
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { errnoCode, IntegrityError } from '../errors.js';

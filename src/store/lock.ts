@@ -1,3 +1,4 @@
+// Locks between processes (flock).
 import { closeSync, openSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode, TsbuildError } from '../errors.js';

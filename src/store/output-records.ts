@@ -1,3 +1,4 @@
+// What tsbuild last wrote to each -o file, so an unchanged one is left alone.
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { readJsonIfAny, writeFileAtomic } from './atomic.js';

@@ -1,3 +1,4 @@
+// rmi: untagging, refusing parents, removing what only the image used.
 import { ImageNotFoundError, TsbuildError } from '../errors.js';
 import { chainIds } from '../image/chain-id.js';
 import { familiarName, normalizeName, parseReference } from '../image/reference.js';

@@ -1,3 +1,4 @@
+// Context file digests remembered by stat, so an unchanged rebuild reads no content.
 import { closeSync, mkdirSync, openSync, readSync, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';

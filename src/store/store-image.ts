@@ -1,3 +1,4 @@
+// A stored image as an Image.
 import type { Image, Layer } from '../image/image.js';
 import { CompressedLayers } from './compressed-layers.js';
 import type { LayerMeta } from './layers.js';

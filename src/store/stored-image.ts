@@ -1,3 +1,4 @@
+// Images as the store records them: commit, look up, list.
 import { ImageNotFoundError, IntegrityError } from '../errors.js';
 import { chainIds } from '../image/chain-id.js';
 import { layerHistory, parseConfig, type ImageConfig } from '../image/config.js';

@@ -1,3 +1,4 @@
+// sha256 digests.
 import { createHash, type Hash } from 'node:crypto';
 
 export type Digest = `sha256:${string}`;

@@ -1,3 +1,4 @@
+// Bounding how much runs at once: a semaphore and a bounded forEach.
 /** At most `n` tasks at a time. */
 export class Semaphore {
   private waiting: Array<() => void> = [];

@@ -1,3 +1,4 @@
+// Byte sinks: files written on the thread pool, streams, digests.
 import { closeSync, fdatasync, fsyncSync, openSync, write, writeSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';

@@ -1,3 +1,4 @@
+// "Did you mean": the nearest option to a mistyped name, as BuildKit suggests it.
 /** Edit distance between two strings (insertions, deletions, substitutions). */
 export function levenshtein(a: string, b: string): number {
   const x = [...a];

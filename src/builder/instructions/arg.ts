@@ -1,3 +1,4 @@
+// ARG: a stage's build argument, from --build-arg, its default or a global ARG.
 import type { ArgInstruction } from '../../dockerfile/instructions.js';
 import { buildArgValue } from '../../plan/args.js';
 import { expand } from '../expand.js';

@@ -1,3 +1,4 @@
+// The metadata instructions: ENV, LABEL, USER, CMD, ENTRYPOINT, EXPOSE, VOLUME, SHELL, ...
 import type {
   CmdInstruction,
   HealthcheckInstruction,

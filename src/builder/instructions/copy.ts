@@ -1,3 +1,4 @@
+// COPY and ADD: sources resolved, planned into a layer, cached by content.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CopyInstruction } from '../../dockerfile/instructions.js';

@@ -1,3 +1,4 @@
+// Dispatch: one instruction, expanded, to its handler.
 import type { Instruction } from '../../dockerfile/instructions.js';
 import { expandInstruction } from '../expand-instruction.js';
 import type { StepContext } from '../step-context.js';

@@ -1,3 +1,4 @@
+// RUN: a command in the sandbox over the stage's layers; its upper dir becomes a layer.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ExpandedRun } from '../expand-instruction.js';

@@ -1,3 +1,4 @@
+// WORKDIR: sets the working directory and makes it in a layer, as BuildKit does.
 import path from 'node:path';
 import type { WordInstruction } from '../../dockerfile/instructions.js';
 import { resolveUser } from '../../sandbox/user.js';

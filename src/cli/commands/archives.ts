@@ -1,3 +1,4 @@
+// The `load`, `import` and `save` commands.
 import { UsageError } from '../../errors.js';
 import { familiarName, parseReference } from '../../image/reference.js';
 import { loadArchive } from '../../archive/archive-reader.js';

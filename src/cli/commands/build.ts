@@ -1,3 +1,4 @@
+// The build command: its flags turned into build() options, then -o.
 import { build } from '../../builder/builder.js';
 import { UsageError } from '../../errors.js';
 import { parseReference } from '../../image/reference.js';

@@ -1,3 +1,4 @@
+// The `rmi`, `system df`, `prune` and `fsck` commands.
 import { parseDuration, parseSize } from '../../util/units.js';
 import { TsbuildError, UsageError } from '../../errors.js';
 import { fsck, prune, usage, type RecordType, type UsageRow } from '../../store/gc.js';

@@ -1,3 +1,4 @@
+// The `images`, `history` and `inspect` commands.
 import { layerHistory } from '../../image/config.js';
 import { familiarName, familiarRepository, parseReference } from '../../image/reference.js';
 import { getImage, listImages, type StoredImage } from '../../store/stored-image.js';
