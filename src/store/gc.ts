@@ -11,10 +11,8 @@ import type { LayerMeta } from './layers.js';
 import { BuildCache, type CacheRef } from './build-cache.js';
 import { CacheMounts, type CacheMountRef } from './cache-mounts.js';
 import { CompressedLayers } from './compressed-layers.js';
-import { listImages } from './stored-image.js';
+import { listImages, type StoredImage } from './stored-image.js';
 import type { Store } from './store.js';
-
-const cacheEntries = (store: Store): CacheRef[] => new BuildCache(store).entries();
 
 function allLayers(store: Store): LayerMeta[] {
   return readdirSync(store.layers.dir)
@@ -22,16 +20,38 @@ function allLayers(store: Store): LayerMeta[] {
     .flatMap((h) => (store.layers.has(`sha256:${h}`) ? [store.layers.meta(`sha256:${h}`)] : []));
 }
 
-/** A layer and every layer below it. */
-function withParents(store: Store, chainId: Digest, into: Set<string>): void {
-  for (let c: Digest | undefined = chainId; c && !into.has(c) && store.layers.has(c); c = store.layers.meta(c).parent) into.add(c);
+/** A layer and every layer below it, of those `layers` holds. */
+function withParents(layers: ReadonlyMap<string, LayerMeta>, chainId: Digest, into: Set<string>): void {
+  for (let l = layers.get(chainId); l && !into.has(l.chainId); l = l.parent && layers.get(l.parent)) into.add(l.chainId);
 }
 
+const byChain = (layers: readonly LayerMeta[]) => new Map(layers.map((l) => [l.chainId as string, l]));
+
 /** Layers the build cache refers to, with every layer below them. */
-export function cacheKeptLayers(store: Store): Set<string> {
+export function cacheKeptLayers(store: Store, inv: Pick<Inventory, 'entries' | 'layers'> = { entries: new BuildCache(store).entries(), layers: allLayers(store) }): Set<string> {
   const keep = new Set<string>();
-  for (const e of cacheEntries(store)) if (isDigest(e.chainId)) withParents(store, e.chainId, keep);
+  const layers = byChain(inv.layers);
+  for (const e of inv.entries) withParents(layers, e.chainId, keep);
   return keep;
+}
+
+/** What prune plans over and system df counts, read from the store once. */
+interface Inventory {
+  images: StoredImage[];
+  entries: CacheRef[];
+  layers: LayerMeta[];
+  mounts: CacheMountRef[];
+  compressed: ReturnType<CompressedLayers['list']>;
+}
+
+function inventory(store: Store): Inventory {
+  return {
+    images: listImages(store),
+    entries: new BuildCache(store).entries(),
+    layers: allLayers(store),
+    mounts: new CacheMounts(store).list(),
+    compressed: new CompressedLayers(store).list(),
+  };
 }
 
 /** What `system df` shows in one row: how many, how big, and what prune and prune --all would free of it. */
@@ -99,30 +119,26 @@ interface PrunePlan {
  * it), then every layer nothing left keeps, the gzip forms of those layers, and every blob nothing
  * left names.
  */
-function planPrune(store: Store, opts: PruneOptions): PrunePlan {
+function planPrune(store: Store, inv: Inventory, opts: PruneOptions): PrunePlan {
   const now = Date.now();
   const oldEnough = (ms: number) => opts.olderThanMs === undefined || now - ms >= opts.olderThanMs;
   const plan: PrunePlan = { images: [], cacheEntries: [], layers: [], compressed: [], blobs: [], cacheMounts: [], freed: { images: 0, layers: 0, cache: 0, compressed: 0, cacheMounts: 0 } };
   if (!opts.types || opts.types.has('exec.cachemount')) {
-    plan.cacheMounts = new CacheMounts(store).list().filter((m) => oldEnough(m.lastUsedMs));
+    plan.cacheMounts = inv.mounts.filter((m) => oldEnough(m.lastUsedMs));
     plan.freed.cacheMounts = plan.cacheMounts.reduce((n, m) => n + m.size, 0);
   }
   if (opts.types && !opts.types.has('regular')) return plan;
-  const data = store.images.read();
-  if (opts.all) {
-    const tagged = new Set(Object.values(data.tags));
-    plan.images = (Object.keys(data.images) as Digest[]).filter((id) => !tagged.has(id) && oldEnough(Date.parse(data.images[id]!.added)));
-  }
-  const allImages = listImages(store);
+  const allImages = inv.images;
+  if (opts.all) plan.images = allImages.filter((i) => i.tags.length === 0 && oldEnough(Date.parse(i.added))).map((i) => i.id);
   const images = allImages.filter((i) => !plan.images.includes(i.id));
-  const stale = (e: CacheRef) => !isDigest(e.chainId) || !store.layers.has(e.chainId) || (opts.all === true && oldEnough(e.mtimeMs));
-  const everyEntry = cacheEntries(store);
-  plan.cacheEntries = everyEntry.filter(stale);
-  let entries = everyEntry.filter((e) => !stale(e));
+  const layersByChain = byChain(inv.layers);
+  const stale = (e: CacheRef) => !isDigest(e.chainId) || !layersByChain.has(e.chainId) || (opts.all === true && oldEnough(e.mtimeMs));
+  plan.cacheEntries = inv.entries.filter(stale);
+  let entries = inv.entries.filter((e) => !stale(e));
   const used = new Set<string>();
   for (const img of images) for (const l of img.layers) used.add(l.chainId);
   if (opts.keepStorage !== undefined) {
-    const size = (c: Digest) => (store.layers.has(c) && !used.has(c) ? store.layers.meta(c).contentSize : 0);
+    const size = (c: Digest) => (used.has(c) ? 0 : (layersByChain.get(c)?.contentSize ?? 0));
     let kept = entries.reduce((n, e) => n + size(e.chainId), 0);
     const dropped = new Set<CacheRef>();
     for (const e of [...entries].sort((a, b) => a.mtimeMs - b.mtimeMs)) {
@@ -137,9 +153,9 @@ function planPrune(store: Store, opts: PruneOptions): PrunePlan {
   // who held what before this prune: a freed layer is counted where it was used
   const imageLayers = new Set<string>();
   for (const img of allImages) for (const l of img.layers) imageLayers.add(l.chainId);
-  const cacheLayers = cacheKeptLayers(store);
+  const cacheLayers = cacheKeptLayers(store, inv);
   const keep = new Set<string>(used);
-  for (const e of entries) withParents(store, e.chainId, keep);
+  for (const e of entries) withParents(layersByChain, e.chainId, keep);
   const keepBlobs = new Set<string>();
   for (const img of images) {
     keepBlobs.add(img.id);
@@ -151,7 +167,7 @@ function planPrune(store: Store, opts: PruneOptions): PrunePlan {
     blobOwner.set(img.manifestDigest, 'images');
   }
   const keptDiffs = new Set<string>();
-  for (const layer of allLayers(store)) {
+  for (const layer of inv.layers) {
     const owner: Owner = imageLayers.has(layer.chainId) ? 'images' : cacheLayers.has(layer.chainId) ? 'cache' : 'layers';
     if (layer.blob) blobOwner.set(layer.blob, owner);
     if (keep.has(layer.chainId) || !oldEnough(layer.created ? Date.parse(layer.created) : 0)) {
@@ -163,7 +179,7 @@ function planPrune(store: Store, opts: PruneOptions): PrunePlan {
     plan.freed[owner] += layer.contentSize;
   }
   // compressed forms of the layers that stay, stay; the others go with their blobs
-  for (const { file, record } of new CompressedLayers(store).list()) {
+  for (const { file, record } of inv.compressed) {
     if (record && isDigest(record.digest)) blobOwner.set(record.digest, 'compressed');
     if (record && keptDiffs.has(record.diffId)) keepBlobs.add(record.digest);
     else plan.compressed.push(file);
@@ -185,20 +201,19 @@ const total = (freed: Record<Owner, number>) => Object.values(freed).reduce((n, 
  * prune, a plain prune's column is 0.
  */
 export function usage(store: Store): Usage {
-  const images = listImages(store);
+  const inv = inventory(store);
+  const { images, layers, mounts } = inv;
   const used = new Set<string>();
   for (const img of images) for (const l of img.layers) used.add(l.chainId);
-  const cached = cacheKeptLayers(store);
-  const layers = allLayers(store);
-  const records = new CompressedLayers(store).list().flatMap((r) => (r.record && store.blobs.has(r.record.digest) ? [r.record] : []));
-  const mounts = new CacheMounts(store).list();
-  const plain = planPrune(store, {}).freed;
-  const all = planPrune(store, { all: true }).freed;
+  const cached = cacheKeptLayers(store, inv);
+  const records = inv.compressed.flatMap((r) => (r.record && store.blobs.has(r.record.digest) ? [r.record] : []));
+  const plain = planPrune(store, inv, {}).freed;
+  const all = planPrune(store, inv, { all: true }).freed;
   const row = (owner: Owner, count: number, size: number): UsageRow => ({ count, size, reclaimable: plain[owner], reclaimableAll: all[owner] });
   return {
     images: row('images', images.length, images.reduce((n, i) => n + i.layers.reduce((m, l) => m + l.contentSize, 0), 0)),
     layers: row('layers', layers.length, layers.reduce((n, l) => n + l.contentSize, 0)),
-    cache: row('cache', cacheEntries(store).length, layers.filter((l) => !used.has(l.chainId) && cached.has(l.chainId)).reduce((n, l) => n + l.contentSize, 0)),
+    cache: row('cache', inv.entries.length, layers.filter((l) => !used.has(l.chainId) && cached.has(l.chainId)).reduce((n, l) => n + l.contentSize, 0)),
     compressed: row('compressed', records.length, records.reduce((n, r) => n + r.size, 0)),
     cacheMounts: row('cacheMounts', mounts.length, mounts.reduce((n, m) => n + m.size, 0)),
   };
@@ -212,7 +227,7 @@ export function usage(store: Store): Usage {
 export async function prune(store: Store, opts: PruneOptions = {}): Promise<PruneReport> {
   return store.collecting(() =>
     store.withLock(() => {
-      const plan = planPrune(store, opts);
+      const plan = planPrune(store, inventory(store), opts);
       if (plan.images.length > 0) {
         const data = store.images.read();
         for (const id of plan.images) delete data.images[id];
