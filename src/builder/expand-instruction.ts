@@ -19,30 +19,23 @@ export type ExpandedInstruction = Exclude<Instruction, RunInstruction> | Expande
  * SHELL, HEALTHCHECK, ONBUILD and MAINTAINER are never expanded; RUN's command is the shell's.
  */
 export function expandInstruction(ins: Instruction, env: Env, globalEnv: Env, escape: string): ExpandedInstruction {
-  const fail = (err: unknown): never => {
-    if (err instanceof ShellWordError) throw new DockerfileError(`${ins.keyword}: ${err.message}`, { location: ins.location, cause: err });
-    throw err;
-  };
-  const word = (w: string, e: Env = env) => {
+  // an expansion error names the instruction's line
+  const located = <T>(expansion: () => T): T => {
     try {
-      return expandWord(w, e, escape);
+      return expansion();
     } catch (err) {
-      return fail(err);
+      if (err instanceof ShellWordError) throw new DockerfileError(`${ins.keyword}: ${err.message}`, { location: ins.location, cause: err });
+      throw err;
     }
   };
+  const word = (w: string, e: Env = env) => located(() => expandWord(w, e, escape));
   const optional = (w: string | undefined) => (w === undefined ? undefined : word(w));
   switch (ins.keyword) {
     case 'RUN':
       return { ...ins, mounts: ins.mounts.map((m) => expandRunMount(m, (v) => word(v), ins.location)), network: optional(ins.network) };
     case 'COPY':
     case 'ADD': {
-      const inline = ins.inline.map((doc) => {
-        try {
-          return { ...doc, content: doc.expand ? expandRaw(doc.content, env) : doc.content };
-        } catch (err) {
-          return fail(err);
-        }
-      });
+      const inline = ins.inline.map((doc) => ({ ...doc, content: doc.expand ? located(() => expandRaw(doc.content, env)) : doc.content }));
       return {
         ...ins,
         sources: ins.sources.map((s) => word(s)),
@@ -62,16 +55,7 @@ export function expandInstruction(ins: Instruction, env: Env, globalEnv: Env, es
     case 'WORKDIR':
       return { ...ins, value: word(ins.value) };
     case 'EXPOSE':
-      return {
-        ...ins,
-        values: ins.values.flatMap((v) => {
-          try {
-            return expandWords(v, env, escape);
-          } catch (err) {
-            return fail(err);
-          }
-        }),
-      };
+      return { ...ins, values: ins.values.flatMap((v) => located(() => expandWords(v, env, escape))) };
     case 'VOLUME':
       return { ...ins, values: ins.values.map((v) => word(v)) };
     default:

@@ -207,8 +207,8 @@ export class LayerStore {
 
   /** What the layers below a chain ID give each directory, for extracting a layer on top of them. */
   async parentAttrs(parent: Digest | undefined, tmpDir: string): Promise<ParentAttrs | undefined> {
-    const { RootfsView } = await layerCode();
     if (!parent) return undefined;
+    const { RootfsView } = await layerCode();
     const dirs: string[] = [];
     for (let c: Digest | undefined = parent; c; c = this.meta(c).parent) dirs.push(await this.ensureExtracted(c, tmpDir));
     const view = new RootfsView(dirs);

@@ -14,6 +14,9 @@ import { native } from '../native/index.js';
 /** tmp/.owner-<token>: held locked by the live process whose temp dirs carry <token>. */
 const OWNER_PREFIX = '.owner-';
 
+/** The owner token in a temp dir's name (`<purpose>-<token>-<n>`), if it has one. */
+const tokenOf = (name: string) => /-(\d+-[0-9a-f]{8})-\d+$/.exec(name)?.[1];
+
 /** Mount points at or below `dir`, in this process's mount namespace. */
 function mountPointsUnder(dir: string): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
@@ -128,6 +131,7 @@ export class Store {
    */
   private removeStaleTemps(warn: (line: string) => void): void {
     const dead = (pid: number | undefined) => pid !== undefined && Number.isInteger(pid) && pid !== process.pid && !processAlive(pid);
+    const cannotRemove = (file: string, err: unknown) => warn(`tsbuild: warning: cannot remove ${file}, left by a killed command: ${err instanceof Error ? err.message : String(err)}`);
     const names = readdirSync(this.tmpDir);
     const deadTokens = new Map<string, number>();
     for (const name of names) {
@@ -144,7 +148,7 @@ export class Store {
     }
     const stale = names.filter((name) => {
       if (name.startsWith(OWNER_PREFIX)) return false;
-      const token = /-(\d+-[0-9a-f]{8})-\d+$/.exec(name)?.[1];
+      const token = tokenOf(name);
       if (token !== undefined) return deadTokens.has(token) || (!names.includes(`${OWNER_PREFIX}${token}`) && dead(Number(token.split('-')[0])));
       return dead(Number(/-(\d+)-[0-9a-f]+$/.exec(name)?.[1])); // named before owner marks
     });
@@ -154,8 +158,8 @@ export class Store {
       for (const name of stale) {
         const dir = path.join(this.tmpDir, name);
         const why = (err: unknown) => {
-          warn(`tsbuild: warning: cannot remove ${dir}, left by a killed command: ${err instanceof Error ? err.message : String(err)}`);
-          kept.add(/-(\d+-[0-9a-f]{8})-\d+$/.exec(name)?.[1] ?? '');
+          cannotRemove(dir, err);
+          kept.add(tokenOf(name) ?? '');
         };
         if (mounts.some((m) => m === dir || m.startsWith(`${dir}/`))) {
           why('something is mounted in it');
@@ -192,7 +196,7 @@ export class Store {
         try {
           rmSync(path.join(dir, name), { force: true });
         } catch (err) {
-          warn(`tsbuild: warning: cannot remove ${path.join(dir, name)}, left by a killed command: ${(err as Error).message}`);
+          cannotRemove(path.join(dir, name), err);
         }
       }
     }
