@@ -58,3 +58,14 @@ export class InterruptedError extends TsbuildError {
 export function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }
+
+/** A registry refused or failed a request (unreachable, 401/403, unknown name, 5xx after retries). */
+export class RegistryError extends TsbuildError {
+  constructor(
+    message: string,
+    readonly status?: number,
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, options);
+  }
+}

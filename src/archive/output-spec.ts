@@ -17,6 +17,15 @@ export interface OutputSpec {
   mediaTypes: 'oci' | 'docker';
 }
 
+/** `-o type=registry,name=REF` (or `type=image,name=REF,push=true`): the image pushed, as BuildKit's image exporter does. */
+export interface RegistryOutput {
+  type: 'registry';
+  names: string[];
+  compression: 'gzip' | 'zstd' | 'uncompressed';
+  level?: number;
+  mediaTypes: 'oci' | 'docker';
+}
+
 /** gzip's default level, as BuildKit uses it. */
 const DEFAULT_GZIP_LEVEL = 6;
 
@@ -68,7 +77,7 @@ const bool = (spec: string, key: string, v: string) => {
  * are gzip-compressed unless it says otherwise, and whose media types are Docker's for type=docker
  * and OCI's for type=oci unless oci-mediatypes says otherwise, as BuildKit's are.
  */
-export function parseOutputSpec(value: string): OutputSpec {
+export function parseOutputSpec(value: string): OutputSpec | RegistryOutput {
   if (!value.includes('=')) {
     if (value === '') throw new UsageError('invalid -o "": expected a file name or type=docker|oci,dest=FILE');
     return { type: 'docker', dest: value, compression: undefined, mediaTypes: 'oci' }; // as docker save writes since Docker 25
@@ -81,8 +90,9 @@ export function parseOutputSpec(value: string): OutputSpec {
   }
   const type = attrs.get('type');
   if (type === undefined) throw new UsageError(`invalid -o "${value}": type= is required (docker or oci)`);
-  if (['local', 'tar', 'image', 'registry', 'cacheonly'].includes(type)) {
-    throw new UsageError(`-o type=${type} is not supported yet (supported: docker, oci)`);
+  if (type === 'registry' || type === 'image') return registryOutput(value, type, attrs);
+  if (['local', 'tar', 'cacheonly'].includes(type)) {
+    throw new UsageError(`-o type=${type} is not supported yet (supported: docker, oci, registry)`);
   }
   if (type !== 'docker' && type !== 'oci') throw new UsageError(`invalid -o "${value}": unknown output type "${type}"`);
   const dest = attrs.get('dest');
@@ -125,4 +135,44 @@ export function parseOutputSpec(value: string): OutputSpec {
   if (level !== undefined && algorithm === 'uncompressed') throw new UsageError(`invalid -o "${value}": compression-level needs compression=gzip`);
   const compression: Compression = algorithm === 'gzip' ? { algorithm: 'gzip', level: level ?? DEFAULT_GZIP_LEVEL } : undefined;
   return { type, dest, compression, mediaTypes: ociMediaTypes ? 'oci' : 'docker', ...(names ? { names } : {}) };
+}
+
+/** BuildKit's image exporter attributes: name=, push=, compression=gzip|zstd|uncompressed, compression-level=, oci-mediatypes=. */
+function registryOutput(value: string, type: string, attrs: Map<string, string>): RegistryOutput {
+  let names: string[] = [];
+  let compression: RegistryOutput['compression'] = 'gzip';
+  let level: number | undefined;
+  let oci = false;
+  let push = type === 'registry';
+  for (const [key, v] of attrs) {
+    switch (key) {
+      case 'type':
+        break;
+      case 'name':
+        names = v.split(',').filter((n) => n !== '');
+        break;
+      case 'push':
+        push = bool(value, key, v);
+        break;
+      case 'compression':
+        if (v !== 'gzip' && v !== 'zstd' && v !== 'uncompressed') throw new UsageError(`invalid -o "${value}": unknown compression "${v}" (gzip, zstd or uncompressed)`);
+        compression = v;
+        break;
+      case 'compression-level':
+        level = Number(v);
+        if (!/^\d{1,2}$/.test(v)) throw new UsageError(`invalid -o "${value}": compression-level must be a number`);
+        break;
+      case 'oci-mediatypes':
+        oci = bool(value, key, v);
+        break;
+      case 'force-compression':
+        bool(value, key, v);
+        break;
+      default:
+        throw new UsageError(`invalid -o "${value}": unknown attribute "${key}" for type=${type}`);
+    }
+  }
+  if (!push) throw new UsageError(`-o type=image without push=true would only name the image in a daemon's store: use -t, or push=true`);
+  if (names.length === 0) throw new UsageError(`-o type=${type} needs name=REF (the repository and tag to push to)`);
+  return { type: 'registry', names, compression, ...(level !== undefined ? { level } : {}), mediaTypes: oci || compression === 'zstd' ? 'oci' : 'docker' };
 }

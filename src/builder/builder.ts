@@ -14,7 +14,7 @@ import { haveSlirp } from '../sandbox/run.js';
 import { StatCache } from '../store/stat-cache.js';
 import { commitImage } from '../store/stored-image.js';
 import { Semaphore } from '../util/limit.js';
-import { StoreImageSource, type BaseImageSource } from './base-image.js';
+import { ImageSource, type BaseImageSource } from './base-image.js';
 import { BuildCache } from '../store/build-cache.js';
 import type { BuildOptions, BuildResult } from './options.js';
 import { runStage, type BuildRun } from './stage-runner.js';
@@ -25,7 +25,7 @@ import type { StageState } from './stage-state.js';
  * uses are done (at most --jobs at a time), then the target stage's image is recorded under the
  * tags. Temp space is removed whatever happens.
  */
-export async function build(options: BuildOptions, source: BaseImageSource = new StoreImageSource(options.store)): Promise<BuildResult> {
+export async function build(options: BuildOptions, source: BaseImageSource = new ImageSource(options.store, options)): Promise<BuildResult> {
   // while it runs, prune waits: nothing this build uses or makes can be collected under it
   return options.store.inUse(() => buildLocked(options, source));
 }
@@ -48,7 +48,7 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
   const dockerfile = path.resolve(options.dockerfile ?? path.join(contextDir, 'Dockerfile'));
   const shown = path.relative(process.cwd(), dockerfile) || dockerfile;
   const parsed = parseDockerfile(readDockerfile(dockerfile, shown), shown);
-  const plan = planBuild(parsed, options.buildArgs, options.target);
+  const plan = planBuild(parsed, options.buildArgs, options.target, options.platform);
   const warnings = [...plan.warnings];
   if (!haveSlirp() && plan.needed.some((s) => s.instructions.some((i) => i.keyword === 'RUN'))) {
     warnings.push('slirp4netns is not installed: RUN steps share the host network instead of a network of their own');
@@ -101,7 +101,7 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
     const final = await running.get(plan.needed.at(-1)!.index)!;
     run.stats.save();
     const config = settleHistoryTimes(final.config, run.epoch);
-    const imageId = await commitImage(store, serializeConfig(config), options.tags ?? [], final.baseImageId);
+    const imageId = await commitImage(store, serializeConfig(config), options.tags ?? [], { parent: final.baseImageId });
     progress.info(`writing image ${imageId} done`);
     for (const t of options.tags ?? []) progress.info(`naming to ${t} done`);
     return { imageId, tags: options.tags ?? [] };

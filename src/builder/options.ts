@@ -1,5 +1,7 @@
 // What a build is asked to do (the library's build() options) and what it returns.
+import type { Platform } from '../image/platform.js';
 import type { Progress } from '../progress/progress.js';
+import type { RegistryOptions } from '../registry/hosts.js';
 import type { Store } from '../store/store.js';
 
 export interface BuildOptions {
@@ -21,6 +23,12 @@ export interface BuildOptions {
   buildArgs?: Record<string, string | undefined>;
   /** --secret values by id: a file or an environment variable of tsbuild's. */
   secrets?: Record<string, { src?: string; env?: string }>;
+  /** --platform: the platform to build for (FROM picks it from multi-platform images; TARGET* ARGs follow). */
+  platform?: Platform;
+  /** --pull: check every FROM image's tag against its registry, and pull it when it changed. */
+  pull?: boolean;
+  /** Registry settings: mirrors, insecure registries, certs.d. */
+  registry?: RegistryOptions;
   /** Where step headers, timings, RUN output and warnings go (default: nowhere). */
   progress?: Progress;
   signal?: AbortSignal;

@@ -4,13 +4,13 @@ import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import { toInstruction, type Instruction } from '../dockerfile/instructions.js';
 import { parseDockerfile } from '../dockerfile/parse.js';
-import { DockerfileError, ImageNotFoundError, TsbuildError, type SourceLocation } from '../errors.js';
+import { DockerfileError, ImageNotFoundError, RegistryError, TsbuildError, type SourceLocation } from '../errors.js';
 import type { BuildPlan } from '../plan/build-plan.js';
 import type { Stage } from '../plan/stages.js';
 import { stepOutput, type Progress } from '../progress/progress.js';
 import type { StatCache } from '../store/stat-cache.js';
 import { nearest } from '../util/suggest.js';
-import type { BaseImageSource } from './base-image.js';
+import type { BaseImageSource, RemoteBase, ResolveOptions } from './base-image.js';
 import type { BuildCache } from '../store/build-cache.js';
 import { dispatch } from './instructions/index.js';
 import type { BuildOptions } from './options.js';
@@ -52,32 +52,43 @@ export interface BuildRun {
  */
 export async function runStage(run: BuildRun, stage: Stage): Promise<StageState> {
   const { progress, plan } = run;
-  const id = ++run.steps;
   const baseName = plan.bases[stage.index]!;
   if (baseName === '') throw new DockerfileError(`base name (${stage.from.base}) should not be blank`, { location: stage.from.location });
   const earlier = run.built.get(baseName.toLowerCase());
   const counterWith = (triggers: number) => StageCounter.of(stage, plan.stages.length, triggers);
-  const from = fromTitle(baseName, earlier !== undefined);
   let state: StageState;
+  let id: number;
+  let counter!: StageCounter;
+  let started = Date.now();
   if (earlier) {
+    id = ++run.steps;
     state = new StageState(earlier.config, earlier.layers, plan.globalArgs, run.epoch);
     state.baseImageId = earlier.baseImageId;
+    counter = counterWith(earlier.config.config.OnBuild?.length ?? 0);
+    progress.step(id, counter.next(fromTitle(baseName, true)));
   } else {
+    const opts = { platform: plan.platforms[stage.index] };
+    const remote = await loadMetadata(run, stage, baseName, opts);
+    id = ++run.steps;
+    started = Date.now();
+    const from = fromTitle(remote?.pinned ?? baseName, false);
+    // a pulled image's step is shown while its layers come (its ONBUILD count is known from its config)
+    if (remote) progress.step(id, (counter = counterWith(remote.config.config.OnBuild?.length ?? 0)).next(from));
     try {
-      const base = await run.source.resolve(baseName);
+      if (!remote && nearStage(run, stage, baseName) && !run.source.has(baseName, opts)) throw new ImageNotFoundError(`no image is named ${baseName}`);
+      const base = await run.source.resolve(baseName, { ...opts, status: (line) => progress.status(id, line) });
       state = new StageState(base.config, base.layers, plan.globalArgs, run.epoch);
       state.baseImageId = base.id;
     } catch (err) {
       const shown = baseFailure(err, baseName, stage, stageNames(plan));
-      progress.step(id, counterWith(0).next(from));
+      if (!remote) progress.step(id, counterWith(0).next(from));
       progress.failed(id, shown instanceof Error ? shown.message : String(shown));
       throw shown;
     }
+    if (!remote) progress.step(id, (counter = counterWith(state.config.config.OnBuild?.length ?? 0)).next(from));
   }
+  progress.done(id, (Date.now() - started) / 1000, false);
   const triggers = state.config.config.OnBuild ?? [];
-  const counter = counterWith(triggers.length);
-  progress.step(id, counter.next(from));
-  progress.done(id, 0, false);
   state.setRuntime({ OnBuild: undefined });
   const title = (ins: Instruction) => stepTitle(ins, state.expansionEnv(), run.escape);
   for (const trigger of triggers) {
@@ -118,6 +129,7 @@ async function runStep(run: BuildRun, state: StageState, stage: Stage, ins: Inst
     stats: run.stats,
     epochSeconds: run.epochSeconds,
     output: stepOutput(progress, () => id),
+    status: (line) => progress.status(id, line),
   };
   try {
     await dispatch(ctx, ins);
@@ -130,12 +142,38 @@ async function runStep(run: BuildRun, state: StageState, stage: Stage, ins: Inst
   progress.done(id, (Date.now() - started) / 1000, ctx.cached === true);
 }
 
+/**
+ * BuildKit's "[internal] load metadata for docker.io/library/x:tag" step, for a base the store will
+ * not serve: the registry's manifest and config. A name near a stage's is not looked up (a typo is
+ * likelier than an image of that name): its FROM step fails with "did you mean".
+ */
+async function loadMetadata(run: BuildRun, stage: Stage, baseName: string, opts: ResolveOptions): Promise<RemoteBase | undefined> {
+  const { source, progress } = run;
+  if (source.has(baseName, opts) && !run.options.pull) return undefined;
+  if (nearStage(run, stage, baseName)) return undefined;
+  const id = ++run.steps;
+  const started = Date.now();
+  progress.step(id, `[internal] load metadata for ${fromTitle(baseName, false).slice('FROM '.length)}`);
+  try {
+    const remote = await source.remote(baseName, opts);
+    progress.done(id, (Date.now() - started) / 1000, false);
+    return remote;
+  } catch (err) {
+    const shown = baseFailure(err, baseName, stage, stageNames(run.plan));
+    progress.failed(id, shown instanceof Error ? shown.message : String(shown));
+    throw shown;
+  }
+}
+
 const stageNames = (plan: BuildPlan) => plan.stages.flatMap((s) => (s.name ? [s.name] : []));
+
+/** The stage (other than this one) whose name is nearly `name`: a FROM of a typo. */
+const nearStage = (run: BuildRun, stage: Stage, name: string) => nearest(name, stageNames(run.plan).filter((n) => n !== stage.name), true);
 
 /** A FROM whose base cannot be had, on its line; a name near a stage's is likelier a typo than a missing image. */
 function baseFailure(err: unknown, baseName: string, stage: Stage, stageNames: readonly string[]): unknown {
   if (!(err instanceof TsbuildError) || err.location) return err;
-  const hint = err instanceof ImageNotFoundError ? nearest(baseName, stageNames.filter((n) => n !== stage.name), true) : undefined;
+  const hint = err instanceof ImageNotFoundError || err instanceof RegistryError ? nearest(baseName, stageNames.filter((n) => n !== stage.name), true) : undefined;
   const message = hint ? `FROM ${baseName}: no stage or image is named ${baseName} (did you mean ${hint}?)` : err.message;
   return new DockerfileError(message, { location: stage.from.location, cause: err });
 }

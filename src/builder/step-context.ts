@@ -51,6 +51,8 @@ export interface StepContext {
   epochSeconds?: number;
   /** Where the step's command output goes (the progress display). */
   output: Writable;
+  /** Lines about the step's own work (an image's layers being pulled). */
+  status: (line: string) => void;
 }
 
 /**
@@ -75,11 +77,13 @@ export async function cachedStep(ctx: StepContext, material: unknown, make: () =
  * the error suggests the stage whose name is nearest (a typo is likelier than a missing image).
  */
 export async function imageNamed(ctx: StepContext, name: string, flag: string): Promise<BaseImage> {
+  const hint = nearest(name, ctx.stageNames, true);
   try {
-    return await ctx.images.resolve(name);
+    // a name near a stage's is a typo, not looked up in a registry
+    if (hint && !ctx.images.has(name)) throw new ImageNotFoundError(`no stage or image is named ${name}`);
+    return await ctx.images.resolve(name, { status: ctx.status });
   } catch (err) {
     if (!(err instanceof ImageNotFoundError)) throw err;
-    const hint = nearest(name, ctx.stageNames, true);
     fail(ctx, hint ? `${flag}=${name}: no stage or image is named ${name} (did you mean ${hint}?)` : `${flag}=${name}: no stage is named ${name}, and ${err.message}`, err);
   }
 }

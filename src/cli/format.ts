@@ -1,18 +1,5 @@
 /** Docker's ways of printing sizes, durations and tables. */
 
-const UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-
-/** Decimal units with three significant digits: 12B, 1.98MB (go-units HumanSize). */
-export function humanSize(bytes: number): string {
-  let v = bytes;
-  let i = 0;
-  while (v >= 1000 && i < UNITS.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${Number(v.toPrecision(3))}${UNITS[i]}`;
-}
-
 /** "2 minutes ago", as go-units HumanDuration + " ago". */
 export function humanAgo(iso: string | undefined, now = Date.now()): string {
   if (!iso) return 'N/A';

@@ -8,6 +8,13 @@ import type { Io } from './io.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
+/** dockerd's registry settings, as flags of each command that talks to registries. */
+function withRegistryFlags(cmd: Command): Command {
+  return cmd
+    .option('--registry-mirror <url>', 'a Docker Hub mirror, tried first (dockerd\'s registry-mirrors); repeatable', collect, [])
+    .option('--insecure-registry <host[:port]>', 'allow plain HTTP or unverified TLS for this registry (dockerd\'s insecure-registries); repeatable', collect, []);
+}
+
 /**
  * The tsbuild command line. It only parses flags and calls library functions; every error the user
  * can cause ends as one line on stderr and a non-zero exit code. Each command's code loads when that
@@ -44,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     return s;
   };
 
-  program
+  const buildCmd = program
     .command('build', { isDefault: true })
     .description('build an image from a Dockerfile')
     .argument('<context>', 'build context directory')
@@ -63,12 +70,47 @@ export async function main(argv: string[]): Promise<number> {
     })
     .option('--no-cache-filter <stage>', 'run every step of this stage; repeatable', collect, [])
     .option('--secret <id=ID,src=PATH|env=VAR>', 'a secret for RUN --mount=type=secret; repeatable', collect, [])
-    .addOption(new Option('--root <dir>').hideHelp())
-    .action(async (context: string, flags) => {
-      if (flags.root) program.setOptionValue('root', flags.root);
-      const { buildCommand } = await import('./commands/build.js');
-      await buildCommand(openStore(), context, flags, io);
-    });
+    .option('--platform <os/arch[/variant]>', 'the platform to build for (default: the host\'s)')
+    .option('--pull', 'check FROM images\' tags against their registries, and pull what changed')
+    .option('--push', 'push the image to its registry under each -t name')
+    .option('--cache-to <type=registry,ref=REF[,mode=max]|type=local,dest=DIR|type=inline>', 'export the build cache; repeatable', collect, [])
+    .option('--cache-from <type=registry,ref=REF|type=local,src=DIR>', 'import build cache; repeatable', collect, [])
+    .addOption(new Option('--root <dir>').hideHelp());
+  withRegistryFlags(buildCmd).action(async (context: string, flags) => {
+    if (flags.root) program.setOptionValue('root', flags.root);
+    const { buildCommand } = await import('./commands/build.js');
+    await buildCommand(openStore(), context, flags, io);
+  });
+
+  withRegistryFlags(program.command('pull').description('pull an image from a registry').argument('<name>'))
+    .option('--platform <os/arch[/variant]>', 'the platform to pull from a multi-platform image')
+    .option('-q, --quiet', 'print only the name')
+    .action(async (name: string, flags) => (await import('./commands/registry.js')).pullCommand(openStore(), name, flags, io));
+
+  withRegistryFlags(program.command('push').description('push an image to a registry').argument('<name>', 'the image').argument('[ref]', 'push it under this name instead'))
+    .option('--compression <gzip|zstd|uncompressed>', 'compression of layers the registry lacks', 'gzip')
+    .option('--oci-mediatypes', 'OCI media types instead of Docker\'s')
+    .option('-q, --quiet', 'print only the digest')
+    .action(async (name: string, ref: string | undefined, flags) => (await import('./commands/registry.js')).pushCommand(openStore(), name, ref, flags, io));
+
+  program
+    .command('tag')
+    .description('give an image another name')
+    .argument('<source>')
+    .argument('<target>')
+    .action(async (source: string, target: string) => (await import('./commands/registry.js')).tagCommand(openStore(), source, target));
+
+  withRegistryFlags(program.command('login').description('log in to a registry (docker login\'s config file)').argument('[server]'))
+    .option('-u, --username <user>')
+    .option('-p, --password <password>')
+    .option('--password-stdin', 'read the password from standard input')
+    .action(async (server: string | undefined, flags) => (await import('./commands/registry.js')).loginCommand(server, flags, io));
+
+  program
+    .command('logout')
+    .description('remove a registry\'s credentials')
+    .argument('[server]')
+    .action(async (server: string | undefined) => (await import('./commands/registry.js')).logoutCommand(server, io));
 
   program
     .command('load')
@@ -154,7 +196,7 @@ export async function main(argv: string[]): Promise<number> {
 
 /** Loads every command's code without running any: `npm run build` does, so that V8's code cache holds it all. */
 export async function preloadCommands(): Promise<void> {
-  await Promise.all([import('./commands/build.js'), import('./commands/images.js'), import('./commands/archives.js'), import('./commands/housekeeping.js')]);
+  await Promise.all([import('./commands/build.js'), import('./commands/images.js'), import('./commands/archives.js'), import('./commands/housekeeping.js'), import('./commands/registry.js')]);
 }
 
 function report(err: unknown, signal: AbortSignal): number {

@@ -23,6 +23,8 @@ export interface Layer {
   uncompressed(sink: ByteSink): Promise<void>;
   /** The layer gzipped at `level` (made now if its owner has none). */
   gzip(level: number): Promise<CompressedBlob>;
+  /** The layer zstd-compressed at `level`, where its owner can make it. */
+  zstd?(level: number): Promise<CompressedBlob>;
 }
 
 /**

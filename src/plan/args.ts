@@ -2,7 +2,7 @@
 import type { ArgInstruction } from '../dockerfile/instructions.js';
 import { expandWord } from '../dockerfile/shell-words.js';
 import { DockerfileError } from '../errors.js';
-import { hostArchitecture } from '../image/config.js';
+import { formatPlatform, hostPlatform, type Platform } from '../image/platform.js';
 
 /** A declared ARG in scope: its name and value (undefined when declared without one). */
 export interface ArgValue {
@@ -16,19 +16,18 @@ export function buildArgValue(buildArgs: Record<string, string | undefined> | un
   return buildArgs[key] ?? process.env[key];
 }
 
-/** BuildKit's automatic platform ARGs: global, usable in FROM, and in a stage once declared. */
-export function platformArgs(): ArgValue[] {
-  const arch = hostArchitecture();
-  const platform = `linux/${arch}`;
+/** BuildKit's automatic platform ARGs: global, usable in FROM, and in a stage once declared. TARGET* follow --platform. */
+export function platformArgs(target: Platform = hostPlatform()): ArgValue[] {
+  const build = hostPlatform();
   return [
-    ['BUILDPLATFORM', platform], ['BUILDOS', 'linux'], ['BUILDARCH', arch], ['BUILDVARIANT', ''],
-    ['TARGETPLATFORM', platform], ['TARGETOS', 'linux'], ['TARGETARCH', arch], ['TARGETVARIANT', ''],
+    ['BUILDPLATFORM', formatPlatform(build)], ['BUILDOS', build.os], ['BUILDARCH', build.architecture], ['BUILDVARIANT', build.variant ?? ''],
+    ['TARGETPLATFORM', formatPlatform(target)], ['TARGETOS', target.os], ['TARGETARCH', target.architecture], ['TARGETVARIANT', target.variant ?? ''],
   ].map(([key, value]) => ({ key: key!, value }));
 }
 
 /** Values of the ARGs declared before the first FROM, with --build-arg overrides, after the platform ARGs. */
-export function resolveGlobalArgs(args: readonly ArgInstruction[], buildArgs: Record<string, string | undefined> | undefined, escape: string): ArgValue[] {
-  const out: ArgValue[] = platformArgs();
+export function resolveGlobalArgs(args: readonly ArgInstruction[], buildArgs: Record<string, string | undefined> | undefined, escape: string, platform?: Platform): ArgValue[] {
+  const out: ArgValue[] = platformArgs(platform);
   for (const ins of args) {
     for (const a of ins.args) {
       const env = (n: string) => out.find((x) => x.key === n)?.value;

@@ -2,6 +2,7 @@
 import type { ParsedDockerfile } from '../dockerfile/parse.js';
 import { expandWord, ShellWordError } from '../dockerfile/shell-words.js';
 import { DockerfileError } from '../errors.js';
+import { parsePlatform, type Platform } from '../image/platform.js';
 import { argEnv, resolveGlobalArgs, type ArgValue } from './args.js';
 import { lintWarnings } from './lint.js';
 import { neededStages } from './stage-graph.js';
@@ -16,6 +17,8 @@ export interface BuildPlan {
   dependencies: Map<number, number[]>;
   /** Each stage's base as FROM names it, global ARGs expanded (by stage index). */
   bases: string[];
+  /** Each stage's FROM --platform, global ARGs expanded (by stage index; undefined without the flag). */
+  platforms: Array<Platform | undefined>;
   globalArgs: ArgValue[];
   /** BuildKit's warnings: the parser's and the linter's. */
   warnings: string[];
@@ -25,9 +28,9 @@ export interface BuildPlan {
  * Plans a parsed Dockerfile: its stages, the global ARGs (with --build-arg), each FROM's base,
  * the stages the target needs and in which order they may run, and the warnings to show first.
  */
-export function planBuild(parsed: ParsedDockerfile, buildArgs: Record<string, string | undefined> | undefined, target: string | undefined): BuildPlan {
+export function planBuild(parsed: ParsedDockerfile, buildArgs: Record<string, string | undefined> | undefined, target: string | undefined, platform?: Platform): BuildPlan {
   const { globalArgs: argInstructions, stages } = planStages(parsed);
-  const globalArgs = resolveGlobalArgs(argInstructions, buildArgs, parsed.escape);
+  const globalArgs = resolveGlobalArgs(argInstructions, buildArgs, parsed.escape, platform);
   const expandGlobal = (word: string, location: Stage['from']['location'], what: string) => {
     try {
       return expandWord(word, argEnv(globalArgs), parsed.escape);
@@ -37,7 +40,16 @@ export function planBuild(parsed: ParsedDockerfile, buildArgs: Record<string, st
     }
   };
   const bases = stages.map((s) => expandGlobal(s.from.base, s.from.location, 'FROM'));
+  const platforms = stages.map((s) => {
+    if (s.from.platform === undefined) return undefined;
+    const text = expandGlobal(s.from.platform, s.from.location, 'FROM --platform');
+    try {
+      return parsePlatform(text);
+    } catch (err) {
+      throw new DockerfileError(`FROM --platform: ${(err as Error).message}`, { location: s.from.location, cause: err });
+    }
+  });
   const { needed, dependencies } = neededStages(stages, bases, target, (from) => expandWord(from, argEnv(globalArgs), parsed.escape));
   const warnings = [...parsed.warnings.map((w) => `${w.message} (${w.location.file}:${w.location.line})`), ...lintWarnings(stages, globalArgs)];
-  return { stages, needed, dependencies, bases, globalArgs, warnings };
+  return { stages, needed, dependencies, bases, platforms, globalArgs, warnings };
 }

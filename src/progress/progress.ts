@@ -7,6 +7,8 @@ export interface Progress {
   step(id: number, label: string): void;
   /** Output of the step's RUN command. */
   output(id: number, chunk: Buffer): void;
+  /** A line about the step's own work (a layer downloading: `sha256:ab… 1.2MB / 3.4MB 0.4s`), not its command's output. */
+  status(id: number, line: string): void;
   done(id: number, seconds: number, cached: boolean): void;
   /** The step failed with this error, or (without one) was stopped because another step failed or the build was interrupted. */
   failed(id: number, error?: string): void;
@@ -71,6 +73,9 @@ export class PlainProgress implements Progress {
   output(id: number, chunk: Buffer) {
     this.write(id, this.split.lines(id, chunk));
   }
+  status(id: number, line: string) {
+    this.out.write(`#${id} ${line}\n`);
+  }
   private flush(id: number) {
     this.write(id, this.split.flush(id));
     this.started.delete(id);
@@ -95,6 +100,7 @@ export class PlainProgress implements Progress {
 export class QuietProgress implements Progress {
   step() {}
   output() {}
+  status() {}
   done() {}
   failed() {}
   info() {}
@@ -112,6 +118,9 @@ export class RawJsonProgress implements Progress {
   }
   output(id: number, chunk: Buffer) {
     this.emit({ type: 'log', id, data: chunk.toString('base64') });
+  }
+  status(id: number, line: string) {
+    this.emit({ type: 'status', id, message: line });
   }
   done(id: number, seconds: number, cached: boolean) {
     this.emit({ type: 'done', id, cached, duration: seconds });
@@ -168,6 +177,11 @@ export class TtyProgress implements Progress {
       return;
     }
     this.writeLines(this.split.lines(id, chunk));
+  }
+
+  status(id: number, line: string) {
+    if (this.current?.id !== id) this.interleaved.status(id, line);
+    else this.writeLines([{ text: line, at: Date.now() }]);
   }
 
   private writeLines(lines: Line[]) {

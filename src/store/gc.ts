@@ -13,6 +13,7 @@ import { CacheMounts, type CacheMountRef } from './cache-mounts.js';
 import { CompressedLayers } from './compressed-layers.js';
 import { listImages, type StoredImage } from './stored-image.js';
 import type { Store } from './store.js';
+import { ImageIndex } from './images.js';
 
 function allLayers(store: Store): LayerMeta[] {
   return readdirSync(store.layers.dir)
@@ -230,7 +231,7 @@ export async function prune(store: Store, opts: PruneOptions = {}): Promise<Prun
       const plan = planPrune(store, inventory(store), opts);
       if (plan.images.length > 0) {
         const data = store.images.read();
-        for (const id of plan.images) delete data.images[id];
+        ImageIndex.drop(data, plan.images);
         store.images.write(data);
       }
       const cache = new BuildCache(store);

@@ -18,6 +18,8 @@ interface ImageIndexFile {
   /** Normalised name (docker.io/library/x:tag) → image ID. */
   tags: Record<string, Digest>;
   images: Record<string, ImageRecord>;
+  /** Repository digest (docker.io/library/x@sha256:…, the manifest a registry served) → image ID. */
+  digests: Record<string, Digest>;
 }
 
 /** images.json: tags and image records. Callers hold the store lock while they change it. */
@@ -25,32 +27,41 @@ export class ImageIndex {
   constructor(readonly file: string) {}
 
   read(): ImageIndexFile {
-    if (!existsSync(this.file)) return { tags: {}, images: {} };
+    if (!existsSync(this.file)) return { tags: {}, images: {}, digests: {} };
     let data: ImageIndexFile;
     try {
       data = JSON.parse(readFileSync(this.file, 'utf8')) as ImageIndexFile;
     } catch (err) {
       throw new IntegrityError(`the store's image index ${this.file} is unreadable`, { cause: err });
     }
-    return { tags: data.tags ?? {}, images: data.images ?? {} };
+    return { tags: data.tags ?? {}, images: data.images ?? {}, digests: data.digests ?? {} };
   }
 
   write(data: ImageIndexFile): void {
     writeFileAtomic(this.file, JSON.stringify(data, null, 1));
   }
 
-  /** Adds (or replaces) an image and points the given tags at it. */
-  put(record: ImageRecord, tags: readonly string[]): void {
+  /** Adds (or replaces) an image and points the given tags (and repository digests) at it. */
+  put(record: ImageRecord, tags: readonly string[], digests: readonly string[] = []): void {
     const data = this.read();
-    if (data.images[record.id] && tags.every((t) => data.tags[t] === record.id)) return; // an unchanged rebuild: no write, no fsync
+    const unchanged = data.images[record.id] && tags.every((t) => data.tags[t] === record.id) && digests.every((d) => data.digests[d] === record.id);
+    if (unchanged) return; // an unchanged rebuild: no write, no fsync
     data.images[record.id] = data.images[record.id] ?? record;
     for (const t of tags) data.tags[t] = record.id;
+    for (const d of digests) data.digests[d] = record.id;
     this.write(data);
+  }
+
+  /** Drops images from `data` with the repository digests that name them (the caller writes it). */
+  static drop(data: ImageIndexFile, ids: readonly Digest[]): void {
+    for (const id of ids) delete data.images[id];
+    for (const [d, id] of Object.entries(data.digests)) if (ids.includes(id)) delete data.digests[d];
   }
 
   /** Image ID for a normalised name, or for an ID / unique ID prefix. */
   resolve(nameOrId: string, normalized?: string): Digest | undefined {
     const data = this.read();
+    if (normalized?.includes('@')) return data.digests[normalized.replace(/:[^/@]+@/, '@')];
     if (normalized && data.tags[normalized]) return data.tags[normalized];
     const hex = nameOrId.startsWith('sha256:') ? nameOrId.slice(7) : nameOrId;
     if (/^[0-9a-f]{4,64}$/.test(hex)) {
@@ -63,5 +74,11 @@ export class ImageIndex {
   tagsOf(id: Digest): string[] {
     const data = this.read();
     return Object.keys(data.tags).filter((t) => data.tags[t] === id).sort();
+  }
+
+  /** The repository digests an image was pulled or pushed as (`docker.io/library/x@sha256:…`). */
+  digestsOf(id: Digest): string[] {
+    const data = this.read();
+    return Object.keys(data.digests).filter((d) => data.digests[d] === id).sort();
   }
 }

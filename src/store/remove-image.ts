@@ -4,7 +4,7 @@ import { chainIds } from '../image/chain-id.js';
 import { familiarName, normalizeName, parseReference } from '../image/reference.js';
 import type { Digest } from '../util/digest.js';
 import { cacheKeptLayers } from './gc.js';
-import type { ImageRecord } from './images.js';
+import { ImageIndex, type ImageRecord } from './images.js';
 import { readImage } from './stored-image.js';
 import type { Store } from './store.js';
 
@@ -78,7 +78,7 @@ export async function removeImage(store: Store, nameOrId: string, force = false)
       return report;
     }
     const doomed = readImage(store, id);
-    delete data.images[id];
+    ImageIndex.drop(data, [id]);
     store.images.write(data);
     report.deleted.push(id);
 

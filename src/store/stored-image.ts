@@ -18,6 +18,8 @@ export interface StoredImage {
   /** Bottom first, one per diff_id. */
   layers: LayerMeta[];
   tags: string[];
+  /** `docker.io/library/x@sha256:…`: the manifests a registry served it as. */
+  repoDigests: string[];
   added: string;
   /** The image it was built FROM, when that came from the store. */
   parent?: Digest;
@@ -25,9 +27,11 @@ export interface StoredImage {
 
 /**
  * Records an image: the config blob as given (its digest is the image ID), an OCI manifest over the
- * uncompressed layers, and the tags. The layers must already be in the store.
+ * uncompressed layers, the tags, and the repository digests it was pulled as. The layers must
+ * already be in the store.
  */
-export async function commitImage(store: Store, configBytes: Buffer, tags: readonly string[], parent?: Digest): Promise<Digest> {
+export async function commitImage(store: Store, configBytes: Buffer, tags: readonly string[], opts: { parent?: Digest; repoDigests?: readonly string[] } = {}): Promise<Digest> {
+  const { parent } = opts;
   const config = parseConfig(configBytes);
   checkConfig(config);
   const layers = chainIds(config.rootfs.diff_ids).map((c) => store.layers.meta(c));
@@ -38,7 +42,7 @@ export async function commitImage(store: Store, configBytes: Buffer, tags: reado
   );
   const manifestDigest = store.blobs.putBytes(serializeManifest(manifest));
   await store.withLock(() =>
-    store.images.put({ id: configDigest, manifest: manifestDigest, added: new Date().toISOString(), ...(parent && parent !== configDigest ? { parent } : {}) }, tags.map(normalizeName)),
+    store.images.put({ id: configDigest, manifest: manifestDigest, added: new Date().toISOString(), ...(parent && parent !== configDigest ? { parent } : {}) }, tags.map(normalizeName), opts.repoDigests),
   );
   return configDigest;
 }
@@ -71,9 +75,26 @@ export function readImage(store: Store, id: Digest): StoredImage {
   const configBytes = store.blobs.readBytes(id);
   const config = parseConfig(configBytes);
   const layers = chainIds(config.rootfs.diff_ids).map((c) => store.layers.meta(c));
-  return { id, manifestDigest: record.manifest, manifest, config, configBytes, layers, tags: store.images.tagsOf(id), added: record.added, parent: record.parent };
+  return { id, manifestDigest: record.manifest, manifest, config, configBytes, layers, tags: store.images.tagsOf(id), repoDigests: store.images.digestsOf(id), added: record.added, parent: record.parent };
 }
 
 export function listImages(store: Store): StoredImage[] {
   return Object.keys(store.images.read().images).map((id) => readImage(store, id as Digest));
+}
+
+/** Points another name at a stored image (`tsbuild tag`). */
+export async function tagImage(store: Store, id: Digest, name: string): Promise<void> {
+  await store.withLock(() => {
+    const record = store.images.read().images[id];
+    if (!record) throw new ImageNotFoundError(`image ${id} not found in the store`);
+    store.images.put(record, [normalizeName(name)]);
+  });
+}
+
+/** Records a repository digest an image was pushed as (`docker.io/me/app@sha256:…`). */
+export async function addRepoDigest(store: Store, id: Digest, repoDigest: string): Promise<void> {
+  await store.withLock(() => {
+    const record = store.images.read().images[id];
+    if (record) store.images.put(record, [], [repoDigest]);
+  });
 }

@@ -22,3 +22,16 @@ export function parseSize(v: string): number | undefined {
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[m[2]!.toLowerCase() as 'k'];
   return Math.floor(Number(m[1]) * mult);
 }
+
+const UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+
+/** Decimal units with three significant digits: 12B, 1.98MB (go-units HumanSize). */
+export function humanSize(bytes: number): string {
+  let v = bytes;
+  let i = 0;
+  while (v >= 1000 && i < UNITS.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${Number(v.toPrecision(3))}${UNITS[i]}`;
+}

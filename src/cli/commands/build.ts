@@ -1,14 +1,16 @@
 // The build command: its flags turned into build() options, then -o.
 import { build } from '../../builder/builder.js';
 import { UsageError } from '../../errors.js';
-import { parseReference } from '../../image/reference.js';
+import { parsePlatform } from '../../image/platform.js';
+import { fullName, parseReference } from '../../image/reference.js';
 import { exportImage } from '../../archive/export.js';
 import { parseOutputSpec } from '../../archive/output-spec.js';
 import { makeProgress, type ProgressMode } from '../../progress/progress.js';
 import type { Store } from '../../store/store.js';
 import type { Io } from '../io.js';
+import { registryOptions, type RegistryFlags } from '../registry-flags.js';
 
-export interface BuildFlags {
+export interface BuildFlags extends RegistryFlags {
   tag: string[];
   file?: string;
   output?: string;
@@ -22,6 +24,11 @@ export interface BuildFlags {
   jobs?: number;
   /** --no-cache-filter values (commander names a --no- option after what it negates). */
   cacheFilter: string[];
+  platform?: string;
+  pull?: boolean;
+  push?: boolean;
+  cacheTo: string[];
+  cacheFrom: string[];
 }
 
 /** `--secret id=ID,src=PATH` (or `source=`), `id=ID,env=VAR`, or `id=ID` (the variable ID). */
@@ -53,12 +60,17 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
   for (const t of flags.tag) parseReference(t); // a bad tag fails before the build, as in Docker
   const modes = ['auto', 'tty', 'plain', 'quiet', 'rawjson'];
   if (!modes.includes(flags.progress)) throw new UsageError(`invalid --progress "${flags.progress}": one of ${modes.join(', ')}`);
-  const output = flags.output !== undefined ? { spec: parseOutputSpec(flags.output) } : undefined;
-  for (const n of output?.spec.names ?? []) parseReference(n); // as -t: a bad name fails before the build
-  if (output?.spec.dest === '-') {
+  const spec = flags.output !== undefined ? parseOutputSpec(flags.output) : undefined;
+  const archive = spec?.type === 'registry' ? undefined : spec;
+  const pushTo = [...(spec?.type === 'registry' ? spec.names : []), ...(flags.push ? flags.tag : [])].map((n) => parseReference(n));
+  if (flags.push && flags.tag.length === 0) throw new UsageError('--push needs a name to push to: give -t NAME[:TAG]');
+  for (const n of archive?.names ?? []) parseReference(n); // as -t: a bad name fails before the build
+  if (archive?.dest === '-') {
     if (flags.quiet) throw new UsageError('-q prints the image ID on standard output, where -o dest=- writes the archive: use one of them');
     if (process.stdout.isTTY) throw new UsageError('refusing to write an image archive to a terminal: redirect standard output, or give dest=FILE');
   }
+  const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
+  const registry = registryOptions(flags);
   const progress = makeProgress(flags.quiet ? 'quiet' : (flags.progress as ProgressMode), process.stderr);
   const result = await build({
     store,
@@ -71,13 +83,28 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     noCache: flags.cache === false,
     jobs: flags.jobs,
     noCacheFilter: flags.cacheFilter,
+    platform,
+    pull: flags.pull,
+    registry,
     progress,
     signal: io.signal,
   });
-  if (output) {
-    const { dest } = output.spec;
-    const done = await exportImage(store, result.imageId, output.spec, output.spec.names ?? flags.tag, flags.jobs);
+  if (archive) {
+    const { dest } = archive;
+    const done = await exportImage(store, result.imageId, archive, archive.names ?? flags.tag, flags.jobs);
     progress.info(done === 'unchanged' ? `${dest} already holds this image: unchanged` : `exported to ${dest === '-' ? 'standard output' : dest}`);
+  }
+  for (const ref of pushTo) {
+    const registrySpec = spec?.type === 'registry' ? spec : undefined;
+    const { pushStored } = await import('./registry.js');
+    const digest = await pushStored(store, result.imageId, ref, {
+      ...flags,
+      quiet: true,
+      compression: registrySpec?.compression,
+      compressionLevel: registrySpec?.level,
+      ociMediatypes: registrySpec?.mediaTypes === 'oci',
+    }, io);
+    progress.info(`pushing ${fullName(ref)} with digest ${digest} done`);
   }
   if (flags.quiet) io.out(result.imageId);
 }

@@ -4,7 +4,8 @@ import { TsbuildError, UsageError } from '../../errors.js';
 import { fsck, prune, usage, type RecordType, type UsageRow } from '../../store/gc.js';
 import { removeImage } from '../../store/remove-image.js';
 import type { Store } from '../../store/store.js';
-import { humanSize, table } from '../format.js';
+import { table } from '../format.js';
+import { humanSize } from '../../util/units.js';
 import type { Io } from '../io.js';
 
 export async function rmiCommand(store: Store, names: string[], force: boolean, io: Io): Promise<void> {

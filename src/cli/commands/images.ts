@@ -3,7 +3,8 @@ import { layerHistory } from '../../image/config.js';
 import { familiarName, familiarRepository, parseReference } from '../../image/reference.js';
 import { getImage, listImages, type StoredImage } from '../../store/stored-image.js';
 import type { Store } from '../../store/store.js';
-import { ellipsis, humanAgo, humanSize, shortId, table } from '../format.js';
+import { ellipsis, humanAgo, shortId, table } from '../format.js';
+import { humanSize } from '../../util/units.js';
 import type { Io } from '../io.js';
 
 function imageSize(img: StoredImage): number {

@@ -1,0 +1,136 @@
+// Pushing an Image to a registry: blobs it has are skipped, blobs of another repository mounted, the rest uploaded, then the manifest.
+import { PassThrough, type Readable } from 'node:stream';
+import { UsageError } from '../errors.js';
+import type { CompressedBlob, Image, Layer } from '../image/image.js';
+import { MEDIA_TYPES, type Descriptor, type Manifest } from '../image/manifest.js';
+import type { ImageReference } from '../image/reference.js';
+import { LayerSources, type LayerSource } from '../store/layer-sources.js';
+import type { Store } from '../store/store.js';
+import type { Digest } from '../util/digest.js';
+import { forEachLimited } from '../util/limit.js';
+import { StreamSink, type ByteSink } from '../util/sink.js';
+import type { RegistryOptions } from './hosts.js';
+import { RegistryRepository } from './repository.js';
+
+export type Compression = 'gzip' | 'zstd' | 'uncompressed';
+
+/** Layers uploaded at once (dockerd's default is 5). */
+const PARALLEL_UPLOADS = 4;
+
+export interface PushOptions {
+  registry: RegistryOptions;
+  /** New layers' compression (BuildKit's `compression=`); default gzip. */
+  compression?: Compression;
+  compressionLevel?: number;
+  /** OCI media types (BuildKit's `oci-mediatypes=true`); zstd implies them. Default: Docker's, as `docker push`. */
+  ociMediaTypes?: boolean;
+  /** Upload in PATCH chunks of this many bytes instead of one PUT. */
+  chunkSize?: number;
+  /** How each layer went: `Pushed`, `Layer already exists`, `Mounted from library/busybox`. */
+  onLayer?: (digest: Digest, what: string) => void;
+}
+
+export interface PushResult {
+  digest: Digest;
+  size: number;
+  /** The manifest as pushed. */
+  manifest: Manifest;
+}
+
+/** A producer of bytes (a blob's `write`) as a stream to send, with backpressure. */
+function streamOf(write: (sink: ByteSink) => Promise<void>): Readable {
+  const pass = new PassThrough({ highWaterMark: 1 << 20 });
+  write(new StreamSink(pass)).then(
+    () => pass.end(),
+    (err: Error) => pass.destroy(err),
+  );
+  return pass;
+}
+
+/** A layer's blob in the compression asked for, made (and kept) by the layer's owner when needed. */
+async function compressedBlob(layer: Layer, compression: Compression, level: number): Promise<CompressedBlob> {
+  if (compression === 'uncompressed') return { digest: layer.diffId, size: layer.size, write: (sink) => layer.uncompressed(sink) };
+  if (compression === 'zstd') {
+    if (!layer.zstd) throw new UsageError('this image source cannot give zstd layers');
+    return layer.zstd(level);
+  }
+  return layer.gzip(level);
+}
+
+function layerMediaType(compression: Compression, oci: boolean): string {
+  if (compression === 'zstd') return MEDIA_TYPES.ociLayerZstd;
+  if (compression === 'uncompressed') return oci ? MEDIA_TYPES.ociLayer : MEDIA_TYPES.dockerLayer;
+  return oci ? MEDIA_TYPES.ociLayerGzip : MEDIA_TYPES.dockerLayerGzip;
+}
+
+/** The compression a stored source blob has, from its media type. */
+function compressionOf(mediaType: string): Compression {
+  if (mediaType.endsWith('zstd')) return 'zstd';
+  if (mediaType.endsWith('gzip')) return 'gzip';
+  return 'uncompressed';
+}
+
+/**
+ * Pushes an image under `ref` (a tag): each layer is skipped when the repository has it (HEAD),
+ * mounted when another repository of the registry has it (a pull or push recorded where), else
+ * compressed (the store keeps what it made) and uploaded, PARALLEL_UPLOADS at once; then the
+ * config and the manifest. Returns the manifest's digest, as `docker push` prints it.
+ */
+export async function pushImage(store: Store, image: Image, ref: ImageReference, opts: PushOptions): Promise<PushResult> {
+  if (!ref.tag) throw new UsageError(`cannot push to ${ref.domain}/${ref.path}@${ref.digest}: push needs a tag`);
+  const repo = new RegistryRepository(ref.domain, ref.path, opts.registry, 'push');
+  const compression = opts.compression ?? 'gzip';
+  const level = opts.compressionLevel ?? 6;
+  const oci = opts.ociMediaTypes ?? compression === 'zstd';
+  const sources = new LayerSources(store);
+  const descriptors: Descriptor[] = new Array(image.layers.length);
+  const done = new Map<Digest, Promise<Descriptor>>(); // a layer listed twice is pushed once
+
+  const pushLayer = async (layer: Layer): Promise<Descriptor> => {
+    const mediaType = layerMediaType(compression, oci);
+    const known = sources.of(layer.diffId).filter((s) => s.domain === ref.domain && compressionOf(s.mediaType) === compression);
+    known.sort((a, b) => Number(b.repository === ref.path) - Number(a.repository === ref.path));
+    for (const s of known) {
+      const how = s.repository === ref.path ? ((await repo.hasBlob(s.digest)) ? 'Layer already exists' : undefined) : (await repo.mountBlob(s.digest, s.repository)) ? `Mounted from ${s.repository}` : undefined;
+      if (how) {
+        opts.onLayer?.(s.digest, how);
+        remember(sources, layer.diffId, { ...s, repository: ref.path });
+        return { mediaType, digest: s.digest, size: s.size };
+      }
+    }
+    const blob = await compressedBlob(layer, compression, level);
+    if (await repo.hasBlob(blob.digest)) opts.onLayer?.(blob.digest, 'Layer already exists');
+    else {
+      await repo.upload(blob.digest, blob.size, () => streamOf((sink) => blob.write(sink)), opts.chunkSize);
+      opts.onLayer?.(blob.digest, 'Pushed');
+    }
+    remember(sources, layer.diffId, { domain: ref.domain, repository: ref.path, digest: blob.digest, size: blob.size, mediaType });
+    return { mediaType, digest: blob.digest, size: blob.size };
+  };
+
+  await forEachLimited(image.layers.map((l, i) => [l, i] as const), PARALLEL_UPLOADS, async ([layer, i]) => {
+    let p = done.get(layer.diffId);
+    if (!p) done.set(layer.diffId, (p = pushLayer(layer)));
+    descriptors[i] = await p;
+  });
+
+  const configDigest = image.id;
+  if (!(await repo.hasBlob(configDigest))) await repo.upload(configDigest, image.configBytes.length, () => streamOf(async (sink) => void (await sink.write(image.configBytes))));
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: oci ? MEDIA_TYPES.ociManifest : MEDIA_TYPES.dockerManifest,
+    config: { mediaType: oci ? MEDIA_TYPES.ociConfig : MEDIA_TYPES.dockerConfig, digest: configDigest, size: image.configBytes.length },
+    layers: descriptors,
+  };
+  const bytes = Buffer.from(JSON.stringify(manifest, null, 2));
+  const digest = await repo.putManifest(ref.tag, bytes, manifest.mediaType);
+  return { digest, size: bytes.length, manifest };
+}
+
+function remember(sources: LayerSources, diffId: Digest, source: LayerSource): void {
+  try {
+    sources.add(diffId, source);
+  } catch {
+    // a record that could not be written only costs a HEAD or an upload next time
+  }
+}
