@@ -15,6 +15,7 @@ import { StatCache } from '../store/stat-cache.js';
 import { commitImage } from '../store/stored-image.js';
 import { Semaphore } from '../util/limit.js';
 import { ImageSource, type BaseImageSource } from './base-image.js';
+import { exportCaches, importCaches, inlineCache } from './cache-transfer.js';
 import { BuildCache } from '../store/build-cache.js';
 import type { BuildOptions, BuildResult } from './options.js';
 import { runStage, type BuildRun } from './stage-runner.js';
@@ -82,7 +83,11 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
       epochSeconds,
       epoch: epochSeconds !== undefined ? new Date(epochSeconds * 1000).toISOString() : undefined,
       steps: 0,
+      cachedSteps: options.cacheTo?.length ? [] : undefined,
     };
+    const importDir = path.join(buildDir, 'cache-import');
+    mkdirSync(importDir);
+    run.imported = await importCaches(run, importDir);
     const slots = new Semaphore(Math.max(1, options.jobs ?? os.cpus().length));
     const running = new Map<number, Promise<StageState>>();
     for (const stage of plan.needed) {
@@ -100,10 +105,13 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
     if (outcomes.some((o) => o.status === 'rejected')) throw options.signal?.aborted ? options.signal.reason : failure.signal.reason;
     const final = await running.get(plan.needed.at(-1)!.index)!;
     run.stats.save();
+    await run.imported?.materialize(final.layers); // the image's layers that came from --cache-from
     const config = settleHistoryTimes(final.config, run.epoch);
-    const imageId = await commitImage(store, serializeConfig(config), options.tags ?? [], { parent: final.baseImageId });
+    const inline = run.cachedSteps ? inlineCache(run, run.cachedSteps, final.layers) : undefined;
+    const imageId = await commitImage(store, serializeConfig(inline ? { ...config, inlineCache: inline } : config), options.tags ?? [], { parent: final.baseImageId });
     progress.info(`writing image ${imageId} done`);
     for (const t of options.tags ?? []) progress.info(`naming to ${t} done`);
+    if (run.cachedSteps) await exportCaches(run, run.cachedSteps, final.layers);
     return { imageId, tags: options.tags ?? [] };
   } finally {
     store.removeTemp(buildDir);

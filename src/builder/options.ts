@@ -2,6 +2,7 @@
 import type { Platform } from '../image/platform.js';
 import type { Progress } from '../progress/progress.js';
 import type { RegistryOptions } from '../registry/hosts.js';
+import type { CacheExportSpec, CacheImportSpec } from '../remote-cache/spec.js';
 import type { Store } from '../store/store.js';
 
 export interface BuildOptions {
@@ -29,6 +30,10 @@ export interface BuildOptions {
   pull?: boolean;
   /** Registry settings: mirrors, insecure registries, certs.d. */
   registry?: RegistryOptions;
+  /** --cache-from: build cache other machines exported (a registry ref, a local directory). */
+  cacheFrom?: CacheImportSpec[];
+  /** --cache-to: where to export this build's cache (a registry ref, a local directory, inline). */
+  cacheTo?: CacheExportSpec[];
   /** Where step headers, timings, RUN output and warnings go (default: nowhere). */
   progress?: Progress;
   signal?: AbortSignal;

@@ -12,6 +12,8 @@ import type { StatCache } from '../store/stat-cache.js';
 import { nearest } from '../util/suggest.js';
 import type { BaseImageSource, RemoteBase, ResolveOptions } from './base-image.js';
 import type { BuildCache } from '../store/build-cache.js';
+import type { BuiltStep } from '../remote-cache/export.js';
+import type { ImportedCache } from '../remote-cache/imported.js';
 import { dispatch } from './instructions/index.js';
 import type { BuildOptions } from './options.js';
 import { StageState } from './stage-state.js';
@@ -44,6 +46,10 @@ export interface BuildRun {
   epoch?: string;
   /** Steps started so far: the next step's #number. */
   steps: number;
+  /** --cache-from's records, once read. */
+  imported?: ImportedCache;
+  /** With --cache-to: every cached step's key and result. */
+  cachedSteps?: BuiltStep[];
 }
 
 /**
@@ -130,6 +136,8 @@ async function runStep(run: BuildRun, state: StageState, stage: Stage, ins: Inst
     epochSeconds: run.epochSeconds,
     output: stepOutput(progress, () => id),
     status: (line) => progress.status(id, line),
+    imported: run.imported,
+    built: run.cachedSteps,
   };
   try {
     await dispatch(ctx, ins);

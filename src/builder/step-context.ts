@@ -4,7 +4,7 @@ import type { Writable } from 'node:stream';
 import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import type { Instruction } from '../dockerfile/instructions.js';
-import { DockerfileError, ImageNotFoundError } from '../errors.js';
+import { DockerfileError, ImageNotFoundError, RegistryError } from '../errors.js';
 import { RootfsView } from '../fs/rootfs-view.js';
 import { writeLayerTar } from '../layer/diff.js';
 import type { LayerMeta } from '../store/layers.js';
@@ -12,6 +12,8 @@ import type { Digest } from '../util/digest.js';
 import type { Store } from '../store/store.js';
 import { DigestSink, FileSink, type ByteSink } from '../util/sink.js';
 import type { BaseImage, BaseImageSource } from './base-image.js';
+import type { ImportedCache } from '../remote-cache/imported.js';
+import type { BuiltStep } from '../remote-cache/export.js';
 import { nearest } from '../util/suggest.js';
 import { stepKey } from './cache-key.js';
 import type { BuildCache } from '../store/build-cache.js';
@@ -43,6 +45,10 @@ export interface StepContext {
   useCache: boolean;
   /** Digests of context files, checked by stat. */
   stats: StatCache;
+  /** --cache-from's records: consulted when the store's cache misses. */
+  imported?: ImportedCache;
+  /** With --cache-to: every step's key and result, as the cache export carries them. */
+  built?: BuiltStep[];
   /** Set by cachedStep before the step runs: the key its layer is recorded under. */
   cacheKey?: string;
   /** Set when the step's result came from the cache. */
@@ -60,16 +66,17 @@ export interface StepContext {
  * step depends on (`material`); a hit reuses the layer and its history entry without running
  * anything; a miss runs `make`, whose commit records the new layer under the key.
  */
-export async function cachedStep(ctx: StepContext, material: unknown, make: () => Promise<void>): Promise<void> {
+export async function cachedStep(ctx: StepContext, material: { createdBy: string; [k: string]: unknown }, make: () => Promise<void>): Promise<void> {
   const key = stepKey(ctx.state.topChainId, { material, epoch: ctx.epochSeconds });
-  const hit = ctx.useCache ? ctx.cache.lookup(key) : undefined;
+  const hit = ctx.useCache ? (ctx.cache.lookup(key) ?? ctx.imported?.lookup(key, ctx.state.layers)) : undefined;
   if (hit) {
     ctx.state.addLayer(hit.layer, hit.createdBy);
     ctx.cached = true;
-    return;
+  } else {
+    ctx.cacheKey = key;
+    await make();
   }
-  ctx.cacheKey = key;
-  await make();
+  ctx.built?.push({ key, layers: [...ctx.state.layers], createdBy: ctx.state.config.history.at(-1)?.created_by ?? material.createdBy });
 }
 
 /**
@@ -83,6 +90,7 @@ export async function imageNamed(ctx: StepContext, name: string, flag: string): 
     if (hint && !ctx.images.has(name)) throw new ImageNotFoundError(`no stage or image is named ${name}`);
     return await ctx.images.resolve(name, { status: ctx.status });
   } catch (err) {
+    if (err instanceof RegistryError) fail(ctx, `${flag}=${name}: ${err.message}`, err);
     if (!(err instanceof ImageNotFoundError)) throw err;
     fail(ctx, hint ? `${flag}=${name}: no stage or image is named ${name} (did you mean ${hint}?)` : `${flag}=${name}: no stage is named ${name}, and ${err.message}`, err);
   }
@@ -94,6 +102,7 @@ export function fail(ctx: StepContext, message: string, cause?: unknown): never 
 
 /** A rootfs as layers make it (no mount needed); extracts layers not extracted yet. */
 export async function viewOfLayers(ctx: StepContext, layers: readonly LayerMeta[]): Promise<RootfsView> {
+  await ctx.imported?.materialize(layers);
   const dirs: string[] = [];
   for (const l of layers) dirs.push(await ctx.store.layers.ensureExtracted(l.chainId, ctx.stepDir));
   return new RootfsView(dirs.reverse());

@@ -35,6 +35,8 @@ export interface ImageConfig {
   os: string;
   rootfs: { type: 'layers'; diff_ids: Digest[] };
   variant?: string;
+  /** BuildKit's inline cache (`moby.buildkit.cache.v0`), written only for an image built with --cache-to type=inline. */
+  inlineCache?: string;
 }
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -103,6 +105,7 @@ export function serializeConfig(c: ImageConfig): Buffer {
   ordered.os = c.os;
   ordered.rootfs = { type: 'layers', diff_ids: c.rootfs.diff_ids };
   if (c.variant) ordered.variant = c.variant;
+  if (c.inlineCache) ordered['moby.buildkit.cache.v0'] = c.inlineCache;
   return Buffer.from(JSON.stringify(ordered));
 }
 

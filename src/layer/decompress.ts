@@ -2,14 +2,23 @@
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { IntegrityError, TsbuildError } from '../errors.js';
+import { zstdDecompressed } from './zstd.js';
 
 async function* chunksOf(stream: Readable): AsyncGenerator<Buffer> {
   for await (const c of stream) yield c as Buffer;
 }
 
+/** A zstd frame's magic number, or a skippable frame's (0x184D2A50 to 0x184D2A5F), little-endian. */
+function isZstd(head: Buffer): boolean {
+  if (head.length < 4) return false;
+  const magic = head.readUInt32LE(0);
+  return magic === 0xfd2fb528 || (magic & 0xfffffff0) === 0x184d2a50;
+}
+
 /**
- * Detects a layer's compression from its first bytes and yields the uncompressed tar: plain tar
- * and gzip are read; zstd, bzip2 and xz are named in a clear error.
+ * Detects a layer's compression from its first bytes and yields the uncompressed tar: plain tar,
+ * gzip and zstd (its library is loaded only when a zstd stream comes) are read; bzip2 and xz are
+ * named in a clear error.
  */
 export async function* decompressed(source: Readable): AsyncGenerator<Buffer> {
   const it = chunksOf(source);
@@ -37,7 +46,10 @@ export async function* decompressed(source: Readable): AsyncGenerator<Buffer> {
     }
     return;
   }
-  if (head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) throw new TsbuildError('zstd-compressed layers are not supported yet');
+  if (isZstd(head)) {
+    yield* zstdDecompressed(replay());
+    return;
+  }
   if (head.subarray(0, 3).toString('latin1') === 'BZh') throw new TsbuildError('bzip2-compressed layers are not supported yet');
   if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) throw new TsbuildError('xz-compressed layers are not supported yet');
   yield* replay();

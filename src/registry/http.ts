@@ -58,10 +58,10 @@ function once(req: HttpRequest, endpoint: Endpoint, withAuth: boolean): Promise<
   const mod = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const r = mod.request(url, { method: req.method, headers, agent: agentFor(url, endpoint) }, (res) => {
-      res.socket?.setTimeout(IDLE_TIMEOUT_MS, () => res.destroy(Object.assign(new Error('no data for 60 s'), { code: 'ETIMEDOUT' })));
       resolve({ status: res.statusCode ?? 0, headers: res.headers, url, body: res });
     });
-    r.setTimeout(IDLE_TIMEOUT_MS, () => r.destroy(Object.assign(new Error('no answer for 60 s'), { code: 'ETIMEDOUT' })));
+    // the socket's idle timeout, until the response's last byte: a stalled download fails, and is resumed
+    r.setTimeout(IDLE_TIMEOUT_MS, () => r.destroy(Object.assign(new Error('no data for 60 s'), { code: 'ETIMEDOUT' })));
     r.on('error', (err) => {
       if (body && !Buffer.isBuffer(body)) body.destroy(err); // its producer stops instead of waiting for a reader
       reject(err);

@@ -70,31 +70,31 @@ function compressionOf(mediaType: string): Compression {
   return 'uncompressed';
 }
 
+/** What pushLayers needs to know: the new layers' compression and media types, and who to tell. */
+export type LayerPushOptions = Pick<PushOptions, 'compression' | 'compressionLevel' | 'ociMediaTypes' | 'chunkSize' | 'onLayer'>;
+
 /**
- * Pushes an image under `ref` (a tag): each layer is skipped when the repository has it (HEAD),
- * mounted when another repository of the registry has it (a pull or push recorded where), else
- * compressed (the store keeps what it made) and uploaded, PARALLEL_UPLOADS at once; then the
- * config and the manifest. Returns the manifest's digest, as `docker push` prints it.
+ * Puts layers into a repository, PARALLEL_UPLOADS at once: each is skipped when the repository has
+ * it (HEAD), mounted when another repository of the registry has it (a pull or push recorded where),
+ * else compressed (the store keeps what it made) and uploaded. Returns their descriptors, in order.
  */
-export async function pushImage(store: Store, image: Image, ref: ImageReference, opts: PushOptions): Promise<PushResult> {
-  if (!ref.tag) throw new UsageError(`cannot push to ${ref.domain}/${ref.path}@${ref.digest}: push needs a tag`);
-  const repo = new RegistryRepository(ref.domain, ref.path, opts.registry, 'push');
+export async function pushLayers(store: Store, repo: RegistryRepository, layers: readonly Layer[], opts: LayerPushOptions): Promise<Descriptor[]> {
   const compression = opts.compression ?? 'gzip';
   const level = opts.compressionLevel ?? 6;
-  const oci = opts.ociMediaTypes ?? compression === 'zstd';
+  const mediaType = layerMediaType(compression, opts.ociMediaTypes ?? compression === 'zstd');
   const sources = new LayerSources(store);
-  const descriptors: Descriptor[] = new Array(image.layers.length);
+  const here = { domain: repo.domain, repository: repo.path };
+  const descriptors: Descriptor[] = new Array(layers.length);
   const done = new Map<Digest, Promise<Descriptor>>(); // a layer listed twice is pushed once
 
   const pushLayer = async (layer: Layer): Promise<Descriptor> => {
-    const mediaType = layerMediaType(compression, oci);
-    const known = sources.of(layer.diffId).filter((s) => s.domain === ref.domain && compressionOf(s.mediaType) === compression);
-    known.sort((a, b) => Number(b.repository === ref.path) - Number(a.repository === ref.path));
+    const known = sources.of(layer.diffId).filter((s) => s.domain === repo.domain && compressionOf(s.mediaType) === compression);
+    known.sort((a, b) => Number(b.repository === repo.path) - Number(a.repository === repo.path));
     for (const s of known) {
-      const how = s.repository === ref.path ? ((await repo.hasBlob(s.digest)) ? 'Layer already exists' : undefined) : (await repo.mountBlob(s.digest, s.repository)) ? `Mounted from ${s.repository}` : undefined;
+      const how = s.repository === repo.path ? ((await repo.hasBlob(s.digest)) ? 'Layer already exists' : undefined) : (await repo.mountBlob(s.digest, s.repository)) ? `Mounted from ${s.repository}` : undefined;
       if (how) {
         opts.onLayer?.(s.digest, how);
-        remember(sources, layer.diffId, { ...s, repository: ref.path });
+        remember(sources, layer.diffId, { ...s, ...here });
         return { mediaType, digest: s.digest, size: s.size };
       }
     }
@@ -104,23 +104,38 @@ export async function pushImage(store: Store, image: Image, ref: ImageReference,
       await repo.upload(blob.digest, blob.size, () => streamOf((sink) => blob.write(sink)), opts.chunkSize);
       opts.onLayer?.(blob.digest, 'Pushed');
     }
-    remember(sources, layer.diffId, { domain: ref.domain, repository: ref.path, digest: blob.digest, size: blob.size, mediaType });
+    remember(sources, layer.diffId, { ...here, digest: blob.digest, size: blob.size, mediaType });
     return { mediaType, digest: blob.digest, size: blob.size };
   };
 
-  await forEachLimited(image.layers.map((l, i) => [l, i] as const), PARALLEL_UPLOADS, async ([layer, i]) => {
+  await forEachLimited(layers.map((l, i) => [l, i] as const), PARALLEL_UPLOADS, async ([layer, i]) => {
     let p = done.get(layer.diffId);
     if (!p) done.set(layer.diffId, (p = pushLayer(layer)));
     descriptors[i] = await p;
   });
+  return descriptors;
+}
 
-  const configDigest = image.id;
-  if (!(await repo.hasBlob(configDigest))) await repo.upload(configDigest, image.configBytes.length, () => streamOf(async (sink) => void (await sink.write(image.configBytes))));
+/** Puts a small blob (a config) into a repository unless it has it. */
+export async function pushSmallBlob(repo: RegistryRepository, digest: Digest, bytes: Buffer): Promise<void> {
+  if (!(await repo.hasBlob(digest))) await repo.upload(digest, bytes.length, () => streamOf(async (sink) => void (await sink.write(bytes))));
+}
+
+/**
+ * Pushes an image under `ref` (a tag): its layers (pushLayers), its config, then the manifest.
+ * Returns the manifest's digest, as `docker push` prints it.
+ */
+export async function pushImage(store: Store, image: Image, ref: ImageReference, opts: PushOptions): Promise<PushResult> {
+  if (!ref.tag) throw new UsageError(`cannot push to ${ref.domain}/${ref.path}@${ref.digest}: push needs a tag`);
+  const repo = new RegistryRepository(ref.domain, ref.path, opts.registry, 'push');
+  const oci = opts.ociMediaTypes ?? opts.compression === 'zstd';
+  const layers = await pushLayers(store, repo, image.layers, opts);
+  await pushSmallBlob(repo, image.id, image.configBytes);
   const manifest: Manifest = {
     schemaVersion: 2,
     mediaType: oci ? MEDIA_TYPES.ociManifest : MEDIA_TYPES.dockerManifest,
-    config: { mediaType: oci ? MEDIA_TYPES.ociConfig : MEDIA_TYPES.dockerConfig, digest: configDigest, size: image.configBytes.length },
-    layers: descriptors,
+    config: { mediaType: oci ? MEDIA_TYPES.ociConfig : MEDIA_TYPES.dockerConfig, digest: image.id, size: image.configBytes.length },
+    layers,
   };
   const bytes = Buffer.from(JSON.stringify(manifest, null, 2));
   const digest = await repo.putManifest(ref.tag, bytes, manifest.mediaType);

@@ -93,12 +93,12 @@ export async function stageLayerBlob(source: Readable, work: string, expected: D
   return { file, diffId, size: counter.size, contentSize };
 }
 
-/** Records a staged layer blob under its chain ID (its parent must be in the store already). */
-export function commitLayerBlob(store: Store, staged: StagedLayer, parent: Digest | undefined, work: string): LayerMeta {
+/** Records a staged layer blob under its chain ID (its parent must be in the store already); `created`: when a build first made it. */
+export function commitLayerBlob(store: Store, staged: StagedLayer, parent: Digest | undefined, work: string, created?: string): LayerMeta {
   const chainId = chainIdOf(parent, staged.diffId);
   if (store.layers.has(chainId)) return store.layers.meta(chainId);
   const dir = path.join(work, `layer-${hexOf(chainId)}`);
   mkdirSync(dir);
   store.blobs.adopt(staged.file, staged.diffId);
-  return store.layers.commit(dir, { chainId, diffId: staged.diffId, parent, size: staged.size, contentSize: staged.contentSize, blob: staged.diffId });
+  return store.layers.commit(dir, { chainId, diffId: staged.diffId, parent, size: staged.size, contentSize: staged.contentSize, blob: staged.diffId, ...(created ? { created } : {}) });
 }

@@ -6,7 +6,7 @@ import type { StoredImage } from './stored-image.js';
 import type { Store } from './store.js';
 
 /** A stored layer as a Layer: its tar from the store (checked), its gzip form kept in the store. */
-function storeLayer(store: Store, meta: LayerMeta): Layer {
+export function storeLayer(store: Store, meta: LayerMeta): Layer {
   return {
     diffId: meta.diffId,
     size: meta.size,

@@ -74,9 +74,9 @@ const cases: BadCase[] = [
     stderr: /^tsbuild: .*Dockerfile:2: COPY failed: forbidden path outside the build context: up$/,
   },
   {
-    name: 'unknown base image',
-    files: { Dockerfile: 'FROM nosuchimage:1\n' },
-    stderr: /^tsbuild: .*Dockerfile:1: base image nosuchimage:1 is not in the local store/,
+    name: 'a base image whose registry cannot be reached',
+    files: { Dockerfile: 'FROM 127.0.0.1:9/nosuchimage:1\n' },
+    stderr: /^tsbuild: .*Dockerfile:1: cannot reach 127\.0\.0\.1:9: connect ECONNREFUSED 127\.0\.0\.1:9$/,
   },
   {
     name: 'USER that the image does not have',
@@ -99,9 +99,9 @@ const cases: BadCase[] = [
     stderr: /^tsbuild: .*Dockerfile:2: FROM buidler: no stage or image is named buidler \(did you mean builder\?\)$/,
   },
   {
-    name: 'COPY --from an image not in the store',
-    files: { Dockerfile: 'FROM busybox\nCOPY --from=nginx:1 /x /x\n' },
-    stderr: /^tsbuild: .*Dockerfile:2: COPY --from=nginx:1: no stage is named nginx:1, and base image nginx:1 is not in the local store/,
+    name: 'COPY --from an image whose registry cannot be reached',
+    files: { Dockerfile: 'FROM busybox\nCOPY --from=127.0.0.1:9/nginx:1 /x /x\n' },
+    stderr: /^tsbuild: .*Dockerfile:2: COPY --from=127\.0\.0\.1:9\/nginx:1: cannot reach 127\.0\.0\.1:9: connect ECONNREFUSED 127\.0\.0\.1:9$/,
   },
   {
     name: '--target a mistyped stage name',

@@ -141,7 +141,7 @@ describe.skipIf(lacks('root'))('-o with BuildKit\'s type=docker|oci form and gzi
   it('a bad -o fails before anything is built, with one line', async () => {
     const fresh = context({ ...files, Dockerfile: `${files.Dockerfile}RUN echo other > /other\n` });
     for (const [spec, message] of [
-      ['type=local,dest=out', 'tsbuild: -o type=local is not supported yet (supported: docker, oci)'],
+      ['type=local,dest=out', 'tsbuild: -o type=local is not supported yet (supported: docker, oci, registry)'],
       ['type=docker,dest=x,compression=brotli', 'tsbuild: invalid -o "type=docker,dest=x,compression=brotli": unknown compression "brotli"'],
     ]) {
       const r = await tsbuild(root, ['-t', 'bad', '-o', spec!, fresh]);

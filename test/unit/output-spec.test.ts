@@ -13,6 +13,9 @@ describe('-o parsing', () => {
     ['type=oci,dest=o.tar,force-compression=true,oci-mediatypes=false', { type: 'oci', dest: 'o.tar', compression: gz6, mediaTypes: 'docker' }],
     ['type=docker,dest=o.tar,"name=a:1,b:2"', { type: 'docker', dest: 'o.tar', compression: gz6, mediaTypes: 'docker', names: ['a:1', 'b:2'] }],
     ['type=docker,"dest=a b,c.tar"', { type: 'docker', dest: 'a b,c.tar', compression: gz6, mediaTypes: 'docker' }],
+    ['type=registry,name=localhost:5000/app:1', { type: 'registry', names: ['localhost:5000/app:1'], compression: 'gzip', mediaTypes: 'docker' }],
+    ['type=image,name=r/a:1,push=true,compression=zstd', { type: 'registry', names: ['r/a:1'], compression: 'zstd', mediaTypes: 'oci' }],
+    ['type=registry,name=r/a:1,compression=uncompressed,oci-mediatypes=true', { type: 'registry', names: ['r/a:1'], compression: 'uncompressed', mediaTypes: 'oci' }],
   ];
   it.each(ok)('%s', (value, expected) => {
     expect(parseOutputSpec(value)).toEqual(expected);
@@ -21,8 +24,10 @@ describe('-o parsing', () => {
   const bad: Array<[string, string]> = [
     ['', 'invalid -o "": expected a file name or type=docker|oci,dest=FILE'],
     ['dest=x', 'invalid -o "dest=x": type= is required (docker or oci)'],
-    ['type=local,dest=dir', '-o type=local is not supported yet (supported: docker, oci)'],
-    ['type=registry', '-o type=registry is not supported yet (supported: docker, oci)'],
+    ['type=local,dest=dir', '-o type=local is not supported yet (supported: docker, oci, registry)'],
+    ['type=registry', '-o type=registry needs name=REF (the repository and tag to push to)'],
+    ['type=image,name=x', '-o type=image without push=true would only name the image in a daemon\'s store: use -t, or push=true'],
+    ['type=registry,name=x,compression=lz4', 'invalid -o "type=registry,name=x,compression=lz4": unknown compression "lz4" (gzip, zstd or uncompressed)'],
     ['type=zip,dest=x', 'invalid -o "type=zip,dest=x": unknown output type "zip"'],
     ['type=docker', '-o type=docker needs dest=FILE (or dest=- for standard output): there is no Docker daemon to load it into'],
     ['type=docker,dest=x,compression=zstd', '-o compression=zstd is not supported yet (supported: gzip, uncompressed)'],

@@ -2,6 +2,7 @@
 import { build } from '../../builder/builder.js';
 import { UsageError } from '../../errors.js';
 import { parsePlatform } from '../../image/platform.js';
+import { parseCacheExport, parseCacheImport } from '../../remote-cache/spec.js';
 import { fullName, parseReference } from '../../image/reference.js';
 import { exportImage } from '../../archive/export.js';
 import { parseOutputSpec } from '../../archive/output-spec.js';
@@ -69,9 +70,14 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     if (flags.quiet) throw new UsageError('-q prints the image ID on standard output, where -o dest=- writes the archive: use one of them');
     if (process.stdout.isTTY) throw new UsageError('refusing to write an image archive to a terminal: redirect standard output, or give dest=FILE');
   }
+  const progress0Warning: string[] = [];
   const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
+  const cacheTo = flags.cacheTo.map(parseCacheExport);
+  const cacheFrom = flags.cacheFrom.map(parseCacheImport);
+  if (cacheTo.some((c) => c.type === 'inline') && pushTo.length === 0) progress0Warning.push('--cache-to type=inline is kept in the image config: it reaches other machines only through a push (--push or -o type=registry)');
   const registry = registryOptions(flags);
   const progress = makeProgress(flags.quiet ? 'quiet' : (flags.progress as ProgressMode), process.stderr);
+  for (const w of progress0Warning) progress.warning(w);
   const result = await build({
     store,
     contextDir: context,
@@ -86,6 +92,8 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     platform,
     pull: flags.pull,
     registry,
+    cacheTo,
+    cacheFrom,
     progress,
     signal: io.signal,
   });
