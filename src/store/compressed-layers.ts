@@ -1,8 +1,7 @@
 // Layers' gzip forms, made once and kept.
 import { createReadStream, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
-import { createGunzip } from 'node:zlib';
+import { decompressed } from '../layer/decompress.js';
 import { IntegrityError } from '../errors.js';
 import { PARALLEL_GZIP_ENCODER, ParallelGzip } from '../layer/parallel-gzip.js';
 import { DigestCounter, hexOf, isDigest, type Digest } from '../util/digest.js';
@@ -12,20 +11,23 @@ import type { LayerMeta } from './layers.js';
 import type { Store } from './store.js';
 
 /** A compressed form of a layer, kept as a blob: what archives and registries carry. */
+export type Algorithm = 'gzip' | 'zstd';
+
 export interface CompressedLayer {
   diffId: Digest;
-  algorithm: 'gzip';
+  algorithm: Algorithm;
   level: number;
-  /** What compressed it (PARALLEL_GZIP_ENCODER): another encoder may compress the same bytes differently. */
+  /** What compressed it (PARALLEL_GZIP_ENCODER, ZSTD_ENCODER): another encoder may compress the same bytes differently. */
   encoder: string;
   digest: Digest;
   size: number;
 }
 
 /**
- * compressed/<diffID hex>.gzip-<level>.json → the gzip blob of that layer. Made on first use
- * and reused: a warm rebuild with `-o type=docker,compression=gzip` copies instead of compressing.
- * The deflating runs on libuv's thread pool (ParallelGzip), in parallel and off the main thread.
+ * compressed/<diffID hex>.<gzip|zstd>-<level>.json → the compressed blob of that layer. Made on
+ * first use and reused: a warm rebuild with `-o type=docker,compression=gzip` copies instead of
+ * compressing, a second push of a layer uploads what the first made. gzip's deflating runs on
+ * libuv's thread pool (ParallelGzip), zstd's on zstd's own workers, off the main thread.
  */
 export class CompressedLayers {
   constructor(
@@ -33,8 +35,8 @@ export class CompressedLayers {
     readonly dir = path.join(store.root, 'compressed'),
   ) {}
 
-  private file(diffId: Digest, level: number): string {
-    return path.join(this.dir, `${hexOf(diffId)}.gzip-${level}.json`);
+  private file(diffId: Digest, algorithm: Algorithm, level: number): string {
+    return path.join(this.dir, `${hexOf(diffId)}.${algorithm}-${level}.json`);
   }
 
   /** Every record, for prune and fsck. */
@@ -50,24 +52,36 @@ export class CompressedLayers {
   }
 
   /** The layer's gzip blob at `level`, compressing it now if the store has none made by this encoder. */
-  async gzip(layer: LayerMeta, level: number, work: string): Promise<CompressedLayer> {
-    const file = this.file(layer.diffId, level);
+  gzip(layer: LayerMeta, level: number, work: string): Promise<CompressedLayer> {
+    return this.compressed(layer, 'gzip', level, work);
+  }
+
+  /** The layer's zstd blob at `level`, likewise. */
+  zstd(layer: LayerMeta, level: number, work: string): Promise<CompressedLayer> {
+    return this.compressed(layer, 'zstd', level, work);
+  }
+
+  private async compressed(layer: LayerMeta, algorithm: Algorithm, level: number, work: string): Promise<CompressedLayer> {
+    const file = this.file(layer.diffId, algorithm, level);
     const made = readJsonIfAny<CompressedLayer>(file);
-    if (made?.encoder === PARALLEL_GZIP_ENCODER && isDigest(made.digest) && this.store.blobs.has(made.digest)) {
+    const { ZSTD_ENCODER, ZstdEncoder } = algorithm === 'zstd' ? await import('../layer/zstd.js') : { ZSTD_ENCODER: '', ZstdEncoder: undefined };
+    const encoder = algorithm === 'zstd' ? ZSTD_ENCODER : PARALLEL_GZIP_ENCODER;
+    if (made?.encoder === encoder && isDigest(made.digest) && this.store.blobs.has(made.digest)) {
       if (this.store.blobs.size(made.digest) === made.size) return made;
       this.store.blobs.remove(made.digest); // cut short (it is not fsynced): made again, not failing every export
     }
-    const blobFile = path.join(work, `${hexOf(layer.diffId)}.gz`);
+    const blobFile = path.join(work, `${hexOf(layer.diffId)}.${algorithm}`);
     const out = new FileSink(blobFile);
     const counter = new DigestCounter();
-    const gzip = new ParallelGzip({ write: (c) => (counter.update(c), out.write(c)) }, level);
+    const next = { write: (c: Buffer) => (counter.update(c), out.write(c)) };
+    const compressor = ZstdEncoder ? new ZstdEncoder(next, level) : new ParallelGzip(next, level);
     try {
-      await this.store.layers.writeTar(layer.chainId, gzip);
-      await gzip.end();
+      await this.store.layers.writeTar(layer.chainId, compressor);
+      await compressor.end();
     } finally {
       await out.close();
     }
-    const rec: CompressedLayer = { diffId: layer.diffId, algorithm: 'gzip', level, encoder: PARALLEL_GZIP_ENCODER, digest: counter.digest(), size: counter.size };
+    const rec: CompressedLayer = { diffId: layer.diffId, algorithm, level, encoder, digest: counter.digest(), size: counter.size };
     this.store.blobs.adopt(blobFile, rec.digest);
     mkdirSync(this.dir, { recursive: true });
     writeFileAtomic(file, JSON.stringify(rec), 0o644, false);
@@ -78,9 +92,7 @@ export class CompressedLayers {
   async verify(rec: CompressedLayer): Promise<void> {
     const counter = new DigestCounter();
     try {
-      await pipeline(createReadStream(this.store.blobs.path(rec.digest)), createGunzip(), async (source: AsyncIterable<Buffer>) => {
-        for await (const chunk of source) counter.update(chunk);
-      });
+      for await (const chunk of decompressed(createReadStream(this.store.blobs.path(rec.digest)))) counter.update(chunk);
     } catch (err) {
       throw new IntegrityError(`compressed layer ${rec.digest} of ${rec.diffId} is corrupt: ${(err as Error).message}`, { cause: err });
     }
