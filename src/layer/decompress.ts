@@ -42,6 +42,7 @@ export async function* decompressed(source: Readable): AsyncGenerator<Buffer> {
     try {
       for await (const c of gunzip) yield c as Buffer;
     } catch (err) {
+      if (err instanceof TsbuildError) throw err; // the source's own failure (a blob that does not match its digest)
       throw new IntegrityError(`corrupt gzip data: ${(err as Error).message}`, { cause: err });
     }
     return;

@@ -3,7 +3,8 @@ import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { errnoCode, RegistryError } from '../errors.js';
-import type { Endpoint } from './hosts.js';
+import path from 'node:path';
+import { defaultCertsDir, type Endpoint } from './hosts.js';
 
 export interface HttpRequest {
   method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
@@ -120,10 +121,13 @@ export function isTransient(err: unknown): boolean {
   return (code !== undefined && RETRY_ERRNO.has(code)) || (err instanceof Error && /socket hang up|aborted|premature close/i.test(err.message));
 }
 
+const CERTIFICATE_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
+
 function describeNetworkError(err: unknown, url: URL): string {
   const code = errnoCode(err);
   const msg = err instanceof Error ? err.message : String(err);
-  return `cannot reach ${url.host}: ${code && !msg.includes(code) ? `${code} ` : ''}${msg}`;
+  const hint = code && CERTIFICATE_ERRORS.test(code) ? ` (to trust a private CA, put it in ${path.join(defaultCertsDir(), url.host, 'ca.crt')})` : '';
+  return `cannot reach ${url.host}: ${code && !msg.includes(code) && !CERTIFICATE_ERRORS.test(code) ? `${code} ` : ''}${msg}${hint}`;
 }
 
 /**

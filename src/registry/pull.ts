@@ -113,7 +113,14 @@ export async function storeRemoteImage(store: Store, remote: RemoteImage, events
         got += n;
         events?.layer?.(desc.digest, 'downloading', got, desc.size);
       });
-      staged.set(diffId, await stageLayerBlob(Readable.from(bytes), work, diffId));
+      try {
+        staged.set(diffId, await stageLayerBlob(Readable.from(bytes), work, diffId));
+      } catch (err) {
+        if (err instanceof IntegrityError && !err.message.includes(desc.digest)) {
+          throw new IntegrityError(`layer ${desc.digest} of ${repo.name} is corrupt: ${err.message}: refused`, { cause: err });
+        }
+        throw err;
+      }
       events?.layer?.(desc.digest, 'done', desc.size, desc.size);
     });
     const sources = new LayerSources(store);

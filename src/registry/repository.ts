@@ -22,9 +22,11 @@ interface Live {
 
 const live = new Map<string, Promise<Live>>();
 
-function tlsFailure(err: unknown): boolean {
-  const text = `${(err as { code?: string }).code ?? ''} ${(err as Error).message ?? ''} ${String((err as { cause?: unknown }).cause ?? '')}`;
-  return /EPROTO|wrong version number|SSL|TLS|ECONNRESET|certificate|self.signed|UNABLE_TO_VERIFY|ERR_SSL/i.test(text);
+/** TLS spoken to a server that answers plain HTTP (not a certificate problem, which is reported, never bypassed). */
+function speaksPlainHttp(err: unknown): boolean {
+  const cause = (err as { cause?: unknown }).cause;
+  const text = `${(err as Error).message ?? ''} ${cause instanceof Error ? cause.message : ''}`;
+  return /wrong version number|packet length too long|EPROTO/i.test(text);
 }
 
 /** GET /v2/: settles the scheme (https first; plain http where allowed, as dockerd) and learns the auth challenge. */
@@ -43,7 +45,7 @@ async function ping(endpoint: Endpoint, credentials?: Credentials): Promise<Live
   try {
     return await attempt(endpoint);
   } catch (err) {
-    if (!endpoint.plainHttpAllowed || !endpoint.base.startsWith('https:') || !tlsFailure(err)) throw err;
+    if (!endpoint.plainHttpAllowed || !endpoint.base.startsWith('https:') || !speaksPlainHttp(err)) throw err;
     return attempt({ ...endpoint, base: endpoint.base.replace(/^https:/, 'http:') });
   }
 }
