@@ -189,6 +189,90 @@ describe.skipIf(lacks('root', 'skopeo', 'docker'))('registries', () => {
     expect(images).toMatch(/^busybox\s+latest\s/m);
   });
 
+  describe('build cache shared through the registry', () => {
+    // the builder stage's RUN is slow and random: a hit is the only way to get the same bytes back
+    const files = {
+      Dockerfile: [
+        `FROM busybox AS builder`,
+        `RUN head -c 16 /dev/urandom | od -An -tx1 > /built && touch /side && echo built-it`,
+        `FROM busybox`,
+        `COPY --from=builder /built /built`,
+        `RUN cp /built /final && echo finished-it`,
+        '',
+      ].join('\n'),
+    };
+    const layersIn = (root: string) => readdirSync(path.join(root, 'layers')).length;
+    /** Whether a step printed `word` (its output line, not its title): whether it ran. */
+    const ran = (stderr: string, word: string) => new RegExp(`^#\\d+ [\\d.]+ ${word}$`, 'm').test(stderr);
+
+    it('--cache-to type=registry,mode=max on one machine; --cache-from on an empty one runs no step and fetches only the layers it needs', async () => {
+      const a = machine();
+      await a.ok(['load', archive]);
+      const dir = context(files);
+      const ref = `${plain.host}/cache/app:buildcache`;
+      const first = await a.ok(['build', '--progress', 'plain', '-t', 'app:1', '--cache-to', `type=registry,ref=${ref},mode=max`, dir]);
+      expect(ran(first.stderr, 'built-it')).toBe(true);
+      expect(first.stderr).toMatch(new RegExp(`exporting cache to ${ref.replace(/\./g, '\\.')}\n#\\d+ writing cache manifest sha256:[0-9a-f]{64} done`));
+      const { manifest } = await skopeoRaw(ref, '--tls-verify=false');
+      expect(manifest).toMatchObject({ mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.buildkit.cacheconfig.v0' } });
+
+      const b = machine();
+      await b.ok(['load', archive]);
+      const second = await b.ok(['build', '--progress', 'plain', '-t', 'app:1', '--cache-from', `type=registry,ref=${ref}`, dir]);
+      expect(second.stderr).toContain(`importing cache manifest from ${ref}`);
+      expect(ran(second.stderr, 'built-it')).toBe(false);
+      expect(ran(second.stderr, 'finished-it')).toBe(false);
+      expect(second.stderr.match(/CACHED/g)).toHaveLength(3);
+      expect(await imageId(b.root, 'app:1', b.env)).toBe(await imageId(a.root, 'app:1', a.env));
+      // busybox, the COPY and the final RUN: the builder stage's layer was never needed
+      expect(layersIn(b.root)).toBe(3);
+      const out = await b.ok(['build', '-q', dir.replace(/$/, ''), '-f', path.join(context({ Dockerfile: 'FROM app:1\nRUN cat /final\n' }), 'Dockerfile')]);
+      expect(out.code).toBe(0);
+
+      // mode=min (the default) carries the final image's steps only: the builder stage runs again
+      const minRef = `${plain.host}/cache/app:min`;
+      await a.ok(['build', '-q', '-t', 'app:1', '--cache-to', minRef, dir]);
+      const c = machine();
+      await c.ok(['load', archive]);
+      const third = await c.ok(['build', '--progress', 'plain', '-t', 'app:1', '--cache-from', minRef, dir]);
+      expect(ran(third.stderr, 'built-it')).toBe(true);
+    });
+
+    it('type=local for CI systems that keep a directory; type=inline inside the pushed image', async () => {
+      const a = machine();
+      await a.ok(['load', archive]);
+      const dir = context(files);
+      const cacheDir = path.join(tempDir('ci-cache-'), 'cache');
+      await a.ok(['build', '-q', '-t', 'app:1', '--cache-to', `type=local,dest=${cacheDir},mode=max`, dir]);
+      const index = JSON.parse(readFileSync(path.join(cacheDir, 'index.json'), 'utf8'));
+      expect(index.manifests[0].annotations['org.opencontainers.image.ref.name']).toBe('latest');
+      const b = machine();
+      await b.ok(['load', archive]);
+      const local = await b.ok(['build', '--progress', 'plain', '-t', 'app:1', '--cache-from', `type=local,src=${cacheDir}`, dir]);
+      expect(ran(local.stderr, 'built-it')).toBe(false);
+      expect(await imageId(b.root, 'app:1', b.env)).toBe(await imageId(a.root, 'app:1', a.env));
+
+      const image = `${plain.host}/inline/app:1`;
+      const single = context({ Dockerfile: 'FROM busybox\nRUN head -c 16 /dev/urandom > /r && echo ran-it\nRUN echo second-too > /s && echo second-it\n' });
+      await a.ok(['build', '-q', '-t', image, '--push', '--cache-to', 'type=inline', single]);
+      const config = JSON.parse((await run('skopeo', ['inspect', '--config', '--raw', '--tls-verify=false', `docker://${image}`])).stdout);
+      expect(typeof config['moby.buildkit.cache.v0']).toBe('string');
+      const c = machine();
+      await c.ok(['load', archive]);
+      const inline = await c.ok(['build', '--progress', 'plain', '-t', image, '--cache-from', image, '--cache-to', 'type=inline', single]);
+      expect(ran(inline.stderr, 'ran-it')).toBe(false);
+      expect(ran(inline.stderr, 'second-it')).toBe(false);
+      expect(await imageId(c.root, image, c.env)).toBe(await imageId(a.root, image, a.env));
+    });
+
+    it('a cache that cannot be read is a warning, not a failure', async () => {
+      const m = machine();
+      await m.ok(['load', archive]);
+      const r = await m.ok(['build', '--progress', 'plain', '--cache-from', `${plain.host}/cache/none:1`, context(files)]);
+      expect(r.stderr).toMatch(/WARNING: cache import from .*none:1 failed: .*not found/);
+    });
+  });
+
   describe('a registry that misbehaves', () => {
     let layerDigest: string;
     beforeAll(async () => {

@@ -32,15 +32,22 @@ function parseChmod(ctx: StepContext, value: string | undefined): number | undef
   return n;
 }
 
-/** Where COPY --from reads: an earlier stage (by name or index), else an image; and what identifies its content. */
-async function sourceTree(ctx: StepContext, ins: CopyInstruction): Promise<{ tree: SourceTree; identity?: string }> {
-  if (!ins.from) return { tree: new ContextTree(ctx.contextDir, ctx.ignore) };
+/**
+ * Where COPY --from reads: an earlier stage (by name or index), else an image; and what identifies
+ * its content (its top chain ID). The tree opens only when the step runs: a cache hit keyed by that
+ * identity never reads (nor, for an imported cache, downloads) the source's files.
+ */
+async function sourceTree(ctx: StepContext, ins: CopyInstruction): Promise<{ open: () => Promise<SourceTree>; identity?: string }> {
+  if (!ins.from) {
+    const tree = new ContextTree(ctx.contextDir, ctx.ignore);
+    return { open: async () => tree };
+  }
   const from = ins.from;
   const stage = ctx.stages.get(from.toLowerCase());
-  if (stage) return { tree: new RootfsTree(`stage ${from}`, await viewOfLayers(ctx, stage.layers)), identity: stage.topChainId ?? 'scratch' };
+  if (stage) return { open: async () => new RootfsTree(`stage ${from}`, await viewOfLayers(ctx, stage.layers)), identity: stage.topChainId ?? 'scratch' };
   if (/^\d+$/.test(from)) fail(ctx, `invalid from flag value ${from}: stage ${from} is not defined before this one`);
   const image = await imageNamed(ctx, from, `${ins.keyword} --from`);
-  return { tree: new RootfsTree(`image ${from}`, await viewOfLayers(ctx, image.layers)), identity: image.layers.at(-1)?.chainId ?? 'scratch' };
+  return { open: async () => new RootfsTree(`image ${from}`, await viewOfLayers(ctx, image.layers)), identity: image.layers.at(-1)?.chainId ?? 'scratch' };
 }
 
 /**
@@ -68,19 +75,24 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
     if (err instanceof SourceError) throw new BuildStepError(`${ins.keyword} failed: ${err.message}`, { location: ins.location, cause: err });
     throw err;
   };
-  // the sources first (stats only): they are what the cache key hashes
-  const { tree, identity } = await sourceTree(ctx, ins).catch(sourceFail);
+  // the sources first (stats only): they are what the cache key hashes, unless an identity stands for them
+  const { open, identity } = await sourceTree(ctx, ins).catch(sourceFail);
   const local: Array<{ tree: SourceTree; entry: SourceEntry }> = [];
   const urls = srcs.filter(isUrl);
-  try {
-    for (const src of srcs.filter((x) => !isUrl(x))) for (const entry of resolveSources(tree, src)) local.push({ tree, entry });
-  } catch (err) {
-    sourceFail(err);
-  }
-  if (local.length + urls.length + inline.length > 1 && !destIsDir) {
-    fail(ctx, `When using ${ins.keyword} with more than one source file, the destination must be a directory and end with a /`);
-  }
-  const sourcesKey = identity ?? hashSources(tree, local.map((l) => l.entry), ctx.stats);
+  const resolveLocal = async () => {
+    const tree = await open();
+    try {
+      for (const src of srcs.filter((x) => !isUrl(x))) for (const entry of resolveSources(tree, src)) local.push({ tree, entry });
+    } catch (err) {
+      sourceFail(err);
+    }
+    if (local.length + urls.length + inline.length > 1 && !destIsDir) {
+      fail(ctx, `When using ${ins.keyword} with more than one source file, the destination must be a directory and end with a /`);
+    }
+    return tree;
+  };
+  const tree = identity === undefined ? await resolveLocal() : undefined;
+  const sourcesKey = identity ?? hashSources(tree!, local.map((l) => l.entry), ctx.stats);
   // URLs are fetched before the key is made: their content is part of it, as in BuildKit
   const downloads: Download[] = [];
   for (const url of urls) downloads.push(await download(url, path.join(ctx.stepDir, 'downloads'), checksum, ctx.options.signal).catch(sourceFail));
@@ -101,6 +113,7 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
     createdBy: shown, // the history text a hit reuses
   };
   await cachedStep(ctx, material, async () => {
+    if (identity !== undefined) await resolveLocal();
     const imageView = await viewOf(ctx);
     const owner = ownership(ctx, chown, (p) => imageView.readFile(p));
     // --link: the layer is made on its own, independent of the image below: no symlink there is
