@@ -7,7 +7,7 @@
  * writes 256 MiB and deletes a base directory; a three-stage build. Also: per-RUN-step overhead, the
  * big COPY against `tar -c | sha256sum`, gzip export against `gzip -6`, and tsbuild's peak RSS on
  * a 2 GiB layer. And start-up: `images`, `inspect`, `history` and a fully cached build against
- * `node -e 0` (Node's own start) in the same run.
+ * `node -e 0` (Node's own start) in the same run. Then registries (bench/registry.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { busyboxRootfsTar } from '../test/helpers/fixtures.js';
+import { registryBench } from './registry.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(here, '..', 'bin', 'tsbuild.cjs');
@@ -82,7 +83,7 @@ interface Builder {
   warm(dir: string): string;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   if (spawnSync(DOCKER, ['info'], { stdio: 'ignore' }).status !== 0) throw new Error('npm run bench needs dockerd running (bash scripts/install-deps.sh starts it)');
   const tsb = (args: string) => `node ${BIN} --root ${root} ${args}`;
   // busybox with a directory for the RUN case to delete
@@ -172,8 +173,26 @@ function main(): void {
     const m = median(times);
     console.log(`  ${name.padEnd(28)} ${f(m)}${name === 'node -e 0' ? '' : `  (+${((m - nodeStart) * 1000).toFixed(0)} ms over node -e 0, ${r(m, nodeStart)}x)`}`);
   }
+  const registryLines = await registryBench({
+    work,
+    runs: RUNS,
+    docker: DOCKER,
+    rootfs,
+    sh: (cmd) => sh(cmd),
+    tsb: (storeRoot, args) => `node ${BIN} --root ${storeRoot} ${args}`,
+    context,
+    time: (cmd, before, runs = RUNS) => {
+      const times: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        if (before) sh(before);
+        times.push(sh(cmd));
+      }
+      return median(times);
+    },
+  });
+  console.log(`\n${registryLines.join('\n')}`);
   sh(`${DOCKER} rmi -f bench-out bench-busybox >/dev/null 2>&1 || true`);
   rmSync(work, { recursive: true, force: true });
 }
 
-main();
+await main();

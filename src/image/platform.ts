@@ -30,7 +30,7 @@ export function parsePlatform(text: string): Platform {
   if (parts.some((p) => p === '') || parts.length > 3) throw new UsageError(`invalid platform "${text}": expected os/arch[/variant]`);
   if (parts.length === 1) return normalizePlatform({ os: 'linux', architecture: parts[0]! });
   const [os, architecture, variant] = parts as [string, string, string?];
-  if (os !== 'linux') throw new UsageError(`platform "${text}" is not supported: tsbuild builds linux images`);
+  if (os.toLowerCase() !== 'linux') throw new UsageError(`platform "${text}" is not supported: tsbuild builds linux images`);
   return normalizePlatform({ os, architecture, variant });
 }
 
