@@ -1,4 +1,5 @@
 // Pulling an image into the store: manifest (platform picked from an index), config, layers in parallel, verified, by chain ID.
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { IntegrityError, RegistryError } from '../errors.js';
 import { chainIds } from '../image/chain-id.js';
@@ -6,12 +7,14 @@ import { parseConfig, type ImageConfig } from '../image/config.js';
 import { MEDIA_TYPES, type Descriptor, type Index, type Manifest } from '../image/manifest.js';
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from '../image/platform.js';
 import type { ImageReference } from '../image/reference.js';
+import { CompressedLayers, type Algorithm } from '../store/compressed-layers.js';
 import { commitLayerBlob, stageLayerBlob, type StagedLayer } from '../store/import-layer.js';
 import { LayerSources } from '../store/layer-sources.js';
 import { commitImage } from '../store/stored-image.js';
 import type { Store } from '../store/store.js';
-import { isDigest, type Digest } from '../util/digest.js';
+import { hexOf, isDigest, type Digest } from '../util/digest.js';
 import { forEachLimited } from '../util/limit.js';
+import { FileSink } from '../util/sink.js';
 import type { RegistryOptions } from './hosts.js';
 import { RegistryRepository, type FetchedManifest } from './repository.js';
 
@@ -48,6 +51,17 @@ function parseJson<T>(m: FetchedManifest, what: string): T {
   } catch {
     throw new IntegrityError(`${what}: the manifest is not valid JSON`);
   }
+}
+
+/** A layer media type's compression (undefined for a plain tar: the store's own blob is that). */
+function compressionOf(mediaType: string): Algorithm | undefined {
+  if (/gzip$/.test(mediaType)) return 'gzip';
+  if (/zstd$/.test(mediaType)) return 'zstd';
+  return undefined;
+}
+
+function startsAs(chunk: Buffer, algorithm: Algorithm): boolean {
+  return algorithm === 'gzip' ? chunk[0] === 0x1f && chunk[1] === 0x8b : chunk.length >= 4 && chunk.readUInt32LE(0) === 0xfd2fb528;
 }
 
 const isIndex = (mediaType: string) => mediaType === MEDIA_TYPES.ociIndex || mediaType === MEDIA_TYPES.dockerManifestList;
@@ -107,15 +121,34 @@ export async function storeRemoteImage(store: Store, remote: RemoteImage, events
   try {
     const staged = new Map<Digest, StagedLayer>();
     for (const desc of missing.values()) events?.layer?.(desc.digest, 'waiting', 0, desc.size);
+    const kept = new Map<Digest, { file: string; algorithm: Algorithm }>();
     await forEachLimited([...missing], PARALLEL_DOWNLOADS, async ([diffId, desc]) => {
       let got = 0;
+      const algorithm = compressionOf(desc.mediaType);
+      let keep = algorithm ? new FileSink(path.join(work, `${hexOf(desc.digest)}.${algorithm}`)) : undefined;
       const bytes = repo.blob(desc.digest, desc.size, (n) => {
         got += n;
         events?.layer?.(desc.digest, 'downloading', got, desc.size);
       });
+      // the blob as served is kept when its bytes are what its media type says (a mislabelled one is not reused)
+      const tee = async function* () {
+        let first = true;
+        for await (const c of bytes) {
+          if (first && keep && !startsAs(c, algorithm!)) {
+            await keep.close();
+            keep = undefined;
+          }
+          first = false;
+          await keep?.write(c);
+          yield c;
+        }
+      };
       try {
-        staged.set(diffId, await stageLayerBlob(Readable.from(bytes), work, diffId));
+        staged.set(diffId, await stageLayerBlob(Readable.from(tee()), work, diffId));
+        await keep?.close();
+        if (keep && algorithm) kept.set(diffId, { file: path.join(work, `${hexOf(desc.digest)}.${algorithm}`), algorithm });
       } catch (err) {
+        await keep?.close().catch(() => undefined);
         if (err instanceof IntegrityError && !err.message.includes(desc.digest)) {
           throw new IntegrityError(`layer ${desc.digest} of ${repo.name} is corrupt: ${err.message}: refused`, { cause: err });
         }
@@ -124,10 +157,16 @@ export async function storeRemoteImage(store: Store, remote: RemoteImage, events
       events?.layer?.(desc.digest, 'done', desc.size, desc.size);
     });
     const sources = new LayerSources(store);
+    const compressed = new CompressedLayers(store);
     diffIds.forEach((d, i) => {
       const s = staged.get(d);
       if (s && !store.layers.has(chains[i]!)) commitLayerBlob(store, s, chains[i - 1], work);
       const desc = manifest.layers[i]!;
+      const k = kept.get(d);
+      if (k) {
+        compressed.keepPulled(d, k.algorithm, k.file, desc.digest, desc.size);
+        kept.delete(d);
+      }
       sources.add(d, { domain: repo.domain, repository: repo.path, digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
     });
     const { ref } = remote;

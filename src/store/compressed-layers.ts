@@ -13,6 +13,9 @@ import type { Store } from './store.js';
 /** A compressed form of a layer, kept as a blob: what archives and registries carry. */
 export type Algorithm = 'gzip' | 'zstd';
 
+/** The encoder of a blob kept as a registry served it. */
+const PULLED = 'as pulled';
+
 export interface CompressedLayer {
   diffId: Digest;
   algorithm: Algorithm;
@@ -35,8 +38,9 @@ export class CompressedLayers {
     readonly dir = path.join(store.root, 'compressed'),
   ) {}
 
+  /** `<diffID hex>.gzip-6.json`; a pulled blob's is `<diffID hex>.gzip-pulled.json`. */
   private file(diffId: Digest, algorithm: Algorithm, level: number): string {
-    return path.join(this.dir, `${hexOf(diffId)}.${algorithm}-${level}.json`);
+    return path.join(this.dir, `${hexOf(diffId)}.${algorithm}-${level < 0 ? 'pulled' : level}.json`);
   }
 
   /** Every record, for prune and fsck. */
@@ -61,7 +65,21 @@ export class CompressedLayers {
     return this.compressed(layer, 'zstd', level, work);
   }
 
+  /**
+   * Keeps a layer's blob as a registry served it (checked against its digest by the caller): pushing
+   * or exporting the layer in that compression then sends those bytes, as BuildKit reuses a base
+   * image's blobs, and a copy to another registry keeps the layer's digest.
+   */
+  keepPulled(diffId: Digest, algorithm: Algorithm, file: string, digest: Digest, size: number): void {
+    this.store.blobs.adopt(file, digest);
+    mkdirSync(this.dir, { recursive: true });
+    const rec: CompressedLayer = { diffId, algorithm, level: -1, encoder: PULLED, digest, size };
+    writeFileAtomic(this.file(diffId, algorithm, -1), JSON.stringify(rec), 0o644, false);
+  }
+
   private async compressed(layer: LayerMeta, algorithm: Algorithm, level: number, work: string): Promise<CompressedLayer> {
+    const pulled = readJsonIfAny<CompressedLayer>(this.file(layer.diffId, algorithm, -1));
+    if (pulled?.encoder === PULLED && isDigest(pulled.digest) && this.store.blobs.has(pulled.digest)) return pulled;
     const file = this.file(layer.diffId, algorithm, level);
     const made = readJsonIfAny<CompressedLayer>(file);
     const { ZSTD_ENCODER, ZstdEncoder } = algorithm === 'zstd' ? await import('../layer/zstd.js') : { ZSTD_ENCODER: '', ZstdEncoder: undefined };
