@@ -95,6 +95,17 @@ describe.skipIf(lacks('root', 'skopeo', 'docker'))('registries', () => {
     await run(DOCKER, ['rmi', '-f', `${plain.host}/me/ran:1`]).catch(() => undefined);
   });
 
+  it('COPY --from and RUN --mount=from= an image only the registry has pull it too', async () => {
+    const m = machine();
+    await m.ok(['load', archive]);
+    const src = `${plain.host}/library/busybox:latest`;
+    const dir = context({ Dockerfile: `FROM busybox\nCOPY --from=${src} /bin/busybox /copied\nRUN --mount=from=${src},target=/src cmp /src/bin/busybox /copied && echo same > /same\n` });
+    await m.ok(['build', '-q', '-t', 'from-image:1', dir]);
+    const pulled = JSON.parse((await m.ok(['inspect', src])).stdout)[0];
+    expect(pulled.RepoTags).toContain(src);
+    expect(pulled.RepoDigests).toEqual([expect.stringMatching(new RegExp(`^${plain.host.replace(/\./g, '\\.')}/library/busybox@sha256:[0-9a-f]{64}$`))]);
+  });
+
   it('a layer another repository of the registry has is mounted, one the repository has is skipped', async () => {
     const m = machine();
     await m.ok(['pull', `${plain.host}/library/busybox:latest`]);

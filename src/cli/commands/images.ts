@@ -53,6 +53,7 @@ export function inspectCommand(store: Store, names: string[], io: Io): void {
     return {
       Id: img.id,
       RepoTags: img.tags.map((t) => familiarName(parseReference(t))),
+      RepoDigests: img.repoDigests.map((d) => familiarName(parseReference(d))),
       Created: img.config.created,
       Architecture: img.config.architecture,
       Os: img.config.os,
