@@ -123,10 +123,16 @@ export function isTransient(err: unknown): boolean {
 
 const CERTIFICATE_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
 
+/** One line for a failure to reach a host: OpenSSL's multi-part messages cut to their reason, and what to do about certificates. */
 function describeNetworkError(err: unknown, url: URL): string {
-  const code = errnoCode(err);
-  const msg = err instanceof Error ? err.message : String(err);
-  const hint = code && CERTIFICATE_ERRORS.test(code) ? ` (to trust a private CA, put it in ${path.join(defaultCertsDir(), url.host, 'ca.crt')})` : '';
+  const code = errnoCode(err) ?? '';
+  let msg = err instanceof Error ? err.message : String(err);
+  msg = /:error:[0-9A-F]+:[^:]+:[^:]+:([^:]+):/.exec(msg)?.[1] ?? msg; // "…:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:…"
+  msg = msg.replace(/\s+/g, ' ').trim();
+  const dir = path.join(defaultCertsDir(), url.host);
+  let hint = '';
+  if (/ALERT/.test(code)) hint = ` (the registry refused the client certificate: put client.cert and client.key in ${dir})`;
+  else if (CERTIFICATE_ERRORS.test(code)) hint = ` (to trust a private CA, put it in ${path.join(dir, 'ca.crt')})`;
   return `cannot reach ${url.host}: ${code && !msg.includes(code) && !CERTIFICATE_ERRORS.test(code) ? `${code} ` : ''}${msg}${hint}`;
 }
 

@@ -14,6 +14,7 @@ import { CompressedLayers } from './compressed-layers.js';
 import { listImages, type StoredImage } from './stored-image.js';
 import type { Store } from './store.js';
 import { ImageIndex } from './images.js';
+import { LayerSources } from './layer-sources.js';
 
 function allLayers(store: Store): LayerMeta[] {
   return readdirSync(store.layers.dir)
@@ -243,6 +244,7 @@ export async function prune(store: Store, opts: PruneOptions = {}): Promise<Prun
       const compressed = new CompressedLayers(store);
       for (const file of plan.compressed) compressed.remove(file);
       for (const d of plan.blobs) store.blobs.remove(d);
+      if (plan.layers.length > 0) new LayerSources(store).removeExcept(new Set(allLayers(store).map((l) => l.diffId))); // where removed layers were pushed
       store.removeTemp(trash);
       return { images: plan.images.length, cacheEntries: plan.cacheEntries.length, layers: plan.layers.length, blobs: plan.blobs.length, cacheMounts: plan.cacheMounts.length, reclaimed: total(plan.freed) };
     }),

@@ -12,6 +12,15 @@ import { FileSink } from '../util/sink.js';
 import type { LayerMeta } from './layers.js';
 import type { Store } from './store.js';
 
+/** A layer's uncompressed bytes as they pass: hashed (its diffID) and written as its blob. */
+async function* hashedAndWritten(source: Readable, counter: DigestCounter, blob: FileSink): AsyncGenerator<Buffer> {
+  for await (const c of decompressed(source)) {
+    counter.update(c);
+    await blob.write(c);
+    yield c;
+  }
+}
+
 /**
  * Adds a layer tar (plain or gzip) to the store in one pass: the uncompressed bytes are hashed
  * (diffID), written as a blob, and extracted into an overlay-form directory at the same time.
@@ -26,13 +35,7 @@ export async function importLayer(store: Store, source: Readable, parent: Digest
     const blobFile = path.join(work, 'blob');
     const blob = new FileSink(blobFile);
     const counter = new DigestCounter();
-    const tapped = (async function* () {
-      for await (const c of decompressed(source)) {
-        counter.update(c);
-        await blob.write(c);
-        yield c;
-      }
-    })();
+    const tapped = hashedAndWritten(source, counter, blob);
     let contentSize: number;
     try {
       ({ contentSize } = await applyLayer(readTar(tapped), diff, await store.layers.parentAttrs(parent, work)));
@@ -71,13 +74,7 @@ export async function stageLayerBlob(source: Readable, work: string, expected: D
   const file = path.join(work, `${hexOf(expected)}.tar`);
   const blob = new FileSink(file);
   const counter = new DigestCounter();
-  const tapped = (async function* () {
-    for await (const c of decompressed(source)) {
-      counter.update(c);
-      await blob.write(c);
-      yield c;
-    }
-  })();
+  const tapped = hashedAndWritten(source, counter, blob);
   let contentSize = 0;
   try {
     for await (const e of readTar(tapped)) {

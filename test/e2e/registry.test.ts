@@ -73,6 +73,8 @@ describe.skipIf(lacks('root', 'skopeo', 'docker'))('registries', () => {
     expect(pulled.stdout).toContain(`Digest: ${digest}`);
     expect(pulled.stdout).toContain(`Status: Downloaded newer image for ${plain.host}/me/app:1`);
     expect(await imageId(b.root, `${plain.host}/me/app:1`, b.env)).toBe(await imageId(a.root, 'app:1', a.env));
+    await b.ok(['tag', `${plain.host}/me/app:1`, 'renamed:2']);
+    expect(await imageId(b.root, 'renamed:2', b.env)).toBe(await imageId(a.root, 'app:1', a.env));
     const again = await b.ok(['pull', `${plain.host}/me/app:1`]);
     expect(again.stdout).toMatch(/: Already exists$/m);
     expect(again.stdout).toContain('Status: Image is up to date');
@@ -407,10 +409,36 @@ describe.skipIf(lacks('root', 'skopeo', 'docker'))('registries', () => {
       expect(r.stderr.trim()).toMatch(/^tsbuild: cannot reach 127\.0\.0\.1:\d+: .*(self.signed|certificate|issuer).* \(to trust a private CA, put it in .*\/127\.0\.0\.1:\d+\/ca\.crt\)$/i);
     });
 
+    it('--insecure-registry takes the certificate unverified', async () => {
+      const m = machine({ TSBUILD_CERTS_D: tempDir('empty-certs-') });
+      await m.ok(['login', '--insecure-registry', reg.host, '-u', reg.user!, '-p', reg.password!, reg.host]);
+      await m.ok(['pull', '--insecure-registry', reg.host, `${reg.host}/team/busybox:1`]);
+    });
+
     it('Docker\'s config written by hand (auths) is enough, as after docker login', async () => {
       const m = machine({ TSBUILD_CERTS_D: reg.certsDir! });
       writeFileSync(path.join(m.env.DOCKER_CONFIG, 'config.json'), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`${reg.user}:${reg.password}`).toString('base64') } } }));
       await m.ok(['pull', `${reg.host}/team/busybox:1`]);
+    });
+  });
+
+  describe('TLS that requires a client certificate', () => {
+    let reg: TestRegistry;
+    beforeAll(async () => {
+      reg = await startRegistry({ clientAuth: true });
+      await pushTestImage(reg, archive, 'certs/busybox:1');
+    });
+    afterAll(() => reg?.stop());
+
+    it('sends certs.d\'s client.cert and client.key; without them the registry refuses', async () => {
+      await machine({ TSBUILD_CERTS_D: reg.certsDir! }).ok(['pull', `${reg.host}/certs/busybox:1`]);
+      const onlyCa = tempDir('ca-only-');
+      const { mkdirSync, copyFileSync } = await import('node:fs');
+      mkdirSync(path.join(onlyCa, reg.host));
+      copyFileSync(path.join(reg.certsDir!, reg.host, 'ca.crt'), path.join(onlyCa, reg.host, 'ca.crt'));
+      const r = await machine({ TSBUILD_CERTS_D: onlyCa }).run(['pull', `${reg.host}/certs/busybox:1`]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toMatch(/^tsbuild: cannot reach 127\.0\.0\.1:\d+: .*bad certificate \(the registry refused the client certificate: put client\.cert and client\.key in .*\)$/);
     });
   });
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
@@ -43,4 +44,17 @@ export function context(files: Record<string, string>, dir = tempDir('ctx-')): s
 
 export function readJson<T>(file: string): T {
   return JSON.parse(readFileSync(file, 'utf8')) as T;
+}
+
+/** Random bytes mixed with runs of repeated text: blocks that compress, blocks that don't, and back-references across them. */
+export function mixedBytes(size: number): Buffer {
+  const text = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(2000));
+  const parts: Buffer[] = [];
+  let n = 0;
+  for (let i = 0; n < size; i++) {
+    const p = i % 2 ? randomBytes(Math.min(50_000, size - n)) : text.subarray(0, Math.min(text.length, size - n));
+    parts.push(p);
+    n += p.length;
+  }
+  return Buffer.concat(parts, size);
 }

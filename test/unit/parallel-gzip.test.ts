@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ParallelGzip } from '../../src/layer/parallel-gzip.js';
+import { mixedBytes } from '../helpers/fixtures.js';
 
 const MiB = 1 << 20;
 
@@ -14,32 +14,20 @@ async function pgzip(input: Buffer, level: number, piece: number): Promise<Buffe
   return Buffer.concat(out);
 }
 
-/** Random bytes mixed with runs of repeated text: blocks that compress, and back-references across them. */
-function mixed(size: number): Buffer {
-  const text = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(2000));
-  const parts: Buffer[] = [];
-  let n = 0;
-  for (let i = 0; n < size; i++) {
-    const p = i % 2 ? randomBytes(Math.min(50_000, size - n)) : text.subarray(0, Math.min(text.length, size - n));
-    parts.push(p);
-    n += p.length;
-  }
-  return Buffer.concat(parts, size);
-}
 
 describe('ParallelGzip', () => {
   const sizes = [0, 1, 511, MiB - 1, MiB, MiB + 1, 3 * MiB + 12345];
   it.each(sizes)('%i bytes decompress to the input, with gunzip and zlib alike', async (size) => {
-    const input = mixed(size);
+    const input = mixedBytes(size);
     const gz = await pgzip(input, 6, 64 * 1024 + 7);
     expect(gunzipSync(gz).equals(input)).toBe(true);
     expect(execFileSync('gzip', ['-dc'], { input: gz, maxBuffer: 64 * MiB }).equals(input)).toBe(true);
   });
 
   it('gives the same bytes whatever runs beside it and however the input is cut', async () => {
-    const input = mixed(5 * MiB + 3);
+    const input = mixedBytes(5 * MiB + 3);
     const alone = await pgzip(input, 6, MiB);
-    const together = await Promise.all([pgzip(input, 6, 4096), pgzip(mixed(9 * MiB), 1, MiB), pgzip(input, 6, 333_333)]);
+    const together = await Promise.all([pgzip(input, 6, 4096), pgzip(mixedBytes(9 * MiB), 1, MiB), pgzip(input, 6, 333_333)]);
     expect(together[0].equals(alone)).toBe(true);
     expect(together[2].equals(alone)).toBe(true);
   });

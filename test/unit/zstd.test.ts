@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { IntegrityError, TsbuildError } from '../../src/errors.js';
 import { decompressed } from '../../src/layer/decompress.js';
 import { ZSTD_ENCODER, ZstdEncoder } from '../../src/layer/zstd.js';
+import { mixedBytes } from '../helpers/fixtures.js';
 
 const MiB = 1 << 20;
 
@@ -43,18 +44,6 @@ async function failure(p: Promise<unknown>): Promise<Error> {
   throw new Error('expected a failure');
 }
 
-/** Random bytes mixed with runs of repeated text: blocks that compress, blocks that don't. */
-function mixed(size: number): Buffer {
-  const text = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(2000));
-  const parts: Buffer[] = [];
-  let n = 0;
-  for (let i = 0; n < size; i++) {
-    const p = i % 2 ? randomBytes(Math.min(50_000, size - n)) : text.subarray(0, Math.min(text.length, size - n));
-    parts.push(p);
-    n += p.length;
-  }
-  return Buffer.concat(parts, size);
-}
 
 function cli(args: string[], input: Buffer): Buffer {
   return execFileSync('zstd', args, { input, maxBuffer: 256 * MiB });
@@ -71,7 +60,7 @@ function skippable(content: Buffer): Buffer {
 describe('ZstdEncoder and zstd layers', () => {
   const sizes = [0, 1, 511, MiB + 1, 21 * MiB + 12345]; // the last spans several of zstd's 8 MiB jobs
   it.each(sizes)('%i bytes come back whole, random and compressible alike', async (size) => {
-    for (const input of [mixed(size), randomBytes(size), Buffer.from('layer tar content '.repeat(size / 18 + 1)).subarray(0, size)]) {
+    for (const input of [mixedBytes(size), randomBytes(size), Buffer.from('layer tar content '.repeat(size / 18 + 1)).subarray(0, size)]) {
       const z = await zstd(input);
       expect(z.readUInt32LE(0)).toBe(0xfd2fb528);
       expect((await unzstd(z)).equals(input)).toBe(true);
@@ -79,10 +68,10 @@ describe('ZstdEncoder and zstd layers', () => {
   });
 
   it('compresses, and gives the same bytes however the input is cut and whatever runs beside it', async () => {
-    const input = mixed(10 * MiB + 3);
+    const input = mixedBytes(10 * MiB + 3);
     const alone = await zstd(input, MiB);
     expect(alone.length).toBeLessThan(input.length * 0.6);
-    const together = await Promise.all([zstd(input, 4096), zstd(mixed(9 * MiB), MiB), zstd(input, 333_333)]);
+    const together = await Promise.all([zstd(input, 4096), zstd(mixedBytes(9 * MiB), MiB), zstd(input, 333_333)]);
     expect(together[0].equals(alone)).toBe(true);
     expect(together[2].equals(alone)).toBe(true);
     const small = Buffer.from('hello, zstd\n');
@@ -97,7 +86,7 @@ describe('ZstdEncoder and zstd layers', () => {
   });
 
   it('reads frames one after another, skippable frames among them', async () => {
-    const a = mixed(3 * MiB);
+    const a = mixedBytes(3 * MiB);
     const b = Buffer.from('second frame\n'.repeat(1000));
     const c = randomBytes(100_000);
     const frames = Buffer.concat([await zstd(a), skippable(Buffer.from('{"toc":1}')), await zstd(b), cli(['-3', '-c'], c), skippable(Buffer.alloc(0))]);
@@ -107,7 +96,7 @@ describe('ZstdEncoder and zstd layers', () => {
   });
 
   it('raises IntegrityError for damaged, truncated or trailing data', async () => {
-    const input = mixed(2 * MiB);
+    const input = mixedBytes(2 * MiB);
     const z = await zstd(input);
     const flipped = Buffer.from(z);
     for (let i = 20; i < flipped.length; i += 997) flipped[i] ^= 0x5a;
@@ -126,7 +115,7 @@ describe('ZstdEncoder and zstd layers', () => {
   });
 
   it('passes a failure of the source itself through as it is', async () => {
-    const z = await zstd(mixed(MiB));
+    const z = await zstd(mixedBytes(MiB));
     const source = Readable.from(
       (async function* () {
         yield z.subarray(0, 1000);
@@ -163,7 +152,7 @@ describe('ZstdEncoder and zstd layers', () => {
   });
 
   it('interoperates with the zstd command', async () => {
-    const input = mixed(6 * MiB + 17);
+    const input = mixedBytes(6 * MiB + 17);
     expect(cli(['-dc'], await zstd(input)).equals(input)).toBe(true);
     expect((await unzstd(cli(['-3', '-c'], input))).equals(input)).toBe(true);
     expect((await unzstd(cli(['-3', '-T2', '--no-check', '-c'], input))).equals(input)).toBe(true);
