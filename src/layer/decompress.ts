@@ -1,24 +1,9 @@
 // A layer blob's compression detected and undone.
 import { Readable } from 'node:stream';
+import { coalesced } from '../util/chunks.js';
 import { createGunzip } from 'node:zlib';
 import { IntegrityError, TsbuildError } from '../errors.js';
 import { zstdDecompressed } from './zstd.js';
-
-/** Joins small chunks (a socket's 64 KiB) into about `size` bytes: fewer, bigger calls into zlib. */
-async function* coalesced(source: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let have = 0;
-  for await (const c of source) {
-    parts.push(c);
-    have += c.length;
-    if (have >= size) {
-      yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, have);
-      parts = [];
-      have = 0;
-    }
-  }
-  if (have > 0) yield Buffer.concat(parts, have);
-}
 
 async function* chunksOf(stream: Readable): AsyncGenerator<Buffer> {
   for await (const c of stream) yield c as Buffer;
@@ -51,8 +36,8 @@ export async function* decompressed(source: Readable): AsyncGenerator<Buffer> {
     yield* it;
   }
   if (head[0] === 0x1f && head[1] === 0x8b) {
-    const gunzip = createGunzip({ chunkSize: 256 * 1024 }); // big output chunks: fewer callbacks, and file writes off the main thread
-    const input = Readable.from(coalesced(replay(), 1 << 20));
+    const gunzip = createGunzip({ chunkSize: 1 << 20 }); // big output chunks: fewer callbacks, and file writes off the main thread
+    const input = Readable.from(coalesced(replay(), 1 << 20), { highWaterMark: 2 }); // 2 MiB in flight, whatever the layer
     input.on('error', (err) => gunzip.destroy(err));
     input.pipe(gunzip);
     try {

@@ -13,6 +13,7 @@ import { LayerSources } from '../store/layer-sources.js';
 import { commitImage } from '../store/stored-image.js';
 import type { Store } from '../store/store.js';
 import { hexOf, isDigest, type Digest } from '../util/digest.js';
+import { coalesced } from '../util/chunks.js';
 import { forEachLimited } from '../util/limit.js';
 import { FileSink } from '../util/sink.js';
 import type { RegistryOptions } from './hosts.js';
@@ -126,10 +127,14 @@ export async function storeRemoteImage(store: Store, remote: RemoteImage, events
       let got = 0;
       const algorithm = compressionOf(desc.mediaType);
       let keep = algorithm ? new FileSink(path.join(work, `${hexOf(desc.digest)}.${algorithm}`)) : undefined;
-      const bytes = repo.blob(desc.digest, desc.size, (n) => {
-        got += n;
-        events?.layer?.(desc.digest, 'downloading', got, desc.size);
-      });
+      // a socket's 64 KiB chunks joined into 1 MiB ones: written to the file and inflated off the main thread
+      const bytes = coalesced(
+        repo.blob(desc.digest, desc.size, (n) => {
+          got += n;
+          events?.layer?.(desc.digest, 'downloading', got, desc.size);
+        }),
+        1 << 20,
+      );
       // the blob as served is kept when its bytes are what its media type says (a mislabelled one is not reused)
       const tee = async function* () {
         let first = true;
@@ -144,7 +149,7 @@ export async function storeRemoteImage(store: Store, remote: RemoteImage, events
         }
       };
       try {
-        staged.set(diffId, await stageLayerBlob(Readable.from(tee()), work, diffId));
+        staged.set(diffId, await stageLayerBlob(Readable.from(tee(), { highWaterMark: 2 }), work, diffId));
         await keep?.close();
         if (keep && algorithm) kept.set(diffId, { file: path.join(work, `${hexOf(desc.digest)}.${algorithm}`), algorithm });
       } catch (err) {

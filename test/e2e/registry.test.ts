@@ -108,6 +108,24 @@ describe.skipIf(lacks('root', 'skopeo', 'docker'))('registries', () => {
     expect(pulled.RepoDigests).toEqual([expect.stringMatching(new RegExp(`^${plain.host.replace(/\./g, '\\.')}/library/busybox@sha256:[0-9a-f]{64}$`))]);
   });
 
+  it('a tag that moved is used as stored until --pull checks it again', async () => {
+    const m = machine();
+    await m.ok(['load', archive]);
+    const ref = `${plain.host}/moving/base:1`;
+    await m.ok(['build', '-q', '-t', ref, '--push', context({ Dockerfile: 'FROM busybox\nRUN echo one > /version\n' })]);
+    const n = machine();
+    const dir = context({ Dockerfile: `FROM ${ref}\nRUN cp /version /seen\n` });
+    const first = await n.ok(['build', '-q', dir]);
+    await m.ok(['build', '-q', '-t', ref, '--push', context({ Dockerfile: 'FROM busybox\nRUN echo two > /version\n' })]);
+    expect((await n.ok(['build', '-q', dir])).stdout).toBe(first.stdout); // the stored base: nothing asked of the registry
+    const pulled = await n.ok(['build', '--pull', '--progress', 'plain', dir]);
+    expect(pulled.stderr).toContain(`[internal] load metadata for ${ref}`);
+    const out = await n.ok(['build', '-q', '-f', path.join(context({ Dockerfile: `FROM ${ref}\nRUN cat /version\n` }), 'Dockerfile'), dir]);
+    expect(out.code).toBe(0);
+    const version = JSON.parse((await n.ok(['inspect', ref])).stdout)[0].Id;
+    expect(version).toBe(await imageId(m.root, ref, m.env));
+  });
+
   it('a layer another repository of the registry has is mounted, one the repository has is skipped', async () => {
     const m = machine();
     await m.ok(['pull', `${plain.host}/library/busybox:latest`]);
