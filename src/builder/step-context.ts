@@ -68,7 +68,11 @@ export interface StepContext {
  */
 export async function cachedStep(ctx: StepContext, material: { createdBy: string; [k: string]: unknown }, make: () => Promise<void>): Promise<void> {
   const key = stepKey(ctx.state.topChainId, { material, epoch: ctx.epochSeconds });
-  const hit = ctx.useCache ? (ctx.cache.lookup(key) ?? ctx.imported?.lookup(key, ctx.state.layers)) : undefined;
+  const local = ctx.useCache ? ctx.cache.lookup(key) : undefined;
+  const imported = ctx.useCache && !local ? ctx.imported?.lookup(key, ctx.state.layers) : undefined;
+  // filed here too: a hit once its layer is fetched (an entry whose layer never comes is a miss)
+  if (imported) ctx.cache.put(key, imported.layer, imported.createdBy);
+  const hit = local ?? imported;
   if (hit) {
     ctx.state.addLayer(hit.layer, hit.createdBy);
     ctx.cached = true;

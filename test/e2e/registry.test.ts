@@ -257,6 +257,12 @@ describe.skipIf(lacks('root', 'skopeo', 'docker'))('registries', () => {
       expect(await imageId(b.root, 'app:1', b.env)).toBe(await imageId(a.root, 'app:1', a.env));
       // busybox, the COPY and the final RUN: the builder stage's layer was never needed
       expect(layersIn(b.root)).toBe(3);
+      // the builder stage as the target: its layer is fetched now, and filed in this store's cache
+      const target = await b.ok(['build', '--progress', 'plain', '--target', 'builder', '-t', 'builder:1', '--cache-from', `type=registry,ref=${ref}`, dir]);
+      expect(ran(target.stderr, 'built-it')).toBe(false);
+      expect(layersIn(b.root)).toBe(4);
+      const local = await b.ok(['build', '--progress', 'plain', '--target', 'builder', '-t', 'builder:1', dir]);
+      expect(ran(local.stderr, 'built-it')).toBe(false);
       const out = await b.ok(['build', '-q', dir.replace(/$/, ''), '-f', path.join(context({ Dockerfile: 'FROM app:1\nRUN cat /final\n' }), 'Dockerfile')]);
       expect(out.code).toBe(0);
 
