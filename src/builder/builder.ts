@@ -83,6 +83,7 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
       epochSeconds,
       epoch: epochSeconds !== undefined ? new Date(epochSeconds * 1000).toISOString() : undefined,
       steps: 0,
+      metadata: new Map(),
       cachedSteps: options.cacheTo?.length ? [] : undefined,
     };
     const importDir = path.join(buildDir, 'cache-import');

@@ -10,6 +10,7 @@ import type { Stage } from '../plan/stages.js';
 import { stepOutput, type Progress } from '../progress/progress.js';
 import type { StatCache } from '../store/stat-cache.js';
 import { nearest } from '../util/suggest.js';
+import { formatPlatform } from '../image/platform.js';
 import type { BaseImageSource, RemoteBase, ResolveOptions } from './base-image.js';
 import type { BuildCache } from '../store/build-cache.js';
 import type { BuiltStep } from '../remote-cache/export.js';
@@ -46,6 +47,8 @@ export interface BuildRun {
   epoch?: string;
   /** Steps started so far: the next step's #number. */
   steps: number;
+  /** The "load metadata" steps of registry images, by name and platform. */
+  metadata: Map<string, Promise<RemoteBase | undefined>>;
   /** --cache-from's records, once read. */
   imported?: ImportedCache;
   /** With --cache-to: every cached step's key and result. */
@@ -159,18 +162,26 @@ async function loadMetadata(run: BuildRun, stage: Stage, baseName: string, opts:
   const { source, progress } = run;
   if (source.has(baseName, opts) && !run.options.pull) return undefined;
   if (nearStage(run, stage, baseName)) return undefined;
-  const id = ++run.steps;
-  const started = Date.now();
-  progress.step(id, `[internal] load metadata for ${fromTitle(baseName, false).slice('FROM '.length)}`);
-  try {
-    const remote = await source.remote(baseName, opts);
-    progress.done(id, (Date.now() - started) / 1000, false);
-    return remote;
-  } catch (err) {
-    const shown = baseFailure(err, baseName, stage, stageNames(run.plan));
-    progress.failed(id, shown instanceof Error ? shown.message : String(shown));
-    throw shown;
-  }
+  // one step per image and platform, however many stages start FROM it
+  const key = `${baseName}|${opts.platform ? formatPlatform(opts.platform) : ''}`;
+  const known = run.metadata.get(key);
+  if (known) return known;
+  const step = (async () => {
+    const id = ++run.steps;
+    const started = Date.now();
+    progress.step(id, `[internal] load metadata for ${fromTitle(baseName, false).slice('FROM '.length)}`);
+    try {
+      const remote = await source.remote(baseName, opts);
+      progress.done(id, (Date.now() - started) / 1000, false);
+      return remote;
+    } catch (err) {
+      const shown = baseFailure(err, baseName, stage, stageNames(run.plan));
+      progress.failed(id, shown instanceof Error ? shown.message : String(shown));
+      throw shown;
+    }
+  })();
+  run.metadata.set(key, step);
+  return step;
 }
 
 const stageNames = (plan: BuildPlan) => plan.stages.flatMap((s) => (s.name ? [s.name] : []));

@@ -97,6 +97,14 @@ describe.skipIf(lacks('root', 'skopeo', 'docker'))('registries', () => {
     await run(DOCKER, ['rmi', '-f', `${plain.host}/me/ran:1`]).catch(() => undefined);
   });
 
+  it('stages FROM the same registry image share one metadata step and one pull', async () => {
+    const src = `${plain.host}/library/busybox:latest`;
+    const dir = context({ Dockerfile: `FROM ${src} AS one\nRUN echo 1 > /one\nFROM ${src} AS two\nRUN echo 2 > /two\nFROM ${src}\nCOPY --from=one /one /one\nCOPY --from=two /two /two\n` });
+    const r = await machine().ok(['build', '--progress', 'plain', dir]);
+    expect(r.stderr.match(/load metadata for /g)).toHaveLength(1);
+    expect(r.stderr.match(/#\d+ sha256:[0-9a-f]{64} .* done$/gm)).toHaveLength(1);
+  });
+
   it('COPY --from and RUN --mount=from= an image only the registry has pull it too', async () => {
     const m = machine();
     await m.ok(['load', archive]);
