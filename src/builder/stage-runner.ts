@@ -160,8 +160,13 @@ async function runStep(run: BuildRun, state: StageState, stage: Stage, ins: Inst
  */
 async function loadMetadata(run: BuildRun, stage: Stage, baseName: string, opts: ResolveOptions): Promise<RemoteBase | undefined> {
   const { source, progress } = run;
-  if (source.has(baseName, opts) && !run.options.pull) return undefined;
-  if (nearStage(run, stage, baseName)) return undefined;
+  let stored: boolean;
+  try {
+    stored = source.has(baseName, opts);
+  } catch (err) {
+    throw baseFailure(err, baseName, stage, stageNames(run.plan)); // a name that is no reference, on its FROM line
+  }
+  if ((stored && !run.options.pull) || nearStage(run, stage, baseName)) return undefined;
   // one step per image and platform, however many stages start FROM it
   const key = `${baseName}|${opts.platform ? formatPlatform(opts.platform) : ''}`;
   const known = run.metadata.get(key);

@@ -79,6 +79,11 @@ const cases: BadCase[] = [
     stderr: /^tsbuild: .*Dockerfile:1: cannot reach 127\.0\.0\.1:9: connect ECONNREFUSED 127\.0\.0\.1:9$/,
   },
   {
+    name: 'FROM a name that is no image reference',
+    files: { Dockerfile: 'FROM Busybox\n' },
+    stderr: /^tsbuild: .*Dockerfile:1: invalid reference format: "Busybox": repository name must be lowercase$/,
+  },
+  {
     name: 'USER that the image does not have',
     files: { Dockerfile: 'FROM busybox\nUSER ghost\nRUN true\n' },
     stderr: /^tsbuild: .*Dockerfile:3: unable to find user ghost: no matching entries in passwd file$/,
