@@ -54,7 +54,14 @@ export async function removeImage(store: Store, nameOrId: string, force = false)
       if (force || !lastName || childrenOf(store, image, Object.values(data.images)).length === 0) return;
       throw new TsbuildError(`conflict: unable to delete ${image.slice(7, 19)} (must be forced) - image has dependent child images`);
     };
-    if (normalized && data.tags[normalized]) {
+    const digestRef = normalized?.includes('@') ? normalized.replace(/:[^/@]+@/, '@') : undefined;
+    if (digestRef && data.digests[digestRef]) {
+      // by repository digest: that reference goes, and the image with it when nothing else names it
+      id = data.digests[digestRef];
+      refuseParent(id, Object.values(data.tags).every((t) => t !== id));
+      delete data.digests[digestRef];
+      report.untagged.push(familiarName(parseReference(digestRef)));
+    } else if (normalized && data.tags[normalized]) {
       id = data.tags[normalized];
       refuseParent(id, Object.values(data.tags).filter((t) => t === id).length === 1);
       delete data.tags[normalized];
@@ -72,7 +79,7 @@ export async function removeImage(store: Store, nameOrId: string, force = false)
         report.untagged.push(familiarName(parseReference(t)));
       }
     }
-    const stillTagged = Object.values(data.tags).includes(id);
+    const stillTagged = Object.values(data.tags).includes(id) || (digestRef !== undefined && Object.values(data.digests).includes(id));
     if (stillTagged) {
       store.images.write(data);
       return report;

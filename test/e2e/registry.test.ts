@@ -80,6 +80,12 @@ describe.skipIf(lacks('root', 'skopeo', 'docker'))('registries', () => {
     expect(again.stdout).toContain('Status: Image is up to date');
     // by digest too, from the store
     await b.ok(['inspect', `${plain.host}/me/app@${digest}`]);
+    // pulled by digest alone: listed under its repository without a tag, removed by that digest
+    const c = machine();
+    await c.ok(['pull', `${plain.host}/me/app@${digest}`]);
+    expect((await c.ok(['images'])).stdout).toMatch(new RegExp(`^${plain.host.replace(/\./g, '\\.')}/me/app\\s+<none>\\s`, 'm'));
+    expect((await c.ok(['rmi', `${plain.host}/me/app@${digest}`])).stdout).toContain(`Untagged: ${plain.host}/me/app@${digest}`);
+    expect((await c.ok(['images'])).stdout.trim().split('\n')).toHaveLength(1);
   });
 
   it('builds FROM an image only the registry has, pushes the result, and docker pulls and runs it', async () => {

@@ -17,7 +17,12 @@ export function imagesCommand(store: Store, io: Io): void {
   const images = listImages(store).sort((a, b) => ((b.config.created ?? '') > (a.config.created ?? '') ? 1 : (b.config.created ?? '') < (a.config.created ?? '') ? -1 : 0));
   for (const img of images) {
     const cells = (repo: string, tag: string) => [repo, tag, shortId(img.id), humanAgo(img.config.created), humanSize(imageSize(img))];
-    if (img.tags.length === 0) rows.push(cells('<none>', '<none>'));
+    if (img.tags.length === 0) {
+      // pulled by digest only: its repository, as docker images shows it, without a tag
+      const repos = [...new Set(img.repoDigests.map((d) => familiarRepository(parseReference(d))))];
+      if (repos.length === 0) rows.push(cells('<none>', '<none>'));
+      for (const r of repos) rows.push(cells(r, '<none>'));
+    }
     for (const t of img.tags) {
       const ref = parseReference(t);
       rows.push(cells(familiarRepository(ref), ref.tag ?? '<none>'));
