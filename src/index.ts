@@ -1,4 +1,4 @@
-// tsbuild as a library: building, the store, archives, the Dockerfile parser.
+// tsbuild as a library: building, the store, archives, registries, the Dockerfile parser.
 export { build } from './builder/builder.js';
 export type { BuildOptions, BuildResult } from './builder/options.js';
 export { Store, defaultRoot } from './store/store.js';
@@ -7,6 +7,10 @@ export { removeImage } from './store/remove-image.js';
 export { loadArchive } from './archive/archive-reader.js';
 export { writeImageArchive } from './archive/archive-writer.js';
 export { importRootfs } from './archive/rootfs-import.js';
+export { pullImage } from './registry/pull.js';
+export { pushImage } from './registry/push.js';
+export type { RegistryOptions } from './registry/hosts.js';
+export { storeImage } from './store/store-image.js';
 export { parseDockerfile } from './dockerfile/parse.js';
 export { expandWord, expandWords } from './dockerfile/shell-words.js';
 export { chainIds, chainIdOf } from './image/chain-id.js';
