@@ -123,7 +123,10 @@ export class ImageSource implements BaseImageSource {
   }
 
   async resolve(name: string, opts?: ResolveOptions): Promise<BaseImage> {
-    if (name === 'scratch') return SCRATCH;
+    if (name === 'scratch') {
+      const p = this.platformOf(opts);
+      return p ? { ...SCRATCH, config: { ...SCRATCH.config, os: p.os, architecture: p.architecture, variant: p.variant } } : SCRATCH;
+    }
     const ref = parseReference(name);
     const key = this.key(ref, opts);
     const pulling = this.pulls.get(key);

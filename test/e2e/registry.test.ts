@@ -170,6 +170,8 @@ describe.skipIf(lacks('root', 'skopeo', 'docker'))('registries', () => {
     await n.ok(['build', '-q', '--platform', 'linux/arm64', '-o', path.join(n.root, 'arm.tar'), '-t', 'arm:1', dir]);
     const listing = (await run('tar', ['-xOf', path.join(n.root, 'arm.tar'), 'manifest.json'])).stdout;
     expect(listing).toContain('arm:1');
+    await n.ok(['build', '-q', '--platform', 'linux/arm64', '-t', 'scratch-arm:1', context({ Dockerfile: 'FROM scratch\nCOPY Dockerfile /\n' })]);
+    expect(JSON.parse((await n.ok(['inspect', 'scratch-arm:1'])).stdout)[0].Architecture).toBe('arm64');
     const none = await n.run(['pull', '--platform', 'linux/s390x', `${plain.host}/multi/busybox:1`]);
     expect(none.code).toBe(1);
     expect(none.stderr.trim()).toMatch(/no image for linux\/s390x in the manifest list \(it has linux\/amd64, linux\/arm64\)$/);
