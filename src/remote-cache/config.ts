@@ -6,7 +6,6 @@ export const CACHE_CONFIG_MEDIA_TYPE = 'application/vnd.buildkit.cacheconfig.v0'
 /** The image config key BuildKit's inline cache lives under (base64 of the records' JSON). */
 export const INLINE_CACHE_KEY = 'moby.buildkit.cache.v0';
 export const UNCOMPRESSED_ANNOTATION = 'containerd.io/uncompressed';
-export const CREATED_ANNOTATION = 'buildkit/createdat';
 
 /** BuildKit's CacheLayer: a blob and the index of its parent (-1 for none). */
 interface ConfigLayer {
