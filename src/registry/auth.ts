@@ -120,7 +120,11 @@ export class Authorizer {
     const allScopes = [...new Set([...scopes, ...(params.scope ? params.scope.split(' ') : [])])];
     let res: HttpResponse;
     // the realm is the auth server the registry names: credentials go there and nowhere else
-    const realmEndpoint: Endpoint = { ...this.endpoint, base: `${url.protocol}//${url.host}` };
+    // another host: verified against the CAs alone, without the registry's client certificate or --insecure-registry
+    const realmEndpoint: Endpoint =
+      url.host === new URL(this.endpoint.base).host
+        ? { ...this.endpoint, base: `${url.protocol}//${url.host}` }
+        : { ...this.endpoint, base: `${url.protocol}//${url.host}`, insecure: false, tls: { ca: this.endpoint.tls.ca } };
     if (creds?.identityToken) {
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'tsbuild', ...(params.service ? { service: params.service } : {}) });
       if (allScopes.length) form.set('scope', allScopes.join(' '));

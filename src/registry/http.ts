@@ -34,7 +34,7 @@ const agents = new Map<string, http.Agent>();
 
 function agentFor(url: URL, endpoint: Endpoint): http.Agent {
   const sameHost = url.host === new URL(endpoint.base).host;
-  const key = `${url.protocol}//${url.host}${sameHost ? '' : '#foreign'}`;
+  const key = `${url.protocol}//${url.host}${sameHost ? `#${endpoint.insecure ? 'insecure' : 'verified'}${endpoint.tls.cert ? '+client' : ''}` : '#foreign'}`;
   let agent = agents.get(key);
   if (!agent) {
     agent =
@@ -142,13 +142,15 @@ function describeNetworkError(err: unknown, url: URL): string {
  * 5xx answers and dropped connections are retried with backoff, a bounded number of times.
  */
 export async function send(endpoint: Endpoint, req: HttpRequest): Promise<HttpResponse> {
-  const registryHost = new URL(endpoint.base).host;
+  const registry = new URL(endpoint.base);
+  const registryHost = registry.host;
   let url = req.url;
   let method = req.method;
   let body = req.body;
   const seen = new Set<string>();
   for (let hop = 0; ; hop++) {
-    const res = await withRetries(() => once({ ...req, url, method, body }, endpoint, url.host === registryHost), url);
+    // credentials only to the registry itself, over the scheme it was reached by (never https → http)
+    const res = await withRetries(() => once({ ...req, url, method, body }, endpoint, url.origin === registry.origin), url);
     if (![301, 302, 303, 307, 308].includes(res.status) || !res.headers.location) return res;
     await discard(res);
     const next = new URL(res.headers.location, url);

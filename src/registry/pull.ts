@@ -172,7 +172,10 @@ export async function storeRemoteImage(store: Store, remote: RemoteImage, events
         compressed.keepPulled(d, k.algorithm, k.file, desc.digest, desc.size);
         kept.delete(d);
       }
-      sources.add(d, { domain: repo.domain, repository: repo.path, digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
+      // where the layer is, for push to mount or skip: only a blob this pull fetched and checked
+      // against the diffID (a manifest's word for a layer the store had is not proof)
+      const fetched = missing.get(d);
+      if (s && fetched?.digest === desc.digest) sources.add(d, { domain: repo.domain, repository: repo.path, digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
     });
     const { ref } = remote;
     const name = `${ref.domain}/${ref.path}`;
@@ -183,9 +186,11 @@ export async function storeRemoteImage(store: Store, remote: RemoteImage, events
   }
 }
 
-/** `tsbuild pull` and FROM: an image from a registry into the store. */
+/** `tsbuild pull`: an image from a registry into the store (held in use meanwhile: prune waits). */
 export async function pullImage(store: Store, ref: ImageReference, opts: PullOptions): Promise<{ id: Digest; digest: Digest; downloaded: number }> {
-  const remote = await fetchRemoteImage(ref, opts);
-  const { id, downloaded } = await storeRemoteImage(store, remote, opts.events);
-  return { id, digest: remote.digest, downloaded };
+  return store.inUse(async () => {
+    const remote = await fetchRemoteImage(ref, opts);
+    const { id, downloaded } = await storeRemoteImage(store, remote, opts.events);
+    return { id, digest: remote.digest, downloaded };
+  });
 }

@@ -122,11 +122,15 @@ export async function pushSmallBlob(repo: RegistryRepository, digest: Digest, by
 }
 
 /**
- * Pushes an image under `ref` (a tag): its layers (pushLayers), its config, then the manifest.
- * Returns the manifest's digest, as `docker push` prints it.
+ * Pushes an image under `ref` (a tag): its layers (pushLayers), its config, then the manifest,
+ * with the store held in use (prune waits). Returns the manifest's digest, as `docker push` prints it.
  */
 export async function pushImage(store: Store, image: Image, ref: ImageReference, opts: PushOptions): Promise<PushResult> {
   if (!ref.tag) throw new UsageError(`cannot push to ${ref.domain}/${ref.path}@${ref.digest}: push needs a tag`);
+  return store.inUse(() => pushLocked(store, image, ref as ImageReference & { tag: string }, opts));
+}
+
+async function pushLocked(store: Store, image: Image, ref: ImageReference & { tag: string }, opts: PushOptions): Promise<PushResult> {
   const repo = new RegistryRepository(ref.domain, ref.path, opts.registry, 'push');
   const oci = opts.ociMediaTypes ?? opts.compression === 'zstd';
   const layers = await pushLayers(store, repo, image.layers, opts);

@@ -126,7 +126,8 @@ export class RegistryRepository {
     const url = req.absolute ?? new URL(`${l.endpoint.base}/v2/${this.path}/${req.path}`);
     const scopes = this.scopes(req.extraScopes);
     const res = await send(l.endpoint, { ...req, url, authorization: await l.auth.header(scopes) });
-    if (res.status !== 401) return res;
+    // a 401 from a host a redirect led to (a storage host) is that host's, not a challenge to answer with our credentials
+    if (res.status !== 401 || res.url.origin !== new URL(l.endpoint.base).origin) return res;
     const wasKnown = l.auth.known;
     l.auth.learn(res);
     await discard(res);
@@ -202,7 +203,7 @@ export class RegistryRepository {
           return r;
         }),
       );
-      let skip = at > 0 && res.status === 200 ? at : 0; // the server ignored Range: drop what we have
+      let skip = at > 0 ? rangeOverlap(res, at, digest) : 0; // bytes the answer repeats of what we have
       try {
         for await (const raw of res.body) {
           let c = raw as Buffer;
@@ -287,9 +288,16 @@ export class RegistryRepository {
       for await (const piece of chunksOf(open(), chunk)) {
         const range = `${offset}-${offset + piece.length - 1}`;
         const res = await this.request(l, { method: 'PATCH', path: '', absolute: location, headers: { ...headers, 'Content-Range': range }, body: piece });
-        if (res.status !== 202 && res.status !== 204) throw await this.failure(l, res, `uploading blob ${digest} to ${this.name} (bytes ${range})`);
         await discard(res);
-        if (res.headers.location) location = new URL(res.headers.location, l.endpoint.base);
+        if (res.status === 416) {
+          // a retried PATCH the registry had already stored: the upload's status says how far it got
+          const status = await this.request(l, { method: 'GET', path: '', absolute: location });
+          await discard(status);
+          const end = Number(/^(?:bytes=)?0-(\d+)$/.exec(String(status.headers.range ?? ''))?.[1] ?? NaN);
+          if (status.status !== 204 || end !== offset + piece.length - 1) throw await this.failure(l, res, `uploading blob ${digest} to ${this.name} (bytes ${range})`);
+          if (status.headers.location) location = new URL(status.headers.location, l.endpoint.base);
+        } else if (res.status !== 202 && res.status !== 204) throw await this.failure(l, res, `uploading blob ${digest} to ${this.name} (bytes ${range})`);
+        else if (res.headers.location) location = new URL(res.headers.location, l.endpoint.base);
         offset += piece.length;
       }
       const res = await this.request(l, { method: 'PUT', path: '', absolute: withDigest(location), body: Buffer.alloc(0) });
@@ -322,6 +330,21 @@ export class RegistryRepository {
       await discard(res);
     });
   }
+}
+
+/**
+ * How many bytes of an answer to `Range: bytes=at-` we already have: all `at` when the server
+ * ignored the range (200), the difference when its 206 starts earlier; a 206 starting later than
+ * asked would leave a hole, and fails.
+ */
+function rangeOverlap(res: HttpResponse, at: number, digest: Digest): number {
+  if (res.status === 200) return at;
+  const start = Number(/^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''))?.[1] ?? NaN);
+  if (!Number.isFinite(start) || start > at) {
+    res.body.destroy();
+    throw new RegistryError(`resuming blob ${digest}: the registry answered bytes from ${Number.isFinite(start) ? start : 'an unknown offset'}, not ${at}`);
+  }
+  return at - start;
 }
 
 /** Splits a stream into pieces of `size` bytes (the last one shorter). */

@@ -7,13 +7,14 @@ import type { RegistryOptions } from '../registry/hosts.js';
 import { pushLayers, pushSmallBlob } from '../registry/push.js';
 import { RegistryRepository } from '../registry/repository.js';
 import { writeFileAtomic } from '../store/atomic.js';
+import { withFileLock } from '../store/lock.js';
 import type { LayerMeta } from '../store/layers.js';
 import { storeLayer } from '../store/store-image.js';
 import type { Store } from '../store/store.js';
 import { hexOf, sha256, type Digest } from '../util/digest.js';
 import { FileSink } from '../util/sink.js';
 import { CACHE_CONFIG_MEDIA_TYPE, makeCacheConfig, UNCOMPRESSED_ANNOTATION, type CacheBlob, type CacheRecord } from './config.js';
-import type { CacheExportSpec } from './spec.js';
+import { withInsecure, type CacheExportSpec } from './spec.js';
 
 /** A step of this build as the cache exports it: its key, the layers of its result, its history text. */
 export interface BuiltStep {
@@ -99,15 +100,19 @@ async function toLocal(store: Store, steps: BuiltStep[], dest: string, tag: stri
   const digest = putLayoutBytes(dir, manifestBytes);
   writeFileAtomic(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }), 0o644);
   const indexFile = path.join(dir, 'index.json');
-  const index: Index = existsSync(indexFile) ? (JSON.parse(readFileSync(indexFile, 'utf8')) as Index) : { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: [] };
-  const others = (index.manifests ?? []).filter((d) => d.annotations?.['org.opencontainers.image.ref.name'] !== tag);
-  index.manifests = [...others, { mediaType: manifest.mediaType, digest, size: manifestBytes.length, annotations: { 'org.opencontainers.image.ref.name': tag } }];
-  writeFileAtomic(indexFile, JSON.stringify(index), 0o644);
+  // two exports to one directory (other tags) each keep the other's entry: index.json.lock, as BuildKit's client
+  await withFileLock(`${indexFile}.lock`, () => {
+    const index: Index = existsSync(indexFile) ? (JSON.parse(readFileSync(indexFile, 'utf8')) as Index) : { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: [] };
+    const others = (index.manifests ?? []).filter((d) => d.annotations?.['org.opencontainers.image.ref.name'] !== tag);
+    index.manifests = [...others, { mediaType: manifest.mediaType, digest, size: manifestBytes.length, annotations: { 'org.opencontainers.image.ref.name': tag } }];
+    writeFileAtomic(indexFile, JSON.stringify(index), 0o644);
+  });
   return digest;
 }
 
 /** Exports the build's cache as one --cache-to asks (inline is written into the image config by the builder). */
 export async function exportCache(store: Store, spec: Exclude<CacheExportSpec, { type: 'inline' }>, steps: BuiltStep[], registry: RegistryOptions): Promise<Digest | undefined> {
   if (steps.length === 0) return undefined;
-  return spec.type === 'registry' ? toRegistry(store, steps, spec.ref, registry) : toLocal(store, steps, spec.dest, spec.tag);
+  if (spec.type === 'registry') return toRegistry(store, steps, spec.ref, withInsecure(registry, parseReference(spec.ref).domain, spec.insecure));
+  return toLocal(store, steps, spec.dest, spec.tag);
 }

@@ -2,6 +2,7 @@
 import { Readable } from 'node:stream';
 import { chainIds } from '../image/chain-id.js';
 import { commitLayerBlob, stageLayerBlob, type StagedLayer } from '../store/import-layer.js';
+import { LayerSources } from '../store/layer-sources.js';
 import { LayerStore, type LayerMeta } from '../store/layers.js';
 import type { Store } from '../store/store.js';
 import type { Digest } from '../util/digest.js';
@@ -14,6 +15,8 @@ export interface CacheSource {
   name: string;
   records: ReadonlyMap<string, CacheRecord>;
   fetch(blob: CacheBlob): AsyncIterable<Buffer>;
+  /** The repository a registry cache is in: its blobs can be mounted from there. */
+  registry?: { domain: string; repository: string };
 }
 
 interface Pending {
@@ -89,9 +92,11 @@ export class ImportedCache {
     let p = this.committed.get(chainId);
     if (!p) {
       p = (async () => {
-        const { parent, created } = this.pending.get(chainId)!;
+        const { parent, created, blob, source } = this.pending.get(chainId)!;
         if (parent && this.pending.has(parent)) await this.commit(parent);
         if (!this.store.layers.has(chainId)) commitLayerBlob(this.store, await this.stage(chainId), parent, this.work, created);
+        // fetched and checked against its diffID: a push or the next export mounts it instead of compressing it again
+        if (source.registry) new LayerSources(this.store).add(blob.diffId, { ...source.registry, digest: blob.digest, size: blob.size, mediaType: blob.mediaType });
       })();
       this.committed.set(chainId, p);
     }

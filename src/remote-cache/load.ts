@@ -9,7 +9,7 @@ import { RegistryRepository } from '../registry/repository.js';
 import { DigestCounter, hexOf, isDigest, sha256, type Digest } from '../util/digest.js';
 import { CACHE_CONFIG_MEDIA_TYPE, INLINE_CACHE_KEY, readCacheConfig, UNCOMPRESSED_ANNOTATION, type CacheBlob, type CacheConfig } from './config.js';
 import type { CacheSource } from './imported.js';
-import type { CacheImportSpec } from './spec.js';
+import { withInsecure, type CacheImportSpec } from './spec.js';
 
 /** Cache manifests and configs bigger than this are refused, as BuildKit refuses them. */
 const MAX_CACHE_BLOB = 1 << 20;
@@ -60,12 +60,12 @@ async function readCacheManifest(bytes: Buffer, readBlob: (d: Descriptor) => Pro
   return inline;
 }
 
-async function fromRegistry(spec: { ref: string }, registry: RegistryOptions): Promise<CacheSource> {
+async function fromRegistry(spec: { ref: string; insecure?: boolean }, registry: RegistryOptions): Promise<CacheSource> {
   const ref = parseReference(spec.ref);
-  const repo = new RegistryRepository(ref.domain, ref.path, registry, 'pull');
+  const repo = new RegistryRepository(ref.domain, ref.path, withInsecure(registry, ref.domain, spec.insecure), 'pull');
   const m = await repo.manifest(ref.digest ?? ref.tag!);
   const { config, blobs } = await readCacheManifest(m.bytes, (d) => repo.smallBlob(d.digest, MAX_CACHE_BLOB), spec.ref);
-  return { name: spec.ref, records: readCacheConfig(config, blobs), fetch: (b) => repo.blob(b.digest, b.size) };
+  return { name: spec.ref, records: readCacheConfig(config, blobs), fetch: (b) => repo.blob(b.digest, b.size), registry: { domain: ref.domain, repository: ref.path } };
 }
 
 /** A blob of an OCI layout directory, streamed and checked against its digest. */

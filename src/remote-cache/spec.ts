@@ -2,13 +2,19 @@
 import { splitCsv } from '../archive/output-spec.js';
 import { UsageError } from '../errors.js';
 import { parseReference } from '../image/reference.js';
+import type { RegistryOptions } from '../registry/hosts.js';
 
 export type CacheExportSpec =
-  | { type: 'registry'; ref: string; mode: 'min' | 'max'; ignoreError: boolean }
+  | { type: 'registry'; ref: string; mode: 'min' | 'max'; ignoreError: boolean; insecure?: boolean }
   | { type: 'local'; dest: string; tag: string; mode: 'min' | 'max'; ignoreError: boolean }
   | { type: 'inline' };
 
-export type CacheImportSpec = { type: 'registry'; ref: string } | { type: 'local'; src: string; tag: string; digest?: string };
+export type CacheImportSpec = { type: 'registry'; ref: string; insecure?: boolean } | { type: 'local'; src: string; tag: string; digest?: string };
+
+/** `registry.insecure=true`: plain HTTP or unverified TLS for the ref's registry, as --insecure-registry. */
+function insecure(attrs: Map<string, string>): { insecure?: true } {
+  return attrs.get('registry.insecure') === 'true' ? { insecure: true } : {};
+}
 
 function attributes(flag: string, value: string): Map<string, string> {
   const attrs = new Map<string, string>();
@@ -47,7 +53,7 @@ export function parseCacheExport(value: string): CacheExportSpec {
       known(flag, value, attrs, ['type', 'ref', 'mode', 'ignore-error', 'registry.insecure', ...ACCEPTED]);
       const ref = attrs.get('ref');
       if (!ref) throw new UsageError(`invalid ${flag} "${value}": type=registry needs ref=REF`);
-      return { type: 'registry', ref: refOf(flag, ref), mode: mode(flag, value, attrs), ignoreError };
+      return { type: 'registry', ref: refOf(flag, ref), mode: mode(flag, value, attrs), ignoreError, ...insecure(attrs) };
     }
     case 'local': {
       known(flag, value, attrs, ['type', 'dest', 'tag', 'mode', 'ignore-error', ...ACCEPTED]);
@@ -73,7 +79,7 @@ export function parseCacheImport(value: string): CacheImportSpec {
       known(flag, value, attrs, ['type', 'ref', 'registry.insecure']);
       const ref = attrs.get('ref');
       if (!ref) throw new UsageError(`invalid ${flag} "${value}": type=registry needs ref=REF`);
-      return { type: 'registry', ref: refOf(flag, ref) };
+      return { type: 'registry', ref: refOf(flag, ref), ...insecure(attrs) };
     }
     case 'local': {
       known(flag, value, attrs, ['type', 'src', 'tag', 'digest']);
@@ -94,4 +100,9 @@ function refOf(flag: string, ref: string): string {
     throw new UsageError(`invalid ${flag} ref: ${(err as Error).message}`);
   }
   return ref;
+}
+
+/** The registry options with `domain` added to the insecure registries when the cache spec says so. */
+export function withInsecure(registry: RegistryOptions, domain: string, insecure: boolean | undefined): RegistryOptions {
+  return insecure ? { ...registry, insecureRegistries: [...(registry.insecureRegistries ?? []), domain] } : registry;
 }

@@ -326,6 +326,64 @@ describe.skipIf(lacks('root', 'skopeo', 'docker'))('registries', () => {
     });
   });
 
+  describe('a hostile registry', () => {
+    it('a manifest naming another blob for a layer the store has is not believed: push never mounts that blob', async () => {
+      const api = (p: string, init?: RequestInit) => fetch(`${plain.url}${p}`, init);
+      const real = await (await api('/v2/library/busybox/manifests/latest', { headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } })).json();
+      const { gzipSync } = await import('node:zlib');
+      const { createHash } = await import('node:crypto');
+      const evilBlob = gzipSync(Buffer.from('not the layer the config names'));
+      const evilDigest = `sha256:${createHash('sha256').update(evilBlob).digest('hex')}`;
+      const start = await api('/v2/evil/img/blobs/uploads/', { method: 'POST' });
+      const loc = new URL(start.headers.get('location')!, plain.url);
+      loc.searchParams.set('digest', evilDigest);
+      expect((await fetch(loc, { method: 'PUT', body: evilBlob, headers: { 'Content-Type': 'application/octet-stream' } })).status).toBe(201);
+      await api(`/v2/evil/img/blobs/uploads/?mount=${real.config.digest}&from=library/busybox`, { method: 'POST' });
+      const evil = { ...real, layers: [{ ...real.layers[0], digest: evilDigest, size: evilBlob.length }] };
+      expect((await api('/v2/evil/img/manifests/1', { method: 'PUT', body: JSON.stringify(evil), headers: { 'Content-Type': real.mediaType } })).status).toBe(201);
+
+      const m = machine();
+      await m.ok(['pull', `${plain.host}/library/busybox:latest`]);
+      expect((await m.ok(['pull', `${plain.host}/evil/img:1`])).stdout).toMatch(/: Already exists$/m);
+      const pushed = await m.ok(['push', `${plain.host}/evil/img:1`, `${plain.host}/me/poisoned:1`]);
+      expect(pushed.stdout).not.toContain('evil/img');
+      const { manifest } = await skopeoRaw(`${plain.host}/me/poisoned:1`, '--tls-verify=false');
+      expect(manifest.layers[0]!.digest).toBe(real.layers[0].digest);
+    });
+
+    it('a 401 from the host a blob is redirected to is not answered with the registry\'s credentials', async () => {
+      const seen: string[] = [];
+      const realm = http.createServer((req, res) => {
+        seen.push(`${req.url} ${req.headers.authorization ?? ''}`);
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"token":"t"}');
+      });
+      const storage = http.createServer((_req, res) => {
+        res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="http://127.0.0.3:${(realm.address() as AddressInfo).port}/token"` }).end();
+      });
+      await new Promise<void>((r) => realm.listen(0, '127.0.0.3', r));
+      await new Promise<void>((r) => storage.listen(0, '127.0.0.2', r));
+      const registry = http.createServer(async (req, res) => {
+        if (req.headers.authorization !== `Basic ${Buffer.from('alice:s3cret').toString('base64')}`) return void res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="r"' }).end();
+        if (req.url === '/v2/') return void res.writeHead(200).end('{}');
+        const upstream = await fetch(`${plain.url}${req.url!.replace('/v2/x/', '/v2/library/busybox/')}`, { headers: { Accept: String(req.headers.accept ?? '') } });
+        if (/\/blobs\//.test(req.url!)) return void res.writeHead(307, { Location: `http://127.0.0.2:${(storage.address() as AddressInfo).port}/blob` }).end();
+        res.writeHead(upstream.status, { 'Content-Type': upstream.headers.get('content-type') ?? '' }).end(Buffer.from(await upstream.arrayBuffer()));
+      });
+      await new Promise<void>((r) => registry.listen(0, '127.0.0.1', r));
+      try {
+        const host = `127.0.0.1:${(registry.address() as AddressInfo).port}`;
+        const m = machine();
+        writeFileSync(path.join(m.env.DOCKER_CONFIG, 'config.json'), JSON.stringify({ auths: { [host]: { auth: Buffer.from('alice:s3cret').toString('base64') } } }));
+        const r = await m.run(['pull', `${host}/x:latest`]);
+        expect(r.code).toBe(1);
+        expect(r.stderr).not.toContain('s3cret');
+        expect(seen).toEqual([]);
+      } finally {
+        for (const s of [realm, storage, registry]) s.close();
+      }
+    });
+  });
+
   describe('a registry that misbehaves', () => {
     let layerDigest: string;
     beforeAll(async () => {

@@ -63,6 +63,7 @@ describe('--cache-to and --cache-from', () => {
 
   const from: Array<[string, unknown]> = [
     ['type=registry,ref=r/app:cache', { type: 'registry', ref: 'r/app:cache' }],
+    ['type=registry,ref=r:5000/app:cache,registry.insecure=true', { type: 'registry', ref: 'r:5000/app:cache', insecure: true }],
     ['r/app:cache', { type: 'registry', ref: 'r/app:cache' }],
     ['type=local,src=/ci/cache,tag=main', { type: 'local', src: '/ci/cache', tag: 'main' }],
     [`type=local,src=/c,digest=sha256:${'0'.repeat(64)}`, { type: 'local', src: '/c', tag: 'latest', digest: `sha256:${'0'.repeat(64)}` }],

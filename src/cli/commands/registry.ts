@@ -27,18 +27,16 @@ export async function pullCommand(store: Store, name: string, flags: RegistryFla
       return undefined;
     }
   })();
-  const { id, digest } = await store.inUse(() =>
-    pullImage(store, ref, {
-      registry: registryOptions(flags),
-      platform,
-      events: {
-        layer: (d, state) => {
-          if (state === 'exists') say(`${d.slice(7, 19)}: Already exists`);
-          else if (state === 'done') say(`${d.slice(7, 19)}: Pull complete`);
-        },
+  const { id, digest } = await pullImage(store, ref, {
+    registry: registryOptions(flags),
+    platform,
+    events: {
+      layer: (d, state) => {
+        if (state === 'exists') say(`${d.slice(7, 19)}: Already exists`);
+        else if (state === 'done') say(`${d.slice(7, 19)}: Pull complete`);
       },
-    }),
-  );
+    },
+  });
   say(`Digest: ${digest}`);
   const shown = familiarName(ref);
   say(before === id ? `Status: Image is up to date for ${shown}` : `Status: Downloaded newer image for ${shown}`);
@@ -100,7 +98,8 @@ export async function loginCommand(server: string | undefined, flags: RegistryFl
   if (!flags.username || password === undefined || password === '') throw new UsageError('tsbuild login needs --username and --password (or --password-stdin): it does not prompt');
   if (flags.password !== undefined) io.err('WARNING! Using --password via the CLI is insecure. Use --password-stdin.');
   const credentials = { username: flags.username, password };
-  await new RegistryRepository(domain, 'library/tsbuild-login-check', { ...registryOptions(flags), credentials }, 'pull').checkLogin();
+  // the registry itself, never a mirror: the credentials are the registry's
+  await new RegistryRepository(domain, 'library/tsbuild-login-check', { ...registryOptions(flags), mirrors: [], credentials }, 'pull').checkLogin();
   await saveCredentials(domain, credentials);
   io.out('Login Succeeded');
 }
