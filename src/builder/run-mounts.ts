@@ -9,6 +9,7 @@ import type { SandboxMount } from '../sandbox/run.js';
 import { subtreeOverlay } from '../overlay/mounts.js';
 import { CacheMounts } from '../store/cache-mounts.js';
 import type { LayerMeta } from '../store/layers.js';
+import { forwardAgent } from './ssh-agent.js';
 import { hashSources } from './content-hash.js';
 import { ContextTree, isSent, resolveSources, SourceError } from './source-tree.js';
 import { fail, imageNamed, viewOfLayers, type StepContext } from './step-context.js';
@@ -26,6 +27,8 @@ export interface PreparedMounts {
   env: string[];
   /** Lock files of cache mounts with sharing=locked: the step holds them while it runs. */
   locked: string[];
+  /** What to stop when the step ends (forwarded ssh agents). */
+  cleanup: Array<() => Promise<void>>;
 }
 
 /** A secret given on the command line: `--secret id=ID,src=PATH` or `id=ID,env=VAR`. */
@@ -145,11 +148,21 @@ function arrange(ctx: StepContext, out: PreparedMounts, view: RootfsView): void 
  * points the init layer must hold so that nothing of them lands in the step's layer.
  */
 export async function prepareMounts(ctx: StepContext, ins: ExpandedRun, view: RootfsView): Promise<PreparedMounts> {
-  const out: PreparedMounts = { mounts: [], points: [], env: [], locked: [] };
+  const out: PreparedMounts = { mounts: [], points: [], env: [], locked: [], cleanup: [] };
+  try {
+    await prepareEach(ctx, ins, out);
+    arrange(ctx, out, view);
+  } catch (err) {
+    for (const stop of out.cleanup) await stop();
+    throw err;
+  }
+  return out;
+}
+
+async function prepareEach(ctx: StepContext, ins: ExpandedRun, out: PreparedMounts): Promise<void> {
   const workdir = ctx.state.config.config.WorkingDir || '/';
   for (const [n, mount] of ins.mounts.entries()) {
     const m = { ...mount }; // its target is resolved against WORKDIR here
-    if (m.type === 'ssh') fail(ctx, 'RUN --mount=type=ssh is not supported yet');
     if (m.target) m.target = path.posix.resolve(workdir, m.target);
     switch (m.type) {
       case 'bind': {
@@ -212,8 +225,24 @@ export async function prepareMounts(ctx: StepContext, ins: ExpandedRun, view: Ro
         out.points.push({ path: target, file: true });
         break;
       }
+      case 'ssh': {
+        // BuildKit's: the agent --ssh ID names, at /run/buildkit/ssh_agent.N, with SSH_AUTH_SOCK pointing at the first
+        const id = m.id ?? 'default';
+        const paths = ctx.options.ssh?.[id];
+        if (!paths) {
+          if (m.required) fail(ctx, `no SSH key ${JSON.stringify(id)} forwarded from the client (use --ssh ${id === 'default' ? 'default' : `${id}=SOCKET|KEY`})`);
+          continue;
+        }
+        const dir = path.join(ctx.stepDir, `ssh-${n}`);
+        mkdirSync(dir);
+        const agent = await forwardAgent(paths, dir, { uid: m.uid ?? 0, gid: m.gid ?? 0, mode: m.mode ?? 0o600 });
+        out.cleanup.push(agent.close);
+        const target = m.target ?? `/run/buildkit/ssh_agent.${n}`;
+        if (!out.env.some((e) => e.startsWith('SSH_AUTH_SOCK='))) out.env.push(`SSH_AUTH_SOCK=${target}`);
+        out.mounts.push({ type: 'bind', readOnly: false, source: agent.socket, target });
+        out.points.push({ path: target, file: true });
+        break;
+      }
     }
   }
-  arrange(ctx, out, view);
-  return out;
 }

@@ -11,7 +11,8 @@ import { haveSlirp, runInSandbox } from '../../sandbox/run.js';
 import { resolveUser } from '../../sandbox/user.js';
 import { cachedStep, commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
 import { withFileLock } from '../../store/lock.js';
-import { mountKeys, prepareMounts } from '../run-mounts.js';
+import { mountKeys, prepareMounts, type PreparedMounts } from '../run-mounts.js';
+import type { RootfsView } from '../../fs/rootfs-view.js';
 import { buildArgValue } from '../../plan/args.js';
 import { shellOf } from './config.js';
 import { goQuote } from '../../util/go-quote.js';
@@ -84,6 +85,14 @@ export async function run(ctx: StepContext, ins: ExpandedRun): Promise<void> {
 async function runStep(ctx: StepContext, ins: ExpandedRun, argv: string[], pipe: Script['pipe'], network: string): Promise<void> {
   const view = await viewOf(ctx);
   const prepared = await prepareMounts(ctx, ins, view);
+  try {
+    await runPrepared(ctx, ins, argv, pipe, network, view, prepared);
+  } finally {
+    for (const stop of prepared.cleanup) await stop(); // forwarded ssh agents
+  }
+}
+
+async function runPrepared(ctx: StepContext, ins: ExpandedRun, argv: string[], pipe: Script['pipe'], network: string, view: RootfsView, prepared: PreparedMounts): Promise<void> {
   const config = ctx.state.config.config;
   let user;
   try {

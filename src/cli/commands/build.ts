@@ -3,6 +3,7 @@ import { build } from '../../builder/builder.js';
 import { UsageError } from '../../errors.js';
 import { parsePlatform } from '../../image/platform.js';
 import { parseCacheExport, parseCacheImport } from '../../remote-cache/spec.js';
+import { parseSsh } from '../../builder/ssh-agent.js';
 import { fullName, parseReference } from '../../image/reference.js';
 import { exportImage } from '../../archive/export.js';
 import { parseOutputSpec } from '../../archive/output-spec.js';
@@ -19,6 +20,7 @@ export interface BuildFlags extends RegistryFlags {
   buildArg: string[];
   target?: string;
   secret: string[];
+  ssh: string[];
   /** commander's --no-cache: false when given. */
   cache: boolean;
   progress: string;
@@ -86,6 +88,7 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     buildArgs: parseBuildArgs(flags.buildArg),
     target: flags.target,
     secrets: parseSecrets(flags.secret),
+    ssh: parseSsh(flags.ssh),
     noCache: flags.cache === false,
     jobs: flags.jobs,
     noCacheFilter: flags.cacheFilter,
