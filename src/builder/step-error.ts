@@ -1,6 +1,6 @@
 // Any failure of a step as one located line.
 import type { Instruction } from '../dockerfile/instructions.js';
-import { BuildStepError, InterruptedError, TsbuildError } from '../errors.js';
+import { BuildStepError, errnoCode, InterruptedError, TsbuildError } from '../errors.js';
 
 /**
  * Every failure of a step names its Dockerfile line. One tsbuild did not foresee (a system error)
@@ -10,6 +10,9 @@ export function located(err: unknown, ins: Instruction, storeRoot: string): unkn
   if (err instanceof InterruptedError) return err;
   if (err instanceof TsbuildError) {
     return err.location ? err : new BuildStepError(err.message, { location: ins.location, cause: err, exitCode: err.exitCode });
+  }
+  if (errnoCode(err) === 'ENOSPC' || errnoCode(err) === 'EDQUOT') {
+    return new BuildStepError(`${ins.keyword}: no space left on the store's filesystem (${storeRoot}): free some ('tsbuild prune') or give --root on a bigger one`, { location: ins.location, cause: err });
   }
   const message = err instanceof Error ? err.message : String(err);
   const shown = message.replace(new RegExp(`${storeRoot.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/(tmp/[^/'"\s]+/)?`, 'g'), '');

@@ -211,6 +211,10 @@ function report(err: unknown, signal: AbortSignal): number {
     return reason.exitCode;
   }
   const e = reason as NodeJS.ErrnoException;
+  if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') {
+    process.stderr.write(`tsbuild: no space left on device${e.path ? ` writing ${e.path}` : ''}: free some ('tsbuild prune') or give --root on a bigger filesystem\n`);
+    return 1;
+  }
   process.stderr.write(`tsbuild: error: ${e?.message ?? String(reason)}\n`);
   if (process.env.TSBUILD_DEBUG) process.stderr.write(`${e?.stack}\n`);
   return 1;

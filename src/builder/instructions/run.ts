@@ -1,5 +1,5 @@
 // RUN: a command in the sandbox over the stage's layers; its upper dir becomes a layer.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ExpandedRun } from '../expand-instruction.js';
 import { heredocsInLine } from '../../dockerfile/parse.js';
@@ -16,6 +16,16 @@ import type { RootfsView } from '../../fs/rootfs-view.js';
 import { buildArgValue } from '../../plan/args.js';
 import { shellOf } from './config.js';
 import { goQuote } from '../../util/go-quote.js';
+
+/** Whether the store's filesystem has (next to) no room left: what makes a step that writes fail. */
+function storeIsFull(root: string): boolean {
+  try {
+    const st = statfsSync(root);
+    return st.bavail * st.bsize < 1 << 20;
+  } catch {
+    return false;
+  }
+}
 
 const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
 
@@ -147,8 +157,9 @@ async function runPrepared(ctx: StepContext, ins: ExpandedRun, argv: string[], p
     throw new BuildStepError(`RUN ${why}`, { location: ins.location });
   }
   if (result.exitCode !== 0) {
-    // BuildKit's words: the arguments joined, quoted as Go's %q quotes them
-    throw new BuildStepError(`RUN failed: process ${goQuote(argv.join(' '))} did not complete successfully: exit code: ${result.exitCode}`, {
+    // BuildKit's words: the arguments joined, quoted as Go's %q quotes them; a full store is likely why
+    const full = storeIsFull(ctx.store.root) ? ` (the store's filesystem is full: no space left on ${ctx.store.root})` : '';
+    throw new BuildStepError(`RUN failed: process ${goQuote(argv.join(' '))} did not complete successfully: exit code: ${result.exitCode}${full}`, {
       location: ins.location,
       exitCode: 1,
     });
