@@ -30,6 +30,8 @@
  *                         a chroot would resolve it (openat2 RESOLVE_IN_ROOT: no symlink leaves it),
  *                         and a missing mount point is made where it would be (in /dev's tmpfs, in
  *                         another mount; the init layer holds those on the image's filesystem)
+ *   --insecure            RUN --security=insecure: every capability, no seccomp filter, /proc and /sys
+ *                         not masked and /sys writable (a privileged container, as BuildKit's)
  *   --error-file PATH     where a failure to set the step up is described, in one line
  *   --net none|host|sandbox   none: a new network namespace with only loopback; host: the host's;
  *                         sandbox: a new namespace that tsbuild connects (slirp4netns) before the
@@ -84,6 +86,7 @@ struct extra_mount {
 static struct extra_mount mounts[64];
 static int nmounts;
 static int net_none, net_sandbox, sync_read = -1, sync_write = -1;
+static int insecure; /* --insecure */
 static const char *error_file;
 static volatile pid_t forward_to;
 
@@ -134,6 +137,10 @@ static void parse_args(int argc, char **argv) {
   int i;
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
+    if (strcmp(a, "--insecure") == 0) {
+      insecure = 1;
+      continue;
+    }
     if (strcmp(a, "--") == 0) {
       i++;
       break;
@@ -365,7 +372,7 @@ static void setup_rootfs(void) {
   if (root_fd < 0) die("open the new root");
   mountf("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   setup_dev();
-  mountf("sysfs", "sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
+  mountf("sysfs", "sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | (insecure ? 0 : MS_RDONLY), NULL);
   for (int i = 0; i < nbinds; i++) {
     char *spec = strdup(binds[i]), *colon = strchr(spec, ':');
     if (!colon) usage("--bind needs SRC:DST");
@@ -378,7 +385,7 @@ static void setup_rootfs(void) {
   }
   extra_mounts();
   close(root_fd);
-  protect_kernel_paths();
+  if (!insecure) protect_kernel_paths();
   /* pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves the new. */
   if (syscall(SYS_pivot_root, ".", ".") < 0) die("pivot_root");
   if (umount2(".", MNT_DETACH) < 0) die("umount old root");
@@ -392,6 +399,7 @@ static const int default_caps[] = {
     CAP_AUDIT_WRITE};
 
 static int is_default_cap(int cap) {
+  if (insecure) return 1; /* --insecure keeps them all */
   for (size_t i = 0; i < sizeof default_caps / sizeof default_caps[0]; i++)
     if (default_caps[i] == cap) return 1;
   return 0;
@@ -454,7 +462,14 @@ static void drop_privileges(void) {
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);
-  if (uid == 0) {
+  if (uid == 0 && insecure) {
+    /* every capability this process holds (the machine's bounding set may lack some) */
+    if (syscall(SYS_capget, &hdr, data) < 0) die("capget");
+    for (int i = 0; i < 2; i++) {
+      data[i].effective = data[i].permitted;
+      data[i].inheritable = 0;
+    }
+  } else if (uid == 0) {
     for (size_t i = 0; i < sizeof default_caps / sizeof default_caps[0]; i++) {
       int cap = default_caps[i];
       data[cap / 32].effective |= 1u << (cap % 32);
@@ -482,7 +497,7 @@ static void exec_command(void) {
     make_dirs(cwd);
     if (chdir(cwd) < 0) die("chdir %s", cwd);
   }
-  install_seccomp();
+  if (!insecure) install_seccomp();
   drop_privileges();
   syscall(SYS_close_range, 3, ~0U, 0); /* nothing tsbuild had open reaches the command */
   envv[nenv] = NULL;

@@ -22,6 +22,8 @@ export interface BuildOptions {
   target?: string;
   /** --build-arg values; `undefined` means "take it from the environment". */
   buildArgs?: Record<string, string | undefined>;
+  /** --allow: entitlements (security.insecure lets RUN --security=insecure run). */
+  allow?: string[];
   /** --ssh: agent sockets or key files by id, for RUN --mount=type=ssh. */
   ssh?: Record<string, string[]>;
   /** --secret values by id: a file or an environment variable of tsbuild's. */

@@ -70,6 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     })
     .option('--no-cache-filter <stage>', 'run every step of this stage; repeatable', collect, [])
     .option('--secret <id=ID,src=PATH|env=VAR>', 'a secret for RUN --mount=type=secret; repeatable', collect, [])
+    .option('--allow <entitlement>', 'security.insecure: let RUN --security=insecure steps run privileged; repeatable', collect, [])
     .option('--ssh <default|ID=SOCKET|ID=KEY[,KEY]>', 'an ssh agent (or keys) for RUN --mount=type=ssh; repeatable', collect, [])
     .option('--platform <os/arch[/variant]>', 'the platform to build for (default: the host\'s)')
     .option('--pull', 'check FROM images\' tags against their registries, and pull what changed')

@@ -20,6 +20,8 @@ export interface SandboxMount {
 }
 
 export interface SandboxSpec {
+  /** RUN --security=insecure: every capability, no seccomp, nothing of /proc or /sys masked. */
+  insecure?: boolean;
   /** The step's rootfs (overlay/mounts.ts); overlay --mounts share its base. */
   rootfs: StepRootfs;
   /** Empty directory for this step: the rootfs's upper/ and work/, and rootfs/ where it is mounted, are made inside it. */
@@ -111,6 +113,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   args.push('--cwd', spec.cwd);
   for (const m of spec.mounts ?? []) args.push('--mount', m.type, m.readOnly ? '1' : '0', m.source, m.target);
   if (spec.network) args.push('--net', spec.network);
+  if (spec.insecure) args.push('--insecure');
   const sandboxNet = spec.network === 'sandbox';
   if (sandboxNet) args.push('--sync-fds', '4,3');
   // the environment goes through a file the helper reads and deletes: secrets exposed as env

@@ -72,7 +72,11 @@ function script(ctx: StepContext, ins: ExpandedRun): Script {
 }
 
 export async function run(ctx: StepContext, ins: ExpandedRun): Promise<void> {
-  if (ins.flags.used('security')) fail(ctx, 'RUN --security is not supported yet');
+  const security = ins.flags.string('security') ?? 'sandbox';
+  if (security !== 'sandbox' && security !== 'insecure') fail(ctx, `security mode "${security}" is not supported (sandbox or insecure)`);
+  if (security === 'insecure' && !ctx.options.allow?.includes('security.insecure')) {
+    fail(ctx, 'RUN --security=insecure needs --allow security.insecure: the step would run with every capability and no seccomp filter');
+  }
   const network = ins.network ?? 'default';
   if (!['none', 'host', 'default'].includes(network)) fail(ctx, `unsupported network mode "${network}" (none, host or default)`);
   const { argv, pipe } = script(ctx, ins);
@@ -85,6 +89,7 @@ export async function run(ctx: StepContext, ins: ExpandedRun): Promise<void> {
     user: config.User,
     workdir: config.WorkingDir,
     network,
+    ...(security === 'insecure' ? { security } : {}), // keys of sandboxed steps stay as they were
     proxies,
     mounts: await mountKeys(ctx, ins),
     createdBy: createdBy(ctx, argv), // the history text a hit reuses
@@ -145,6 +150,7 @@ async function runPrepared(ctx: StepContext, ins: ExpandedRun, argv: string[], p
     signal: ctx.options.signal,
     mounts: prepared.mounts,
     network: network === 'none' ? 'none' : sandboxNet ? 'sandbox' : 'host',
+    insecure: ins.flags.string('security') === 'insecure',
   });
   // sharing=locked cache mounts: one step at a time per cache, across builds
   const result = await prepared.locked.reduce<() => Promise<Awaited<ReturnType<typeof run>>>>(

@@ -21,6 +21,7 @@ export interface BuildFlags extends RegistryFlags {
   target?: string;
   secret: string[];
   ssh: string[];
+  allow: string[];
   /** commander's --no-cache: false when given. */
   cache: boolean;
   progress: string;
@@ -89,6 +90,10 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     target: flags.target,
     secrets: parseSecrets(flags.secret),
     ssh: parseSsh(flags.ssh),
+    allow: flags.allow.map((a) => {
+      if (a !== 'security.insecure' && a !== 'network.host') throw new UsageError(`invalid --allow "${a}": security.insecure or network.host`);
+      return a;
+    }),
     noCache: flags.cache === false,
     jobs: flags.jobs,
     noCacheFilter: flags.cacheFilter,
