@@ -30,6 +30,10 @@
  *                         a chroot would resolve it (openat2 RESOLVE_IN_ROOT: no symlink leaves it),
  *                         and a missing mount point is made where it would be (in /dev's tmpfs, in
  *                         another mount; the init layer holds those on the image's filesystem)
+ *   --cgroup DIR          join this cgroup (its cgroup.procs) before anything else (repeatable: one per
+ *                         v1 controller); every process of the step inherits it
+ *   --rlimit NAME:SOFT:HARD  a ulimit of the command (nofile, nproc, core, stack, memlock, ...; -1 unlimited)
+ *   --shm-size BYTES      size of /dev/shm (default 64 MiB, as Docker)
  *   --insecure            RUN --security=insecure: every capability, no seccomp filter, /proc and /sys
  *                         not masked and /sys writable (a privileged container, as BuildKit's)
  *   --error-file PATH     where a failure to set the step up is described, in one line
@@ -60,6 +64,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -87,6 +92,24 @@ static struct extra_mount mounts[64];
 static int nmounts;
 static int net_none, net_sandbox, sync_read = -1, sync_write = -1;
 static int insecure; /* --insecure */
+static const char *cgroups[8];
+static int ncgroups;
+static struct { int resource; struct rlimit limit; } rlimits[16];
+static int nrlimits;
+static unsigned long long shm_size = 65536ULL * 1024;
+
+/* `nofile` → RLIMIT_NOFILE, as docker's --ulimit names them. */
+static int rlimit_resource(const char *name) {
+  static const struct { const char *name; int resource; } names[] = {
+      {"core", RLIMIT_CORE}, {"cpu", RLIMIT_CPU}, {"data", RLIMIT_DATA}, {"fsize", RLIMIT_FSIZE},
+      {"locks", RLIMIT_LOCKS}, {"memlock", RLIMIT_MEMLOCK}, {"msgqueue", RLIMIT_MSGQUEUE},
+      {"nice", RLIMIT_NICE}, {"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC}, {"rss", RLIMIT_RSS},
+      {"rtprio", RLIMIT_RTPRIO}, {"rttime", RLIMIT_RTTIME}, {"sigpending", RLIMIT_SIGPENDING},
+      {"stack", RLIMIT_STACK}, {"as", RLIMIT_AS}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(names[i].name, name) == 0) return names[i].resource;
+  return -1;
+}
 static const char *error_file;
 static volatile pid_t forward_to;
 
@@ -163,6 +186,20 @@ static void parse_args(int argc, char **argv) {
     else if (strcmp(a, "--rootfs") == 0) rootfs = v;
     else if (strcmp(a, "--hostname") == 0) hostname = v;
     else if (strcmp(a, "--cwd") == 0) cwd = v;
+    else if (strcmp(a, "--cgroup") == 0) {
+      if (ncgroups >= 8) usage("too many --cgroup");
+      cgroups[ncgroups++] = v;
+    } else if (strcmp(a, "--shm-size") == 0) shm_size = strtoull(v, NULL, 10);
+    else if (strcmp(a, "--rlimit") == 0) {
+      char name[32];
+      long long soft, hard;
+      if (nrlimits >= 16) usage("too many --rlimit");
+      if (sscanf(v, "%31[a-z]:%lld:%lld", name, &soft, &hard) != 3 || rlimit_resource(name) < 0) usage("--rlimit NAME:SOFT:HARD");
+      rlimits[nrlimits].resource = rlimit_resource(name);
+      rlimits[nrlimits].limit.rlim_cur = soft < 0 ? RLIM_INFINITY : (rlim_t)soft;
+      rlimits[nrlimits].limit.rlim_max = hard < 0 ? RLIM_INFINITY : (rlim_t)hard;
+      nrlimits++;
+    }
     else if (strcmp(a, "--env-file") == 0) read_env_file(v);
     else if (strcmp(a, "--error-file") == 0) error_file = v;
     else if (strcmp(a, "--net") == 0) {
@@ -215,7 +252,9 @@ static void setup_dev(void) {
   mkdir("shm", 01777);
   mkdir("mqueue", 0755);
   mountf("devpts", "pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
-  mountf("shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+  char shm_opts[64];
+  snprintf(shm_opts, sizeof shm_opts, "mode=1777,size=%llu", shm_size);
+  mountf("shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, shm_opts);
   mountf("mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   symlink("pts/ptmx", "ptmx");
   symlink("/proc/self/fd", "fd");
@@ -497,6 +536,8 @@ static void exec_command(void) {
     make_dirs(cwd);
     if (chdir(cwd) < 0) die("chdir %s", cwd);
   }
+  for (int i = 0; i < nrlimits; i++)
+    if (setrlimit(rlimits[i].resource, &rlimits[i].limit) < 0) die("--ulimit: setrlimit");
   if (!insecure) install_seccomp();
   drop_privileges();
   syscall(SYS_close_range, 3, ~0U, 0); /* nothing tsbuild had open reaches the command */
@@ -550,8 +591,23 @@ static int run_init(void) {
   }
 }
 
+/* Joins the step's cgroups (limits): first, so that every process the step makes is counted. */
+static void join_cgroups(void) {
+  for (int i = 0; i < ncgroups; i++) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cgroup.procs", cgroups[i]);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) die("join cgroup %s", cgroups[i]);
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%d", (int)getpid());
+    if (write(fd, pid, (size_t)n) != n) die("join cgroup %s", cgroups[i]);
+    close(fd);
+  }
+}
+
 int main(int argc, char **argv) {
   parse_args(argc, argv);
+  join_cgroups();
   pid_t parent = getppid();
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) _exit(125);
   if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (net_none || net_sandbox ? CLONE_NEWNET : 0)) < 0) die("unshare");

@@ -2,6 +2,7 @@
 import type { Platform } from '../image/platform.js';
 import type { Progress } from '../progress/progress.js';
 import type { RegistryOptions } from '../registry/hosts.js';
+import type { ResourceLimits } from '../sandbox/cgroups.js';
 import type { CacheExportSpec, CacheImportSpec } from '../remote-cache/spec.js';
 import type { Store } from '../store/store.js';
 
@@ -22,6 +23,12 @@ export interface BuildOptions {
   target?: string;
   /** --build-arg values; `undefined` means "take it from the environment". */
   buildArgs?: Record<string, string | undefined>;
+  /** --memory, --memory-swap, --cpu-*, --cpuset-cpus, --pids-limit: every RUN step's cgroup. */
+  limits?: ResourceLimits;
+  /** --ulimit NAME=SOFT[:HARD], as `NAME:SOFT:HARD` (-1 unlimited). */
+  ulimits?: string[];
+  /** --shm-size: /dev/shm's size in bytes. */
+  shmSize?: number;
   /** --allow: entitlements (security.insecure lets RUN --security=insecure run). */
   allow?: string[];
   /** --ssh: agent sockets or key files by id, for RUN --mount=type=ssh. */

@@ -20,6 +20,12 @@ export interface SandboxMount {
 }
 
 export interface SandboxSpec {
+  /** cgroups the step joins first (its resource limits: cgroups.ts). */
+  cgroups?: string[];
+  /** ulimits of the command, `NAME:SOFT:HARD` (-1 unlimited). */
+  rlimits?: string[];
+  /** /dev/shm's size in bytes (default 64 MiB). */
+  shmSize?: number;
   /** RUN --security=insecure: every capability, no seccomp, nothing of /proc or /sys masked. */
   insecure?: boolean;
   /** The step's rootfs (overlay/mounts.ts); overlay --mounts share its base. */
@@ -114,6 +120,9 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   for (const m of spec.mounts ?? []) args.push('--mount', m.type, m.readOnly ? '1' : '0', m.source, m.target);
   if (spec.network) args.push('--net', spec.network);
   if (spec.insecure) args.push('--insecure');
+  for (const dir of spec.cgroups ?? []) args.push('--cgroup', dir);
+  for (const r of spec.rlimits ?? []) args.push('--rlimit', r);
+  if (spec.shmSize !== undefined) args.push('--shm-size', String(spec.shmSize));
   const sandboxNet = spec.network === 'sandbox';
   if (sandboxNet) args.push('--sync-fds', '4,3');
   // the environment goes through a file the helper reads and deletes: secrets exposed as env

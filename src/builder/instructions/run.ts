@@ -8,6 +8,7 @@ import { envGet, envSet } from '../../image/config.js';
 import { makeInitLayer, MountPointError } from '../../overlay/init-layer.js';
 import { stepRootfs } from '../../overlay/mounts.js';
 import { haveSlirp, runInSandbox } from '../../sandbox/run.js';
+import { hasLimits, StepCgroup } from '../../sandbox/cgroups.js';
 import { resolveUser } from '../../sandbox/user.js';
 import { cachedStep, commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
 import { withFileLock } from '../../store/lock.js';
@@ -138,6 +139,8 @@ async function runPrepared(ctx: StepContext, ins: ExpandedRun, argv: string[], p
   if (pipe) binds[`dev/pipes/${pipe.name}`] = pipe.hostFile;
 
   const output = ctx.output;
+  const limits = ctx.options.limits;
+  const cgroup = hasLimits(limits) ? StepCgroup.create(`${path.basename(ctx.stepDir)}-${process.pid}-${Date.now().toString(36)}`, limits) : undefined;
   const run = () => runInSandbox({
     rootfs: stepRootfs(ctx.store.layers, ctx.state.layers, initDir, ctx.stepDir),
     stepDir: ctx.stepDir,
@@ -151,16 +154,33 @@ async function runPrepared(ctx: StepContext, ins: ExpandedRun, argv: string[], p
     mounts: prepared.mounts,
     network: network === 'none' ? 'none' : sandboxNet ? 'sandbox' : 'host',
     insecure: ins.flags.string('security') === 'insecure',
+    cgroups: cgroup?.dirs,
+    rlimits: ctx.options.ulimits,
+    shmSize: ctx.options.shmSize,
   });
-  // sharing=locked cache mounts: one step at a time per cache, across builds
-  const result = await prepared.locked.reduce<() => Promise<Awaited<ReturnType<typeof run>>>>(
-    (inner, lockFile) => () => withFileLock(lockFile, inner),
-    run,
-  )();
+  let result: Awaited<ReturnType<typeof run>>;
+  let oom: boolean;
+  try {
+    // sharing=locked cache mounts: one step at a time per cache, across builds
+    result = await prepared.locked.reduce<() => Promise<Awaited<ReturnType<typeof run>>>>(
+      (inner, lockFile) => () => withFileLock(lockFile, inner),
+      run,
+    )();
+    oom = result.exitCode !== 0 && cgroup?.oomKilled() === true;
+  } finally {
+    cgroup?.remove();
+  }
   ctx.options.signal?.throwIfAborted();
   if (result.setupError) {
     const why = result.setupError.startsWith('--mount') ? result.setupError : `could not set up the step: ${result.setupError}`;
     throw new BuildStepError(`RUN ${why}`, { location: ins.location });
+  }
+  if (oom) {
+    const mib = limits!.memory! / (1 << 20);
+    throw new BuildStepError(`RUN was killed for memory: process ${goQuote(argv.join(' '))} needed more than --memory ${Number.isInteger(mib) ? `${mib}MiB` : `${limits!.memory} bytes`} (exit code: ${result.exitCode})`, {
+      location: ins.location,
+      exitCode: 1,
+    });
   }
   if (result.exitCode !== 0) {
     // BuildKit's words: the arguments joined, quoted as Go's %q quotes them; a full store is likely why

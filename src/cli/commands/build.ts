@@ -4,6 +4,8 @@ import { UsageError } from '../../errors.js';
 import { parsePlatform } from '../../image/platform.js';
 import { parseCacheExport, parseCacheImport } from '../../remote-cache/spec.js';
 import { parseSsh } from '../../builder/ssh-agent.js';
+import type { ResourceLimits } from '../../sandbox/cgroups.js';
+import { parseSize } from '../../util/units.js';
 import { fullName, parseReference } from '../../image/reference.js';
 import { exportImage } from '../../archive/export.js';
 import { parseOutputSpec } from '../../archive/output-spec.js';
@@ -22,6 +24,15 @@ export interface BuildFlags extends RegistryFlags {
   secret: string[];
   ssh: string[];
   allow: string[];
+  memory?: string;
+  memorySwap?: string;
+  cpuQuota?: string;
+  cpuPeriod?: string;
+  cpuShares?: string;
+  cpusetCpus?: string;
+  pidsLimit?: string;
+  ulimit: string[];
+  shmSize?: string;
   /** commander's --no-cache: false when given. */
   cache: boolean;
   progress: string;
@@ -47,6 +58,50 @@ function parseSecrets(list: string[]): Record<string, { src?: string; env?: stri
     else out[id] = { env: kv.env ?? id };
   }
   return out;
+}
+
+function bytes(flag: string, v: string): number {
+  const n = v === '-1' ? -1 : parseSize(v);
+  if (n === undefined || (n <= 0 && n !== -1)) throw new UsageError(`invalid ${flag} "${v}": expected a size such as 512m or 2g`);
+  return n;
+}
+
+function integer(flag: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`invalid ${flag} "${v}": expected an integer of at least ${min}`);
+  return n;
+}
+
+/** docker build's resource flags, checked as dockerd checks them. */
+function parseLimits(f: BuildFlags): ResourceLimits {
+  const l: ResourceLimits = {};
+  if (f.memory !== undefined) l.memory = bytes('--memory', f.memory);
+  if (l.memory !== undefined && l.memory < 6 << 20) throw new UsageError(`invalid --memory "${f.memory}": the minimum is 6MB, as Docker's`);
+  if (f.memorySwap !== undefined) {
+    if (l.memory === undefined) throw new UsageError('--memory-swap needs --memory');
+    l.memorySwap = bytes('--memory-swap', f.memorySwap);
+    if (l.memorySwap !== -1 && l.memorySwap < l.memory) throw new UsageError('--memory-swap must be at least --memory (it is memory plus swap), or -1');
+  }
+  if (f.cpuQuota !== undefined) l.cpuQuota = integer('--cpu-quota', f.cpuQuota, 1000);
+  if (f.cpuPeriod !== undefined) l.cpuPeriod = integer('--cpu-period', f.cpuPeriod, 1000);
+  if (f.cpuShares !== undefined) l.cpuShares = integer('--cpu-shares', f.cpuShares, 2);
+  if (f.cpusetCpus !== undefined) {
+    if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(f.cpusetCpus)) throw new UsageError(`invalid --cpuset-cpus "${f.cpusetCpus}": expected a list such as 0-1 or 0,2`);
+    l.cpusetCpus = f.cpusetCpus;
+  }
+  if (f.pidsLimit !== undefined) l.pidsLimit = integer('--pids-limit', f.pidsLimit, -1);
+  return l;
+}
+
+/** `--ulimit nofile=1024:2048` (hard defaults to soft) → `nofile:1024:2048`. */
+function parseUlimit(v: string): string {
+  const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(v);
+  const names = ['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack', 'as'];
+  if (!m || !names.includes(m[1]!)) throw new UsageError(`invalid --ulimit "${v}": expected NAME=SOFT[:HARD] with NAME one of ${names.join(', ')}`);
+  const soft = Number(m[2]);
+  const hard = m[3] !== undefined ? Number(m[3]) : soft;
+  if (hard !== -1 && (soft === -1 || soft > hard)) throw new UsageError(`invalid --ulimit "${v}": the soft limit is above the hard one`);
+  return `${m[1]}:${soft}:${hard}`;
 }
 
 function parseBuildArgs(list: string[]): Record<string, string | undefined> {
@@ -90,6 +145,9 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     target: flags.target,
     secrets: parseSecrets(flags.secret),
     ssh: parseSsh(flags.ssh),
+    limits: parseLimits(flags),
+    ulimits: flags.ulimit.map(parseUlimit),
+    shmSize: flags.shmSize !== undefined ? bytes('--shm-size', flags.shmSize) : undefined,
     allow: flags.allow.map((a) => {
       if (a !== 'security.insecure' && a !== 'network.host') throw new UsageError(`invalid --allow "${a}": security.insecure or network.host`);
       return a;
