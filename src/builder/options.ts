@@ -29,6 +29,8 @@ export interface BuildOptions {
   ulimits?: string[];
   /** --shm-size: /dev/shm's size in bytes. */
   shmSize?: number;
+  /** --runtime runc|crun|PATH: RUN steps through that OCI runtime instead of the built-in sandbox. */
+  runtime?: string;
   /** --allow: entitlements (security.insecure lets RUN --security=insecure run). */
   allow?: string[];
   /** --ssh: agent sockets or key files by id, for RUN --mount=type=ssh. */

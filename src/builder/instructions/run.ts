@@ -7,7 +7,8 @@ import { BuildStepError } from '../../errors.js';
 import { envGet, envSet } from '../../image/config.js';
 import { makeInitLayer, MountPointError } from '../../overlay/init-layer.js';
 import { stepRootfs } from '../../overlay/mounts.js';
-import { haveSlirp, runInSandbox } from '../../sandbox/run.js';
+import { haveSlirp, runInSandbox, type SandboxSpec } from '../../sandbox/run.js';
+import { runInRuntime } from '../../sandbox/oci-runtime.js';
 import { hasLimits, StepCgroup } from '../../sandbox/cgroups.js';
 import { resolveUser } from '../../sandbox/user.js';
 import { cachedStep, commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
@@ -141,7 +142,7 @@ async function runPrepared(ctx: StepContext, ins: ExpandedRun, argv: string[], p
   const output = ctx.output;
   const limits = ctx.options.limits;
   const cgroup = hasLimits(limits) ? StepCgroup.create(`${path.basename(ctx.stepDir)}-${process.pid}-${Date.now().toString(36)}`, limits) : undefined;
-  const run = () => runInSandbox({
+  const spec: SandboxSpec = {
     rootfs: stepRootfs(ctx.store.layers, ctx.state.layers, initDir, ctx.stepDir),
     stepDir: ctx.stepDir,
     binds,
@@ -157,7 +158,9 @@ async function runPrepared(ctx: StepContext, ins: ExpandedRun, argv: string[], p
     cgroups: cgroup?.dirs,
     rlimits: ctx.options.ulimits,
     shmSize: ctx.options.shmSize,
-  });
+  };
+  const runtime = ctx.options.runtime;
+  const run = () => (runtime ? runInRuntime(runtime, spec) : runInSandbox(spec));
   let result: Awaited<ReturnType<typeof run>>;
   let oom: boolean;
   try {

@@ -4,6 +4,7 @@ import { UsageError } from '../../errors.js';
 import { parsePlatform } from '../../image/platform.js';
 import { parseCacheExport, parseCacheImport } from '../../remote-cache/spec.js';
 import { parseSsh } from '../../builder/ssh-agent.js';
+import { runtimePath } from '../../sandbox/oci-runtime.js';
 import type { ResourceLimits } from '../../sandbox/cgroups.js';
 import { parseSize } from '../../util/units.js';
 import { fullName, parseReference } from '../../image/reference.js';
@@ -33,6 +34,7 @@ export interface BuildFlags extends RegistryFlags {
   pidsLimit?: string;
   ulimit: string[];
   shmSize?: string;
+  runtime?: string;
   /** commander's --no-cache: false when given. */
   cache: boolean;
   progress: string;
@@ -146,6 +148,7 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     secrets: parseSecrets(flags.secret),
     ssh: parseSsh(flags.ssh),
     limits: parseLimits(flags),
+    ...(flags.runtime ? { runtime: runtimePath(flags.runtime) } : {}),
     ulimits: flags.ulimit.map(parseUlimit),
     shmSize: flags.shmSize !== undefined ? bytes('--shm-size', flags.shmSize) : undefined,
     allow: flags.allow.map((a) => {
