@@ -45,8 +45,7 @@ export async function exportCaches(run: BuildRun, built: readonly BuiltStep[], f
     const started = Date.now();
     run.progress.step(id, `exporting cache to ${spec.type === 'registry' ? spec.ref : `local:${spec.dest}`}`);
     try {
-      await run.imported?.materialize(steps.flatMap((s) => s.layers));
-      const digest = await exportCache(run.options.store, spec, steps, run.options.registry ?? {});
+      const digest = await exportCache(run.options.store, spec, steps, run.options.registry ?? {}, run.imported);
       if (digest) run.progress.status(id, `writing cache manifest ${digest} done`);
       run.progress.done(id, (Date.now() - started) / 1000, false);
     } catch (err) {

@@ -14,6 +14,7 @@ import type { Store } from '../store/store.js';
 import { hexOf, sha256, type Digest } from '../util/digest.js';
 import { FileSink } from '../util/sink.js';
 import { CACHE_CONFIG_MEDIA_TYPE, makeCacheConfig, UNCOMPRESSED_ANNOTATION, type CacheBlob, type CacheRecord } from './config.js';
+import type { ImportedCache } from './imported.js';
 import { withInsecure, type CacheExportSpec } from './spec.js';
 
 /** A step of this build as the cache exports it: its key, the layers of its result, its history text. */
@@ -56,12 +57,22 @@ function cacheManifest(recs: CacheRecord[]): { manifest: Manifest; configBytes: 
   };
 }
 
-async function toRegistry(store: Store, steps: BuiltStep[], ref: string, registry: RegistryOptions): Promise<Digest | undefined> {
+async function toRegistry(store: Store, steps: BuiltStep[], ref: string, registry: RegistryOptions, imported?: ImportedCache): Promise<Digest | undefined> {
   const r = parseReference(ref);
   const repo = new RegistryRepository(r.domain, r.path, registry, 'push');
-  const layers = layersOf(steps);
-  const descs = await pushLayers(store, repo, layers.map((l) => storeLayer(store, l)), { compression: 'gzip', ociMediaTypes: true });
-  const blobs = new Map(layers.map((l, i) => [l.chainId, { ...descs[i]!, diffId: l.diffId } as CacheBlob]));
+  const blobs = new Map<Digest, CacheBlob>();
+  // layers imported from a cache in this registry and never fetched: skipped or mounted as they are
+  const local: LayerMeta[] = [];
+  for (const l of layersOf(steps)) {
+    const remote = imported?.remote(l.chainId);
+    const from = remote?.registry?.domain === r.domain ? remote.registry.repository : undefined;
+    if (remote && from !== undefined && (from === r.path ? await repo.hasBlob(remote.blob.digest) : await repo.mountBlob(remote.blob.digest, from))) {
+      blobs.set(l.chainId, remote.blob);
+    } else local.push(l);
+  }
+  await imported?.materialize(local);
+  const descs = await pushLayers(store, repo, local.map((l) => storeLayer(store, l)), { compression: 'gzip', ociMediaTypes: true });
+  local.forEach((l, i) => blobs.set(l.chainId, { ...descs[i]!, diffId: l.diffId }));
   const { manifest, configBytes } = cacheManifest(records(steps, (l) => blobs.get(l.chainId)!));
   await pushSmallBlob(repo, manifest.config.digest, configBytes);
   return repo.putManifest(r.tag ?? 'latest', Buffer.from(JSON.stringify(manifest)), manifest.mediaType);
@@ -110,9 +121,14 @@ async function toLocal(store: Store, steps: BuiltStep[], dest: string, tag: stri
   return digest;
 }
 
-/** Exports the build's cache as one --cache-to asks (inline is written into the image config by the builder). */
-export async function exportCache(store: Store, spec: Exclude<CacheExportSpec, { type: 'inline' }>, steps: BuiltStep[], registry: RegistryOptions): Promise<Digest | undefined> {
+/**
+ * Exports the build's cache as one --cache-to asks (inline is written into the image config by the
+ * builder). Layers imported from a cache and never needed are fetched only for a local export or
+ * another registry; in the same registry they are skipped or mounted.
+ */
+export async function exportCache(store: Store, spec: Exclude<CacheExportSpec, { type: 'inline' }>, steps: BuiltStep[], registry: RegistryOptions, imported?: ImportedCache): Promise<Digest | undefined> {
   if (steps.length === 0) return undefined;
-  if (spec.type === 'registry') return toRegistry(store, steps, spec.ref, withInsecure(registry, parseReference(spec.ref).domain, spec.insecure));
+  if (spec.type === 'registry') return toRegistry(store, steps, spec.ref, withInsecure(registry, parseReference(spec.ref).domain, spec.insecure), imported);
+  await imported?.materialize(layersOf(steps)); // a directory gets every blob
   return toLocal(store, steps, spec.dest, spec.tag);
 }

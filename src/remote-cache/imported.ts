@@ -70,6 +70,16 @@ export class ImportedCache {
     return undefined;
   }
 
+  /**
+   * A layer this cache holds and the store does not (yet): its blob and the registry repository it
+   * is in, so that an export to that registry mounts or skips it instead of fetching it first.
+   */
+  remote(chainId: Digest): { blob: CacheBlob; registry?: { domain: string; repository: string } } | undefined {
+    const p = this.pending.get(chainId);
+    if (!p || this.store.layers.has(chainId)) return undefined;
+    return { blob: p.blob, registry: p.source.registry };
+  }
+
   /** Makes sure every layer is in the store: what came from this cache is fetched (in parallel) and recorded bottom up. */
   async materialize(layers: readonly LayerMeta[]): Promise<void> {
     const missing = layers.filter((l) => this.pending.has(l.chainId) && !this.store.layers.has(l.chainId));

@@ -273,6 +273,17 @@ describe.skipIf(lacks('root', 'skopeo', 'docker'))('registries', () => {
       expect(await imageId(b.root, 'app:1', b.env)).toBe(await imageId(a.root, 'app:1', a.env));
       // busybox, the COPY and the final RUN: the builder stage's layer was never needed
       expect(layersIn(b.root)).toBe(3);
+      // a runner that imports and exports the same ref (the README's CI job) re-exports the
+      // builder stage's layer without fetching it: mounted or skipped in the registry
+      const c2 = machine();
+      await c2.ok(['load', archive]);
+      const both = await c2.ok(['build', '--progress', 'plain', '-t', 'app:1', '--cache-from', ref, '--cache-to', `type=registry,ref=${ref},mode=max`, dir]);
+      expect(ran(both.stderr, 'built-it')).toBe(false);
+      expect(layersIn(c2.root)).toBe(3);
+      const d = machine();
+      await d.ok(['load', archive]);
+      const fromReexport = await d.ok(['build', '--progress', 'plain', '--target', 'builder', '--cache-from', ref, dir]);
+      expect(ran(fromReexport.stderr, 'built-it')).toBe(false);
       // the builder stage as the target: its layer is fetched now, and filed in this store's cache
       const target = await b.ok(['build', '--progress', 'plain', '--target', 'builder', '-t', 'builder:1', '--cache-from', `type=registry,ref=${ref}`, dir]);
       expect(ran(target.stderr, 'built-it')).toBe(false);
