@@ -129,13 +129,17 @@ export class StepCgroup {
     }
   }
 
-  /** Removes the cgroups (the step's processes are gone by then). */
+  /** Removes the cgroups (the step's processes are gone by then; a cgroup may stay busy a moment after, so a few tries). */
   remove(): void {
     for (const dir of this.dirs) {
-      try {
-        rmdirSync(dir);
-      } catch {
-        // still busy for a moment after the last process exits: the kernel frees it with the last reference
+      for (let attempt = 0; attempt < 20; attempt++) {
+        try {
+          rmdirSync(dir);
+          break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EBUSY') break; // gone already, or not ours to remove
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        }
       }
     }
   }
