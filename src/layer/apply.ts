@@ -102,6 +102,7 @@ export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: str
       clear(target);
       native().mknod(target, S_IFCHR | 0o600, 0, 0);
       lchownSync(target, e.uid, e.gid);
+      lutimesSync(target, e.mtime, e.mtime); // as archived: the layer's files give back the same tar
       continue;
     }
 
