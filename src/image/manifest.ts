@@ -15,6 +15,13 @@ export const MEDIA_TYPES = {
   dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
 } as const;
 
+/** A layer media type's compression (`…tar+gzip`, `…tar.gzip`, `…tar+zstd`, else a plain tar). */
+export function layerCompression(mediaType: string): 'gzip' | 'zstd' | 'uncompressed' {
+  if (mediaType.endsWith('zstd')) return 'zstd';
+  if (mediaType.endsWith('gzip')) return 'gzip';
+  return 'uncompressed';
+}
+
 export interface Descriptor {
   mediaType: string;
   digest: Digest;

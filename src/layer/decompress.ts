@@ -16,6 +16,12 @@ function isZstd(head: Buffer): boolean {
   return magic === 0xfd2fb528 || (magic & 0xfffffff0) === 0x184d2a50;
 }
 
+/** A blob's compression from its first bytes (gzip's or zstd's magic number), undefined for anything else. */
+export function compressionOfBytes(head: Buffer): 'gzip' | 'zstd' | undefined {
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  return isZstd(head) ? 'zstd' : undefined;
+}
+
 /**
  * Detects a layer's compression from its first bytes and yields the uncompressed tar: plain tar,
  * gzip and zstd (its library is loaded only when a zstd stream comes) are read; bzip2 and xz are
@@ -35,7 +41,8 @@ export async function* decompressed(source: Readable): AsyncGenerator<Buffer> {
     yield* pending;
     yield* it;
   }
-  if (head[0] === 0x1f && head[1] === 0x8b) {
+  const compression = compressionOfBytes(head);
+  if (compression === 'gzip') {
     const gunzip = createGunzip({ chunkSize: 1 << 20 }); // big output chunks: fewer callbacks, and file writes off the main thread
     const input = Readable.from(coalesced(replay(), 1 << 20), { highWaterMark: 2 }); // 2 MiB in flight, whatever the layer
     input.on('error', (err) => gunzip.destroy(err));
@@ -48,7 +55,7 @@ export async function* decompressed(source: Readable): AsyncGenerator<Buffer> {
     }
     return;
   }
-  if (isZstd(head)) {
+  if (compression === 'zstd') {
     yield* zstdDecompressed(replay());
     return;
   }

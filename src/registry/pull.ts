@@ -4,7 +4,8 @@ import { Readable } from 'node:stream';
 import { IntegrityError, RegistryError } from '../errors.js';
 import { chainIds } from '../image/chain-id.js';
 import { parseConfig, type ImageConfig } from '../image/config.js';
-import { MEDIA_TYPES, type Descriptor, type Index, type Manifest } from '../image/manifest.js';
+import { layerCompression, MEDIA_TYPES, type Descriptor, type Index, type Manifest } from '../image/manifest.js';
+import { compressionOfBytes } from '../layer/decompress.js';
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from '../image/platform.js';
 import type { ImageReference } from '../image/reference.js';
 import { CompressedLayers, type Algorithm } from '../store/compressed-layers.js';
@@ -52,17 +53,6 @@ function parseJson<T>(m: FetchedManifest, what: string): T {
   } catch {
     throw new IntegrityError(`${what}: the manifest is not valid JSON`);
   }
-}
-
-/** A layer media type's compression (undefined for a plain tar: the store's own blob is that). */
-function compressionOf(mediaType: string): Algorithm | undefined {
-  if (/gzip$/.test(mediaType)) return 'gzip';
-  if (/zstd$/.test(mediaType)) return 'zstd';
-  return undefined;
-}
-
-function startsAs(chunk: Buffer, algorithm: Algorithm): boolean {
-  return algorithm === 'gzip' ? chunk[0] === 0x1f && chunk[1] === 0x8b : chunk.length >= 4 && chunk.readUInt32LE(0) === 0xfd2fb528;
 }
 
 const isIndex = (mediaType: string) => mediaType === MEDIA_TYPES.ociIndex || mediaType === MEDIA_TYPES.dockerManifestList;
@@ -125,7 +115,9 @@ export async function storeRemoteImage(store: Store, remote: RemoteImage, events
     const kept = new Map<Digest, { file: string; algorithm: Algorithm }>();
     await forEachLimited([...missing], PARALLEL_DOWNLOADS, async ([diffId, desc]) => {
       let got = 0;
-      const algorithm = compressionOf(desc.mediaType);
+      // a plain tar is kept anyway: the store's own blob is that
+      const declared = layerCompression(desc.mediaType);
+      const algorithm: Algorithm | undefined = declared === 'uncompressed' ? undefined : declared;
       let keep = algorithm ? new FileSink(path.join(work, `${hexOf(desc.digest)}.${algorithm}`)) : undefined;
       // a socket's 64 KiB chunks joined into 1 MiB ones: written to the file and inflated off the main thread
       const bytes = coalesced(
@@ -139,7 +131,7 @@ export async function storeRemoteImage(store: Store, remote: RemoteImage, events
       const tee = async function* () {
         let first = true;
         for await (const c of bytes) {
-          if (first && keep && !startsAs(c, algorithm!)) {
+          if (first && keep && compressionOfBytes(c) !== algorithm) {
             await keep.close();
             keep = undefined;
           }

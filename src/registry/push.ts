@@ -2,7 +2,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { UsageError } from '../errors.js';
 import type { CompressedBlob, Image, Layer } from '../image/image.js';
-import { MEDIA_TYPES, type Descriptor, type Manifest } from '../image/manifest.js';
+import { layerCompression, MEDIA_TYPES, type Descriptor, type Manifest } from '../image/manifest.js';
 import type { ImageReference } from '../image/reference.js';
 import { LayerSources, type LayerSource } from '../store/layer-sources.js';
 import type { Store } from '../store/store.js';
@@ -63,13 +63,6 @@ function layerMediaType(compression: Compression, oci: boolean): string {
   return oci ? MEDIA_TYPES.ociLayerGzip : MEDIA_TYPES.dockerLayerGzip;
 }
 
-/** The compression a stored source blob has, from its media type. */
-function compressionOf(mediaType: string): Compression {
-  if (mediaType.endsWith('zstd')) return 'zstd';
-  if (mediaType.endsWith('gzip')) return 'gzip';
-  return 'uncompressed';
-}
-
 /** What pushLayers needs to know: the new layers' compression and media types, and who to tell. */
 export type LayerPushOptions = Pick<PushOptions, 'compression' | 'compressionLevel' | 'ociMediaTypes' | 'chunkSize' | 'onLayer'>;
 
@@ -88,7 +81,7 @@ export async function pushLayers(store: Store, repo: RegistryRepository, layers:
   const done = new Map<Digest, Promise<Descriptor>>(); // a layer listed twice is pushed once
 
   const pushLayer = async (layer: Layer): Promise<Descriptor> => {
-    const known = sources.of(layer.diffId).filter((s) => s.domain === repo.domain && compressionOf(s.mediaType) === compression);
+    const known = sources.of(layer.diffId).filter((s) => s.domain === repo.domain && layerCompression(s.mediaType) === compression);
     known.sort((a, b) => Number(b.repository === repo.path) - Number(a.repository === repo.path));
     for (const s of known) {
       const how = s.repository === repo.path ? ((await repo.hasBlob(s.digest)) ? 'Layer already exists' : undefined) : (await repo.mountBlob(s.digest, s.repository)) ? `Mounted from ${s.repository}` : undefined;

@@ -14,12 +14,17 @@ export interface ImageRecord {
   parent?: Digest;
 }
 
-interface ImageIndexFile {
+export interface ImageIndexFile {
   /** Normalised name (docker.io/library/x:tag) → image ID. */
   tags: Record<string, Digest>;
   images: Record<string, ImageRecord>;
   /** Repository digest (docker.io/library/x@sha256:…, the manifest a registry served) → image ID. */
   digests: Record<string, Digest>;
+}
+
+/** A normalised `name:tag@sha256:…` or `name@sha256:…` as images.json keys it (`name@sha256:…`; a tag beside a digest is ignored, as Docker ignores it); undefined for a name without a digest. */
+export function digestReference(normalized: string | undefined): string | undefined {
+  return normalized?.includes('@') ? normalized.replace(/:[^/@]+@/, '@') : undefined;
 }
 
 /** images.json: tags and image records. Callers hold the store lock while they change it. */
@@ -61,7 +66,8 @@ export class ImageIndex {
   /** Image ID for a normalised name, or for an ID / unique ID prefix. */
   resolve(nameOrId: string, normalized?: string): Digest | undefined {
     const data = this.read();
-    if (normalized?.includes('@')) return data.digests[normalized.replace(/:[^/@]+@/, '@')];
+    const byDigest = digestReference(normalized);
+    if (byDigest) return data.digests[byDigest];
     if (normalized && data.tags[normalized]) return data.tags[normalized];
     const hex = nameOrId.startsWith('sha256:') ? nameOrId.slice(7) : nameOrId;
     if (/^[0-9a-f]{4,64}$/.test(hex)) {
@@ -71,14 +77,12 @@ export class ImageIndex {
     return undefined;
   }
 
-  tagsOf(id: Digest): string[] {
-    const data = this.read();
+  tagsOf(id: Digest, data = this.read()): string[] {
     return Object.keys(data.tags).filter((t) => data.tags[t] === id).sort();
   }
 
   /** The repository digests an image was pulled or pushed as (`docker.io/library/x@sha256:…`). */
-  digestsOf(id: Digest): string[] {
-    const data = this.read();
+  digestsOf(id: Digest, data = this.read()): string[] {
     return Object.keys(data.digests).filter((d) => data.digests[d] === id).sort();
   }
 }

@@ -4,7 +4,7 @@ import { chainIds } from '../image/chain-id.js';
 import { familiarName, normalizeName, parseReference } from '../image/reference.js';
 import type { Digest } from '../util/digest.js';
 import { cacheKeptLayers } from './gc.js';
-import { ImageIndex, type ImageRecord } from './images.js';
+import { digestReference, ImageIndex, type ImageRecord } from './images.js';
 import { readImage } from './stored-image.js';
 import type { Store } from './store.js';
 
@@ -54,7 +54,7 @@ export async function removeImage(store: Store, nameOrId: string, force = false)
       if (force || !lastName || childrenOf(store, image, Object.values(data.images)).length === 0) return;
       throw new TsbuildError(`conflict: unable to delete ${image.slice(7, 19)} (must be forced) - image has dependent child images`);
     };
-    const digestRef = normalized?.includes('@') ? normalized.replace(/:[^/@]+@/, '@') : undefined;
+    const digestRef = digestReference(normalized);
     if (digestRef && data.digests[digestRef]) {
       // by repository digest: that reference goes, and the image with it when nothing else names it
       id = data.digests[digestRef];

@@ -68,18 +68,21 @@ export function getImage(store: Store, nameOrId: string): StoredImage {
   return readImage(store, id);
 }
 
-export function readImage(store: Store, id: Digest): StoredImage {
-  const record = store.images.read().images[id];
+export function readImage(store: Store, id: Digest, data = store.images.read()): StoredImage {
+  const record = data.images[id];
   if (!record) throw new ImageNotFoundError(`image ${id} not found in the store`);
   const manifest = store.blobs.readJson<Manifest>(record.manifest);
   const configBytes = store.blobs.readBytes(id);
   const config = parseConfig(configBytes);
   const layers = chainIds(config.rootfs.diff_ids).map((c) => store.layers.meta(c));
-  return { id, manifestDigest: record.manifest, manifest, config, configBytes, layers, tags: store.images.tagsOf(id), repoDigests: store.images.digestsOf(id), added: record.added, parent: record.parent };
+  const tags = store.images.tagsOf(id, data);
+  return { id, manifestDigest: record.manifest, manifest, config, configBytes, layers, tags, repoDigests: store.images.digestsOf(id, data), added: record.added, parent: record.parent };
 }
 
+/** Every image, images.json read once. */
 export function listImages(store: Store): StoredImage[] {
-  return Object.keys(store.images.read().images).map((id) => readImage(store, id as Digest));
+  const data = store.images.read();
+  return Object.keys(data.images).map((id) => readImage(store, id as Digest, data));
 }
 
 /** Points another name at a stored image (`tsbuild tag`). */
