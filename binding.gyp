@@ -2,14 +2,35 @@
   "targets": [
     {
       "target_name": "tsbuild_native",
-      "sources": ["native/addon.c"],
-      "cflags": ["-O2", "-Wall"]
+      "sources": [
+        "native/addon.c"
+      ],
+      "cflags": [
+        "-O2",
+        "-Wall"
+      ]
     },
     {
       "target_name": "tsbuild-sandbox",
       "type": "executable",
-      "sources": ["native/sandbox.c"],
-      "cflags": ["-O2", "-Wall"]
+      "sources": [
+        "native/sandbox.c"
+      ],
+      "cflags": [
+        "-O2",
+        "-Wall"
+      ]
+    },
+    {
+      "target_name": "tsbuild-userns",
+      "type": "executable",
+      "sources": [
+        "native/userns.c"
+      ],
+      "cflags": [
+        "-O2",
+        "-Wall"
+      ]
     }
   ]
 }

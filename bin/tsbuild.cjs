@@ -22,22 +22,69 @@ process.stdout.on('error', (err) => {
   process.exit(1);
 });
 
-let loaded;
-try {
-  const { bundleFile, loadBundle } = require('./bundle.cjs');
-  // dist/cli/main.js is the same code unbundled, for when only `tsc` has run.
-  loaded = existsSync(bundleFile) ? Promise.resolve(loadBundle().exports) : import('../dist/cli/main.js');
-} catch (err) {
-  loaded = Promise.reject(err);
+/**
+ * Commands that only read the store's records (files the user owns either way) run as the user;
+ * every other command of an ordinary user runs as root of a user namespace of its own (see
+ * native/userns.c), where it can mount overlays and own files as the image's ids.
+ */
+const AS_USER = new Set(['images', 'history', 'inspect', 'login', 'logout', 'tag', 'help', '-h', '--help', '-v', '--version']);
+
+function needsUserNamespace(args) {
+  return process.getuid?.() !== 0 && !process.env.TSBUILD_ROOTLESS && !AS_USER.has(args[0]);
 }
-loaded.then(
-  ({ main }) => {
-    if (typeof main !== 'function') throw new Error('dist/tsbuild.cjs has no main()');
-    return main(process.argv.slice(2)).then(
-      (code) => {
-        process.exitCode = code;
-      },
-      (err) => fail('unexpected failure', err),
-    );
-  },
-).catch((err) => fail('cannot load tsbuild (run `npm run build`)', err));
+
+/**
+ * Runs this same command again inside the user namespace and ends as it ends. Node cannot replace
+ * itself (no execve), so this process waits: it passes on the signals a terminal would not also
+ * send the child (a terminal's Ctrl-C reaches the whole process group already).
+ */
+function reexecInUserNamespace() {
+  const { spawn } = require('node:child_process');
+  const path = require('node:path');
+  const tty = require('node:tty');
+  const helper = path.join(__dirname, '..', 'build', 'Release', 'tsbuild-userns');
+  if (!existsSync(helper)) return fail('cannot run rootless', new Error(`${helper} is not built (run 'npm install')`));
+  const child = spawn(helper, [process.execPath, ...process.execArgv, __filename, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, TSBUILD_ROOTLESS: '1' },
+  });
+  const fromTerminal = [0, 1, 2].some((fd) => tty.isatty(fd));
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']) {
+    process.on(sig, () => {
+      if (sig !== 'SIGINT' || !fromTerminal) child.kill(sig);
+    });
+  }
+  child.on('error', (err) => fail('cannot run rootless', err));
+  child.on('exit', (code, signal) => {
+    if (signal) {
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
+    }
+    process.exit(code ?? 1);
+  });
+}
+
+function runMain() {
+  let loaded;
+  try {
+    const { bundleFile, loadBundle } = require('./bundle.cjs');
+    // dist/cli/main.js is the same code unbundled, for when only `tsc` has run.
+    loaded = existsSync(bundleFile) ? Promise.resolve(loadBundle().exports) : import('../dist/cli/main.js');
+  } catch (err) {
+    loaded = Promise.reject(err);
+  }
+  loaded
+    .then(({ main }) => {
+      if (typeof main !== 'function') throw new Error('dist/tsbuild.cjs has no main()');
+      return main(process.argv.slice(2)).then(
+        (code) => {
+          process.exitCode = code;
+        },
+        (err) => fail('unexpected failure', err),
+      );
+    })
+    .catch((err) => fail('cannot load tsbuild (run `npm run build`)', err));
+}
+
+if (needsUserNamespace(process.argv.slice(2))) reexecInUserNamespace();
+else runMain();

@@ -66,6 +66,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -233,9 +234,75 @@ static void mountf(const char *src, const char *dst, const char *type, unsigned 
   if (mount(src, dst, type, flags, data) < 0) die("mount %s on %s", type ? type : src, dst);
 }
 
+/* Running as root of a user namespace (rootless: see native/userns.c), not the machine's root. */
+static int in_userns;
+
+static int detect_userns(void) {
+  FILE *f = fopen("/proc/self/uid_map", "r");
+  unsigned long inside, outside, count;
+  int initial = f && fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3 && inside == 0 &&
+                outside == 0 && count == 4294967295UL;
+  if (f) fclose(f);
+  return !initial;
+}
+
+/* A device node of /dev; in a user namespace, where mknod is refused, the host's node bound there. */
 static void make_dev(const char *name, unsigned major, unsigned minor) {
+  if (in_userns) {
+    char host[64];
+    snprintf(host, sizeof host, "/dev/%s", name);
+    int fd = open(name, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd < 0) die("make /dev/%s", name);
+    close(fd);
+    mountf(host, name, NULL, MS_BIND, NULL);
+    return;
+  }
   if (mknod(name, S_IFCHR | 0666, makedev(major, minor)) < 0) die("mknod /dev/%s", name);
   chmod(name, 0666); /* mknod is subject to umask */
+}
+
+/*
+ * Remounts a bind mount with `flags` added. Flags it already has are kept: in a user namespace,
+ * those of a mount made outside it (nosuid, nodev, noexec, atime) are locked, and a remount without
+ * them is refused.
+ */
+static int remount_bind(const char *path, unsigned long flags) {
+  struct statvfs st;
+  if (statvfs(path, &st) == 0) {
+    if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
+    if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
+    if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+    if (st.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+    if (st.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+    if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+  }
+  return mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | flags, NULL);
+}
+
+static void remount_readonly(const char *path) {
+  if (remount_bind(path, MS_RDONLY) < 0) die("remount %s read-only", path);
+}
+
+/*
+ * /sys, read-only unless --insecure. A sysfs of its own needs a network namespace of its own when
+ * in a user namespace: with the host's network (--network=host, rootless) the host's /sys is bound
+ * instead, as rootless Docker does.
+ */
+static void mount_sys(void) {
+  unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (insecure ? 0 : MS_RDONLY);
+  if (mount("sysfs", "sys", "sysfs", flags, NULL) == 0) return;
+  if (!in_userns || errno != EPERM) die("mount sysfs on sys");
+  mountf("/sys", "sys", NULL, MS_BIND | MS_REC, NULL);
+  if (!insecure) remount_readonly("sys");
+}
+
+/* /proc of the step's own PID namespace. */
+static void mount_proc(void) {
+  if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0) return;
+  if (in_userns && errno == EPERM)
+    die("cannot mount /proc in a user namespace: this machine's /proc has paths masked (in a container: "
+        "procMount: Unmasked in Kubernetes, --security-opt systempaths=unconfined in Docker)");
+  die("mount proc on proc");
 }
 
 /* /dev as Docker makes it: a small tmpfs with the usual nodes, a private devpts, /dev/shm, mqueue. */
@@ -280,7 +347,7 @@ static void protect_kernel_paths(void) {
   for (int i = 0; readonly[i]; i++) {
     if (lstat(readonly[i], &st) < 0) continue;
     mountf(readonly[i], readonly[i], NULL, MS_BIND | MS_REC, NULL);
-    mountf(NULL, readonly[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL);
+    remount_readonly(readonly[i]);
   }
 }
 
@@ -382,7 +449,7 @@ static void extra_mounts(void) {
          through it. The remount is of the new mount, reached by resolving the target again. */
       int on = mount_point(m->dst, file);
       snprintf(at, sizeof at, "/proc/self/fd/%d", on);
-      if (mount(NULL, at, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (m->ro ? MS_RDONLY : 0), NULL) < 0) die("--mount at %s", m->dst);
+      if (remount_bind(at, MS_NOSUID | MS_NODEV | (m->ro ? MS_RDONLY : 0)) < 0) die("--mount at %s", m->dst);
       close(on);
     } else usage("unknown --mount type");
     close(fd);
@@ -409,9 +476,9 @@ static void setup_rootfs(void) {
   if (chdir(rootfs) < 0) die("chdir %s", rootfs);
   root_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) die("open the new root");
-  mountf("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  mount_proc();
   setup_dev();
-  mountf("sysfs", "sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | (insecure ? 0 : MS_RDONLY), NULL);
+  mount_sys();
   for (int i = 0; i < nbinds; i++) {
     char *spec = strdup(binds[i]), *colon = strchr(spec, ':');
     if (!colon) usage("--bind needs SRC:DST");
@@ -485,6 +552,13 @@ static void install_seccomp(void) {
 #endif
 }
 
+/* A user namespace (rootless) maps only so many ids: a step's user beyond them gets a line that says so. */
+static void die_if_unmapped(const char *what) {
+  if (!in_userns || errno != EINVAL) return;
+  errno = 0;
+  die("the step's user %u:%u: %s is beyond the ids this rootless build maps (/etc/subuid, /etc/subgid)", uid, gid, what);
+}
+
 static void drop_privileges(void) {
   int last = CAP_LAST_CAP;
   FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "r");
@@ -495,9 +569,9 @@ static void drop_privileges(void) {
   for (int cap = 0; cap <= last; cap++)
     if (!is_default_cap(cap) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
       die("drop capability %d", cap);
-  if (setgroups(ngroups, groups) < 0) die("setgroups");
-  if (setgid(gid) < 0) die("setgid %u", gid);
-  if (setuid(uid) < 0) die("setuid %u", uid); /* a non-root uid loses its effective set here */
+  if (setgroups(ngroups, groups) < 0) die_if_unmapped("a group"), die("setgroups");
+  if (setgid(gid) < 0) die_if_unmapped("the gid"), die("setgid %u", gid);
+  if (setuid(uid) < 0) die_if_unmapped("the uid"), die("setuid %u", uid); /* a non-root uid loses its effective set here */
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);
@@ -607,6 +681,7 @@ static void join_cgroups(void) {
 
 int main(int argc, char **argv) {
   parse_args(argc, argv);
+  in_userns = detect_userns();
   join_cgroups();
   pid_t parent = getppid();
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) _exit(125);

@@ -41,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command('tsbuild')
     .description('Builds Dockerfiles into OCI/Docker images without a daemon')
     .version(packageVersion(), '-v, --version')
-    .option('--root <dir>', 'store directory (default: $TSBUILD_ROOT or /var/lib/tsbuild)')
+    .option('--root <dir>', 'store directory (default: $TSBUILD_ROOT, else /var/lib/tsbuild for root, ~/.local/share/tsbuild for others)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // read-only commands leave what dead commands left to the next command that writes

@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { native } from '../native/index.js';
-import { isWhiteoutDevice, OVERLAY_OPAQUE_XATTR } from './whiteout.js';
+import { isWhiteoutDevice, overlayOpaqueXattr } from './whiteout.js';
 import { resolveComponents } from './resolve.js';
 import { lstatOrNull } from './lstat.js';
 
@@ -34,7 +34,7 @@ export class RootfsView {
         if (!st) continue;
         if (!st.isDirectory()) break; // a file or whiteout hides this name in the layers below
         next.push(layer);
-        if (native().getXattr(path.join(layer, ...dir.slice(0, i + 1)), OVERLAY_OPAQUE_XATTR)?.toString() === 'y') break;
+        if (native().getXattr(path.join(layer, ...dir.slice(0, i + 1)), overlayOpaqueXattr())?.toString() === 'y') break;
       }
       contributing = next;
       if (contributing.length === 0) break;

@@ -14,11 +14,12 @@ import {
   constants,
 } from 'node:fs';
 import path from 'node:path';
-import { IntegrityError } from '../errors.js';
+import { IntegrityError, UsageError } from '../errors.js';
+import { inUserNamespace, mappedIds } from '../util/user-namespace.js';
 import { isWithin, resolveInRoot } from '../fs/resolve.js';
 import { native } from '../native/index.js';
 import type { TarReadEntry } from './tar-reader.js';
-import { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from '../fs/whiteout.js';
+import { OPAQUE_MARKER, overlayOpaqueXattr, WHITEOUT_PREFIX } from '../fs/whiteout.js';
 import { lstatOrNull } from '../fs/lstat.js';
 
 const S_IFCHR = 0o020000;
@@ -30,6 +31,22 @@ export interface ApplyResult {
   contentSize: number;
 }
 
+
+/**
+ * Gives a file the owner the tar names. In a user namespace (rootless) only the ids it maps can
+ * own files: an image whose files belong to others needs more subordinate ids.
+ */
+function chownEntry(target: string, e: TarReadEntry): void {
+  try {
+    lchownSync(target, e.uid, e.gid);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL' || !inUserNamespace()) throw err;
+    throw new UsageError(
+      `"${e.path}" belongs to ${e.uid}:${e.gid}, beyond the ${mappedIds('uid')} uids and ${mappedIds('gid')} gids this rootless build maps: give the user more subordinate ids in /etc/subuid and /etc/subgid`,
+      { cause: err },
+    );
+  }
+}
 
 /** Removes whatever is at `p` (file, link, device or whole directory). */
 function clear(p: string): void {
@@ -92,7 +109,7 @@ export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: str
     if (!lstatSync(parent).isDirectory()) throw new IntegrityError(`layer entry "${e.path}": parent is not a directory`);
 
     if (base === OPAQUE_MARKER) {
-      native().setXattr(parent, OVERLAY_OPAQUE_XATTR, Buffer.from('y'));
+      native().setXattr(parent, overlayOpaqueXattr(), Buffer.from('y'));
       continue;
     }
     if (base.startsWith(WHITEOUT_PREFIX)) {
@@ -101,7 +118,7 @@ export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: str
       const target = path.join(parent, name);
       clear(target);
       native().mknod(target, S_IFCHR | 0o600, 0, 0);
-      lchownSync(target, e.uid, e.gid);
+      chownEntry(target, e);
       lutimesSync(target, e.mtime, e.mtime); // as archived: the layer's files give back the same tar
       continue;
     }
@@ -145,11 +162,14 @@ export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: str
       case 'block':
       case 'fifo': {
         const kind = e.type === 'char' ? S_IFCHR : e.type === 'block' ? S_IFBLK : S_IFIFO;
+        // a user namespace refuses device nodes: rootless, they stay out of the extracted files (a
+        // step's /dev is its own anyway; the layer's blob keeps them), as rootless BuildKit does
+        if (kind !== S_IFIFO && inUserNamespace()) continue;
         native().mknod(target, kind | 0o600, e.devmajor ?? 0, e.devminor ?? 0);
         break;
       }
     }
-    lchownSync(target, e.uid, e.gid);
+    chownEntry(target, e);
     if (e.type !== 'symlink') chmodSync(target, e.mode); // after chown, which clears setuid bits
     for (const [name, value] of e.xattrs ?? []) native().setXattr(target, name, value);
     if (e.type !== 'dir') lutimesSync(target, e.mtime, e.mtime);

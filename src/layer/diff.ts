@@ -12,7 +12,7 @@ import {
   isUncapturableOverlayXattr,
   isWhiteoutDevice,
   OPAQUE_MARKER,
-  OVERLAY_OPAQUE_XATTR,
+  overlayOpaqueXattr,
   WHITEOUT_PREFIX,
 } from '../fs/whiteout.js';
 
@@ -88,7 +88,7 @@ export async function writeLayerTar(dir: string, out?: ByteSink, opts: { clampMt
       const xattrs = xattrsOf(file);
       if (st.isDirectory()) {
         await emit(encodeHeader({ ...base, type: 'dir', size: 0, xattrs }));
-        if (native().getXattr(file, OVERLAY_OPAQUE_XATTR)?.toString() === 'y') {
+        if (native().getXattr(file, overlayOpaqueXattr())?.toString() === 'y') {
           await emit(encodeHeader({ ...base, path: `${relPath}/${OPAQUE_MARKER}`, type: 'file', mode: 0, size: 0 }));
         }
         await walk(relPath);

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { RootfsView } from '../fs/rootfs-view.js';
 import type { LayerMeta, LayerStore } from '../store/layers.js';
+import { inUserNamespace } from '../util/user-namespace.js';
 
 /**
  * Every overlay mount tsbuild makes, and the only place their lowerdir lists and option strings are
@@ -26,6 +27,15 @@ function overlay(base: string, options: string, layers: number): OverlayMount {
   return { base, options };
 }
 
+/**
+ * Redirects off, so an upper dir stays a plain diff. In a user namespace (rootless) overlayfs keeps
+ * its markers (opaque directories) as user.overlay.* xattrs, as apply and diff write and read them
+ * there (fs/whiteout.ts), and takes redirect_dir=nofollow, not off, beside them.
+ */
+function markerOptions(): string {
+  return inUserNamespace() ? 'userxattr,redirect_dir=nofollow' : 'redirect_dir=off';
+}
+
 /** A RUN step's rootfs mount, with the upper dir it writes into (its layer) and overlayfs's work dir. */
 export interface StepRootfs extends OverlayMount {
   upper: string;
@@ -43,7 +53,7 @@ export function stepRootfs(store: LayerStore, layers: readonly LayerMeta[], init
   const work = path.join(stepDir, 'work');
   const rel = (p: string) => path.relative(store.linksDir, p);
   const lowers = [rel(initDir), ...layers.map((l) => l.link).reverse()];
-  const options = `lowerdir=${lowers.join(':')},upperdir=${rel(upper)},workdir=${rel(work)},index=off,redirect_dir=off,metacopy=off`;
+  const options = `lowerdir=${lowers.join(':')},upperdir=${rel(upper)},workdir=${rel(work)},index=off,metacopy=off,${markerOptions()}`;
   return { ...overlay(store.linksDir, options, layers.length), upper, work };
 }
 
@@ -60,5 +70,5 @@ export function subtreeOverlay(store: LayerStore, view: RootfsView, layers: read
     mkdirSync(scratch, { recursive: true });
     lowers.push(path.relative(store.linksDir, scratch));
   }
-  return overlay(store.linksDir, `lowerdir=${lowers.join(':')}`, lowers.length);
+  return overlay(store.linksDir, `lowerdir=${lowers.join(':')},${markerOptions()}`, lowers.length);
 }

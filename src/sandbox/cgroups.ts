@@ -62,7 +62,13 @@ export class StepCgroup {
   ) {}
 
   static create(name: string, limits: ResourceLimits): StepCgroup {
-    return unified() ? StepCgroup.createV2(name, limits) : StepCgroup.createV1(name, limits);
+    try {
+      return unified() ? StepCgroup.createV2(name, limits) : StepCgroup.createV1(name, limits);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') throw err;
+      throw new UsageError(`resource limits need a cgroup under ${ROOT} tsbuild can write, which takes root: a rootless build cannot set --memory, --cpu-*, --cpuset-cpus or --pids-limit`, { cause: err });
+    }
   }
 
   private static createV1(name: string, l: ResourceLimits): StepCgroup {

@@ -58,6 +58,14 @@ export interface SandboxResult {
   upper: string;
 }
 
+/** What to do about the way slirp4netns failed, when there is something to do. */
+function networkHint(why: string): string {
+  if (/\/dev\/net\/tun.*(Permission denied|Operation not permitted)/.test(why)) {
+    return ' (an ordinary user needs /dev/net/tun readable and writable: as root, chmod 0666 /dev/net/tun, as udev does on most distributions; or build with --network=none)';
+  }
+  return '';
+}
+
 /**
  * Once the helper has made its network namespace (a byte on its fd 3), connects it with slirp4netns
  * (tap0, 10.0.2.100/24, DNS at 10.0.2.3, the host's loopback out of reach) and lets it go on (a byte
@@ -84,7 +92,7 @@ function connectSandboxNetwork(child: ResultPromise): Promise<ChildProcess> {
       });
       slirp.once('exit', () => {
         toHelper.destroy(); // the helper reads EOF and fails the step
-        reject(new Error(`slirp4netns could not connect the step's network: ${why.trim()}`));
+        reject(new Error(`slirp4netns could not connect the step's network: ${why.trim().replace(/\s*\n\s*/g, '; ')}${networkHint(why)}`));
       });
     });
   });
@@ -146,14 +154,16 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   child.stdout?.pipe(spec.output, { end: false });
   child.stderr?.pipe(spec.output, { end: false });
   let slirp: ReturnType<typeof connectSandboxNetwork> | undefined;
+  let networkError: string | undefined;
   if (sandboxNet) {
     slirp = connectSandboxNetwork(child);
-    slirp.catch((err: Error) => spec.output.write(`tsbuild: ${err.message}\n`));
+    slirp.catch((err: Error) => (networkError = err.message));
   }
   try {
     const result = await child;
     const exitCode = result.exitCode ?? 128 + 9;
-    const setupError = exitCode === 125 ? readFileOrUndefined(errorFile) : undefined;
+    // the helper only knows its network never came: slirp4netns's reason is the one to give
+    const setupError = exitCode === 125 ? (networkError ?? readFileOrUndefined(errorFile)) : undefined;
     return { exitCode, upper, ...(setupError ? { setupError } : {}) };
   } finally {
     (await slirp?.catch(() => undefined))?.kill('SIGKILL');

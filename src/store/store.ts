@@ -25,10 +25,14 @@ function mountPointsUnder(dir: string): string[] {
     .filter((m) => m === dir || m.startsWith(`${dir}/`));
 }
 
-/** The default store root: /var/lib/tsbuild for root, $XDG_DATA_HOME/tsbuild otherwise. */
+/**
+ * The default store root: /var/lib/tsbuild for root, $XDG_DATA_HOME/tsbuild (~/.local/share/tsbuild)
+ * for an ordinary user, whose commands run as root of a user namespace (TSBUILD_ROOTLESS, set by
+ * bin/tsbuild.cjs) with the user's own $HOME.
+ */
 export function defaultRoot(): string {
   if (process.env.TSBUILD_ROOT) return process.env.TSBUILD_ROOT;
-  if (process.getuid?.() === 0) return '/var/lib/tsbuild';
+  if (process.getuid?.() === 0 && !process.env.TSBUILD_ROOTLESS) return '/var/lib/tsbuild';
   const data = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
   return path.join(data, 'tsbuild');
 }
