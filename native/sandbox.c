@@ -111,7 +111,8 @@ static int rlimit_resource(const char *name) {
     if (strcmp(names[i].name, name) == 0) return names[i].resource;
   return -1;
 }
-static const char *error_file;
+/* --error-file, opened at start: a step fails after pivot_root too, where the path is out of reach */
+static int error_fd = -1;
 static volatile pid_t forward_to;
 
 /* Fails the step before its command runs: one line on stderr and in --error-file, exit 125. */
@@ -124,13 +125,7 @@ static void die(const char *fmt, ...) {
   va_end(ap);
   if (err && n >= 0 && (size_t)n < sizeof msg) snprintf(msg + n, sizeof msg - n, ": %s", strerror(err));
   fprintf(stderr, "tsbuild-sandbox: %s\n", msg);
-  if (error_file) {
-    int fd = open(error_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-      if (write(fd, msg, strlen(msg)) < 0) { /* nothing more to say */ }
-      close(fd);
-    }
-  }
+  if (error_fd >= 0 && write(error_fd, msg, strlen(msg)) < 0) { /* nothing more to say */ }
   _exit(125);
 }
 
@@ -202,7 +197,7 @@ static void parse_args(int argc, char **argv) {
       nrlimits++;
     }
     else if (strcmp(a, "--env-file") == 0) read_env_file(v);
-    else if (strcmp(a, "--error-file") == 0) error_file = v;
+    else if (strcmp(a, "--error-file") == 0) error_fd = open(v, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     else if (strcmp(a, "--net") == 0) {
       if (strcmp(v, "none") == 0) net_none = 1;
       else if (strcmp(v, "sandbox") == 0) net_sandbox = 1;
@@ -645,6 +640,18 @@ static int exit_code(int status) {
 }
 
 /* PID 1: reap everything; when the command ends, end too (which kills what it left behind). */
+static char *args_start, *args_end; /* this program's arguments, as /proc/PID/cmdline shows them */
+
+/*
+ * PID 1 of the step shows in its /proc as the command's init, not with this program's arguments
+ * (host paths of the store and the step): once the command runs, they are overwritten.
+ */
+static void hide_arguments(void) {
+  static const char name[] = "tsbuild-init";
+  memset(args_start, 0, (size_t)(args_end - args_start));
+  if ((size_t)(args_end - args_start) > sizeof name) memcpy(args_start, name, sizeof name);
+}
+
 static int run_init(void) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) die("prctl");
   setup_rootfs();
@@ -656,6 +663,7 @@ static int run_init(void) {
     exec_command();
   }
   forward_signals_to(child);
+  hide_arguments();
   for (;;) {
     int status;
     pid_t pid = waitpid(-1, &status, 0);
@@ -680,6 +688,8 @@ static void join_cgroups(void) {
 }
 
 int main(int argc, char **argv) {
+  args_start = argv[0];
+  args_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
   parse_args(argc, argv);
   in_userns = detect_userns();
   join_cgroups();

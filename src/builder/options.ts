@@ -27,6 +27,8 @@ export interface BuildOptions {
   limits?: ResourceLimits;
   /** --ulimit NAME=SOFT[:HARD], as `NAME:SOFT:HARD` (-1 unlimited). */
   ulimits?: string[];
+  /** --network: RUN steps' network when they name none (default: a namespace of their own through slirp4netns). */
+  network?: 'default' | 'none' | 'host';
   /** --shm-size: /dev/shm's size in bytes. */
   shmSize?: number;
   /** --runtime runc|crun|PATH: RUN steps through that OCI runtime instead of the built-in sandbox. */

@@ -79,6 +79,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--pids-limit <n>', 'most processes a RUN step may have at once')
     .option('--ulimit <name=soft[:hard]>', 'a ulimit of RUN steps (nofile=1024:2048); repeatable', collect, [])
     .option('--shm-size <bytes>', 'size of /dev/shm in RUN steps (default 64m)')
+    .option('--network <mode>', 'network of RUN steps that name none: default (their own, outbound only), none or host')
     .option('--runtime <runc|crun|path>', 'run RUN steps through this OCI runtime (default: the built-in sandbox)')
     .option('--allow <entitlement>', 'security.insecure: let RUN --security=insecure steps run privileged; repeatable', collect, [])
     .option('--ssh <default|ID=SOCKET|ID=KEY[,KEY]>', 'an ssh agent (or keys) for RUN --mount=type=ssh; repeatable', collect, [])

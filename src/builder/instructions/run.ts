@@ -79,7 +79,7 @@ export async function run(ctx: StepContext, ins: ExpandedRun): Promise<void> {
   if (security === 'insecure' && !ctx.options.allow?.includes('security.insecure')) {
     fail(ctx, 'RUN --security=insecure needs --allow security.insecure: the step would run with every capability and no seccomp filter');
   }
-  const network = ins.network ?? 'default';
+  const network = ins.network ?? ctx.options.network ?? 'default';
   if (!['none', 'host', 'default'].includes(network)) fail(ctx, `unsupported network mode "${network}" (none, host or default)`);
   const { argv, pipe } = script(ctx, ins);
   const config = ctx.state.config.config;

@@ -1,5 +1,6 @@
 // The build command: its flags turned into build() options, then -o.
 import { build } from '../../builder/builder.js';
+import type { BuildOptions } from '../../builder/options.js';
 import { UsageError } from '../../errors.js';
 import { parsePlatform } from '../../image/platform.js';
 import { parseCacheExport, parseCacheImport } from '../../remote-cache/spec.js';
@@ -34,6 +35,7 @@ export interface BuildFlags extends RegistryFlags {
   pidsLimit?: string;
   ulimit: string[];
   shmSize?: string;
+  network?: string;
   runtime?: string;
   /** commander's --no-cache: false when given. */
   cache: boolean;
@@ -106,6 +108,14 @@ function parseUlimit(v: string): string {
   return `${m[1]}:${soft}:${hard}`;
 }
 
+/** `--network default|none|host` (docker build's; `bridge` is what Docker calls its default). */
+function parseNetwork(v: string | undefined): BuildOptions['network'] {
+  if (v === undefined) return undefined;
+  if (v === 'default' || v === 'bridge') return 'default';
+  if (v === 'none' || v === 'host') return v;
+  throw new UsageError(`invalid --network "${v}": default, none or host`);
+}
+
 function parseBuildArgs(list: string[]): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const item of list) {
@@ -151,6 +161,7 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     ...(flags.runtime ? { runtime: runtimePath(flags.runtime) } : {}),
     ulimits: flags.ulimit.map(parseUlimit),
     shmSize: flags.shmSize !== undefined ? bytes('--shm-size', flags.shmSize) : undefined,
+    network: parseNetwork(flags.network),
     allow: flags.allow.map((a) => {
       if (a !== 'security.insecure' && a !== 'network.host') throw new UsageError(`invalid --allow "${a}": security.insecure or network.host`);
       return a;

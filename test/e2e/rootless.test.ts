@@ -1,0 +1,191 @@
+// Rootless: an ordinary user with subordinate ids builds with no sudo, in a user namespace of its own.
+import { execa } from 'execa';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ok, storeLeftovers } from '../helpers/cli.js';
+import { lacks } from '../helpers/env.js';
+import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
+import { okAs, shareReadOnly, testUser, tsbuildAs, userDir, type TestUser } from '../helpers/rootless.js';
+
+const EPOCH = { SOURCE_DATE_EPOCH: '1700000000' };
+
+/** Files of a layer tar: path → "uid:gid mode-type". */
+function tarOwners(tar: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of execFileSync('tar', ['-tvf', tar, '--numeric-owner'], { encoding: 'utf8' }).trim().split('\n')) {
+    const f = line.split(/\s+/);
+    out.set(f.slice(5).join(' ').replace(/ -> .*| link to .*/, ''), `${f[1]} ${f[0]![0]}`);
+  }
+  return out;
+}
+
+/** The layer tars of a saved image (docker-archive), top last. */
+function savedLayers(archive: string): string[] {
+  const dir = tempDir('saved-');
+  execFileSync('tar', ['-xf', archive, '-C', dir]);
+  const [manifest] = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  return (manifest.Layers as string[]).map((l) => path.join(dir, l));
+}
+
+describe.skipIf(lacks('root') || !existsSync('/usr/bin/newuidmap'))('rootless builds: an ordinary user with subordinate ids', () => {
+  const rootStore = tempDir('store-');
+  let user: TestUser;
+  let home: string;
+  let tunMode: number;
+
+  beforeAll(async () => {
+    user = testUser();
+    home = userDir(user, 'home-');
+    // udev makes /dev/net/tun 0666 on a distribution's machine; a bare VM may leave it 0600
+    tunMode = statSync('/dev/net/tun').mode & 0o777;
+    chmodSync('/dev/net/tun', 0o666);
+    const base = tempDir('base-');
+    await ok(rootStore, ['import', busyboxRootfsTar(), 'busybox']);
+    await ok(rootStore, ['save', 'busybox', '-o', path.join(base, 'busybox.tar')]);
+    shareReadOnly(base);
+    await okAs(user, home, ['load', '-i', path.join(base, 'busybox.tar')]);
+  });
+
+  afterAll(() => chmodSync('/dev/net/tun', tunMode));
+
+  it('builds the image root builds, byte for byte, with the image’s owners in its layers and the store in ~/.local/share', async () => {
+    const dir = context({
+      'a.txt': 'a\n',
+      'b.txt': 'b\n',
+      Dockerfile: [
+        'FROM busybox',
+        'COPY --chown=1000:1000 a.txt /home/app/a.txt',
+        'COPY b.txt /etc/b.txt',
+        'RUN mkdir -p /opt/d/sub && echo 1 > /opt/d/sub/f && echo x > /opt/d/keep && chown -R 33:33 /opt/d && mkfifo /opt/fifo',
+        'RUN rm -rf /opt/d && mkdir -p /opt/d && echo new > /opt/d/n && rm /etc/b.txt && rm -rf /root',
+        'RUN ln -s /etc/passwd /tmp/lnk && ln /etc/group /tmp/hard && touch /tmp/own && id -u > /tmp/root-id',
+        'USER app',
+        'RUN id > /tmp/id.txt && touch /tmp/app-file',
+        '',
+      ].join('\n'),
+    });
+    shareReadOnly(dir);
+    const asRoot = (await ok(rootStore, ['build', '-q', dir], { env: EPOCH })).stdout.trim();
+    const rootless = (await okAs(user, home, ['build', '-q', '-t', 'app', dir], { env: EPOCH })).stdout.trim();
+    expect(rootless).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(rootless).toBe(asRoot);
+    expect(existsSync(path.join(home, '.local/share/tsbuild/images.json'))).toBe(true);
+    expect((await okAs(user, home, ['images'])).stdout).toMatch(/^app\s+latest\s/m); // read as the user, no namespace
+
+    const archive = path.join(userDir(user, 'out-'), 'app.tar');
+    await okAs(user, home, ['save', 'app', '-o', archive]);
+    const layers = savedLayers(archive).map(tarOwners);
+    expect(layers[1]!.get('home/app/a.txt')).toBe('1000/1000 -');
+    expect(layers[3]!.get('opt/fifo')).toBe('0/0 p');
+    expect(layers[4]!.get('opt/d/.wh..wh..opq')).toBe('0/0 -');
+    expect(layers[4]!.get('etc/.wh.b.txt')).toBe('0/0 -');
+    expect(layers[4]!.get('.wh.root')).toBe('0/0 -');
+    expect(layers[5]!.get('tmp/own')).toBe('0/0 -');
+    expect(layers[6]!.get('tmp/app-file')).toBe('1000/1000 -');
+    // on disk the files belong to the user's subordinate ids, never to root
+    const start = Number(/^tsbuild-rootless:(\d+):/m.exec(readFileSync('/etc/subuid', 'utf8'))![1]);
+    const layersDir = path.join(home, '.local/share/tsbuild/layers');
+    const owners = readdirSync(layersDir).flatMap((l) => (existsSync(path.join(layersDir, l, 'diff/tmp/app-file')) ? [statSync(path.join(layersDir, l, 'diff/tmp/app-file')).uid] : []));
+    expect(owners).toEqual([start + 999]);
+
+    const again = await okAs(user, home, ['build', '--progress=plain', dir], { env: EPOCH });
+    expect(again.stderr.match(/CACHED/g)?.length).toBe(6);
+  });
+
+  it('a step is root of its own namespaces: its /proc, /dev and network, nothing of the host', async () => {
+    const dir = context({
+      Dockerfile: [
+        'FROM busybox',
+        'RUN id -u > /uid && ls /proc | grep -cE "^[0-9]+$" > /pids && ls /dev > /dev-list && echo x > /dev/null && head -c 4 /dev/zero | wc -c > /zero && ls /sys/class/net > /net && cat /proc/1/cmdline | tr "\\0" " " > /init',
+        '',
+      ].join('\n'),
+    });
+    shareReadOnly(dir);
+    const built = (await okAs(user, home, ['build', '-q', dir])).stdout.trim();
+    const layers = savedLayers(await saveAs(built));
+    const top = tempDir('top-');
+    execFileSync('tar', ['-xf', layers.at(-1)!, '-C', top]);
+    const read = (f: string) => readFileSync(path.join(top, f), 'utf8').trim();
+    expect(read('uid')).toBe('0');
+    expect(Number(read('pids'))).toBeLessThanOrEqual(4); // its init, the shell, ls, grep
+    expect(read('dev-list').split('\n')).toEqual(expect.arrayContaining(['null', 'zero', 'full', 'random', 'urandom', 'tty', 'pts', 'shm', 'mqueue']));
+    expect(read('zero')).toBe('4');
+    expect(read('net').split('\n').sort()).toEqual(['lo', 'tap0']);
+    expect(read('init')).toBe('tsbuild-init'); // no host path of the store in the step's view
+
+    for (const [network, nets] of [['none', ['lo']], ['host', readdirSync('/sys/class/net').sort()]] as const) {
+      const r = await okAs(user, home, ['build', '--no-cache', '--progress=plain', `--network=${network}`, context({ Dockerfile: 'FROM busybox\nRUN echo nets: $(ls /sys/class/net)\n' }, shareable())]);
+      expect(r.stderr).toContain(`nets: ${[...nets].join(' ')}`);
+    }
+  });
+
+  /** A context directory the user can read. */
+  function shareable(): string {
+    const dir = tempDir('ctx-');
+    shareReadOnly(dir);
+    return dir;
+  }
+
+  async function saveAs(image: string): Promise<string> {
+    const archive = path.join(userDir(user, 'out-'), 'image.tar');
+    await okAs(user, home, ['save', image, '-o', archive]);
+    return archive;
+  }
+
+  it('what a user namespace cannot do is one line saying what to do, and leaves the store clean', async () => {
+    const store = userDir(user, 'store-');
+    const env = { TSBUILD_ROOT: store };
+    await okAs(user, home, ['load', '-i', await saveAs('busybox')], { env });
+    const cases: Array<[string, string[], RegExp]> = [
+      [
+        'FROM busybox\nCOPY --chown=70000:70000 f /f\nRUN true\n',
+        [],
+        /^tsbuild: \S+Dockerfile:3: "f" belongs to 70000:70000, beyond the 65537 uids and 65537 gids this rootless build maps: give the user more subordinate ids in \/etc\/subuid and \/etc\/subgid$/,
+      ],
+      ['FROM busybox\nUSER 70000\nRUN true\n', [], /^tsbuild: \S+Dockerfile:3: RUN could not set up the step: the step's user 70000:0: the uid is beyond the ids this rootless build maps \(\/etc\/subuid, \/etc\/subgid\)$/],
+      ['FROM busybox\nRUN true\n', ['--memory', '64m'], /^tsbuild: \S+Dockerfile:2: resource limits need a cgroup under \/sys\/fs\/cgroup tsbuild can write, which takes root: a rootless build cannot set --memory, --cpu-\*, --cpuset-cpus or --pids-limit$/],
+    ];
+    for (const [dockerfile, args, message] of cases) {
+      const dir = context({ Dockerfile: dockerfile, f: 'f\n' });
+      shareReadOnly(dir);
+      const r = await tsbuildAs(user, home, ['build', '-q', ...args, dir], { env });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr.trim()).toMatch(message);
+      expect(storeLeftovers(store)).toEqual([]);
+    }
+
+    chmodSync('/dev/net/tun', 0o600);
+    try {
+      const r = await tsbuildAs(user, home, ['build', '-q', '--no-cache', context({ Dockerfile: 'FROM busybox\nRUN true\n' }, shareable())], { env });
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/Dockerfile:2: RUN could not set up the step: slirp4netns could not connect the step's network: .*\/dev\/net\/tun.* \(an ordinary user needs \/dev\/net\/tun readable and writable: as root, chmod 0666 \/dev\/net\/tun, .*or build with --network=none\)$/);
+    } finally {
+      chmodSync('/dev/net/tun', 0o666);
+    }
+  });
+
+  it('a user without subordinate ids is told how to get them; nothing is written', async () => {
+    const bare = testUser('tsbuild-nosubids', false);
+    const bareHome = userDir(bare, 'home-');
+    const r = await tsbuildAs(bare, bareHome, ['build', '-q', shareable()]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim()).toBe(
+      'tsbuild: error: rootless: tsbuild-nosubids has no subordinate user ids in /etc/subuid; as root, give it some: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 tsbuild-nosubids',
+    );
+    expect(existsSync(path.join(bareHome, '.local'))).toBe(false);
+  });
+
+  it('the user can empty its store and delete it (its files belong to subordinate ids)', async () => {
+    const myHome = userDir(user, 'home-');
+    await okAs(user, myHome, ['load', '-i', await saveAs('busybox')]);
+    await okAs(user, myHome, ['build', '-q', '-t', 'x', context({ Dockerfile: 'FROM busybox\nRUN mkdir -p /deep/dir && echo x > /deep/dir/f && chmod 0500 /deep/dir\n' }, shareable())]);
+    await okAs(user, myHome, ['rmi', 'x', 'busybox']);
+    await okAs(user, myHome, ['prune', '--all']);
+    const rm = await execa('rm', ['-rf', path.join(myHome, '.local/share/tsbuild')], { uid: user.uid, gid: user.gid, reject: false });
+    expect(rm.stderr).toBe('');
+    expect(existsSync(path.join(myHome, '.local/share/tsbuild'))).toBe(false);
+  });
+});
