@@ -59,6 +59,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('-f, --file <Dockerfile>', 'the Dockerfile (default: <context>/Dockerfile)')
     .option('-o, --output <file.tar|type=docker|oci,dest=FILE[,compression=gzip|uncompressed]>', 'also write the image as a tarball: a plain FILE is a docker-archive + OCI layout with uncompressed layers, as docker save writes; the type= form is BuildKit\'s, with gzip layers unless compression=uncompressed')
     .option('-q, --quiet', 'print only the image ID')
+    .option('--iidfile <file>', 'write the image ID to the file')
     .option('--progress <mode>', 'auto, tty, plain, quiet or rawjson', 'auto')
     .option('--build-arg <KEY[=VALUE]>', 'set a build-time variable; repeatable', collect, [])
     .option('--target <stage>', 'build this stage (default: the last)')

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN_PATH } from '../helpers/cli.js';
 import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, tempDir } from '../helpers/fixtures.js';
+import { okAs, shareReadOnly, testUser, tsbuildAs, userDir, type TestUser } from '../helpers/rootless.js';
 import { compareImages, flattenArchive } from '../helpers/flatten.js';
 import { buildahCases, ownCases, type DiffCase } from './cases.js';
 
@@ -43,11 +44,33 @@ function dockerBuild(ctx: string, dockerfile: string, tag: string, c: DiffCase, 
   return { ok: true, log: '' };
 }
 
-function tsbuildBuild(root: string, ctx: string, dockerfile: string, c: DiffCase, out: string): Outcome {
-  const args = [BIN_PATH, '-q', '-f', path.join(ctx, dockerfile), '-o', out, ...(c.buildArgs ?? []).flatMap((a) => ['--build-arg', a]), ...secretArgs(c, path.dirname(out))];
+/** tsbuild's build arguments for a case; the image ID goes to `iidfile`. */
+function tsbuildArgs(ctx: string, dockerfile: string, c: DiffCase, work: string, iidfile: string): string[] {
+  const args = ['-q', '-f', path.join(ctx, dockerfile), '--iidfile', iidfile, ...(c.buildArgs ?? []).flatMap((a) => ['--build-arg', a]), ...secretArgs(c, work)];
   if (c.target) args.push('--target', c.target);
-  const r = spawnSync(process.execPath, [...args, ctx], { env: { ...process.env, TSBUILD_ROOT: root, FROM_ENV: 'from-environment' }, encoding: 'utf8', timeout: 300_000 });
-  return { ok: r.status === 0, log: r.stderr };
+  return [...args, ctx];
+}
+
+/** Every tsbuild build of the suite, root's and rootless, takes its timestamps from here: the two give one image ID. */
+const TSBUILD_ENV = { FROM_ENV: 'from-environment', SOURCE_DATE_EPOCH: '1700000000' };
+
+function tsbuildBuild(root: string, ctx: string, dockerfile: string, c: DiffCase, out: string): Outcome & { imageId?: string } {
+  const iidfile = path.join(path.dirname(out), 'root.iid');
+  const args = [BIN_PATH, '-o', out, ...tsbuildArgs(ctx, dockerfile, c, path.dirname(out), iidfile)];
+  const r = spawnSync(process.execPath, args, { env: { ...process.env, TSBUILD_ROOT: root, ...TSBUILD_ENV }, encoding: 'utf8', timeout: 300_000 });
+  return { ok: r.status === 0, log: r.stderr, ...(r.status === 0 ? { imageId: readFileSync(iidfile, 'utf8') } : {}) };
+}
+
+/** A failed build's last line, without the directory it names the Dockerfile by (relative to the working directory). */
+function failure(stderr: string): string {
+  return `failed: ${(stderr.trim().split('\n').at(-1) ?? '').replace(/^(tsbuild: )\S*\//, '$1')}`;
+}
+
+/** The same build as an ordinary user (rootless): the image ID it gives, or its last line when it fails. */
+async function rootlessBuild(user: TestUser, home: string, ctx: string, dockerfile: string, c: DiffCase, work: string): Promise<string> {
+  const out = userDir(user, 'rootless-out-');
+  const r = await tsbuildAs(user, home, tsbuildArgs(ctx, dockerfile, c, work, path.join(out, 'iid')), { env: TSBUILD_ENV });
+  return r.code === 0 ? readFileSync(path.join(out, 'iid'), 'utf8') : failure(r.stderr);
 }
 
 function lastError(log: string): string {
@@ -73,13 +96,21 @@ function prepareContext(c: DiffCase, work: string): { ctx: string; dockerfile: s
   return { ctx, dockerfile };
 }
 
-describe.skipIf(lacks('root', 'docker'))('differential: BuildKit and tsbuild build the same images', () => {
+describe.skipIf(lacks('root', 'docker'))('differential: BuildKit and tsbuild build the same images, and tsbuild rootless the same as root', () => {
   const root = tempDir('store-');
+  let user: TestUser;
+  let home: string;
 
-  beforeAll(() => {
+  beforeAll(async () => {
+    user = testUser();
+    home = userDir(user, 'home-');
     const rootfs = busyboxRootfsTar();
     execFileSync(DOCKER, ['import', rootfs, `${BASE}:latest`]);
     execFileSync(process.execPath, [BIN_PATH, 'import', rootfs, `${BASE}:latest`], { env: { ...process.env, TSBUILD_ROOT: root } });
+    const base = tempDir('base-');
+    execFileSync(process.execPath, [BIN_PATH, 'save', BASE, '-o', path.join(base, 'base.tar')], { env: { ...process.env, TSBUILD_ROOT: root } });
+    shareReadOnly(base);
+    await okAs(user, home, ['load', '-i', path.join(base, 'base.tar')]);
   });
 
   afterAll(() => {
@@ -87,7 +118,7 @@ describe.skipIf(lacks('root', 'docker'))('differential: BuildKit and tsbuild bui
     console.log(`differential: ${total} cases: ${tally.equal} equal, ${tally.bothRejected} rejected by both, ${tally.skipped} skipped (documented), ${tally.different} different`);
   });
 
-  it.each(cases)('$name', (c) => {
+  it.each(cases)('$name', async (c) => {
     if (c.skip) {
       tally.skipped++;
       console.log(`skipped ${c.name}: ${c.skip}`);
@@ -98,6 +129,9 @@ describe.skipIf(lacks('root', 'docker'))('differential: BuildKit and tsbuild bui
     const tag = `tsbuild-diff-${c.name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`.slice(0, 100);
     const ref = dockerBuild(ctx, dockerfile, tag, c, path.join(work, 'docker.tar'));
     const ours = tsbuildBuild(root, ctx, dockerfile, c, path.join(work, 'tsbuild.tar'));
+    shareReadOnly(work);
+    const rootless = await rootlessBuild(user, home, ctx, dockerfile, c, work);
+    expect(rootless, 'rootless').toBe(ours.imageId ?? failure(ours.log));
     if (!ref.ok || !ours.ok) {
       if (ref.ok !== ours.ok) tally.different++;
       else tally.bothRejected++;

@@ -1,4 +1,5 @@
 // The build command: its flags turned into build() options, then -o.
+import { writeFileSync } from 'node:fs';
 import { build } from '../../builder/builder.js';
 import type { BuildOptions } from '../../builder/options.js';
 import { UsageError } from '../../errors.js';
@@ -21,6 +22,7 @@ export interface BuildFlags extends RegistryFlags {
   file?: string;
   output?: string;
   quiet?: boolean;
+  iidfile?: string;
   buildArg: string[];
   target?: string;
   secret: string[];
@@ -194,5 +196,6 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     }, io);
     progress.info(`pushing ${fullName(ref)} with digest ${digest} done`);
   }
+  if (flags.iidfile) writeFileSync(flags.iidfile, result.imageId);
   if (flags.quiet) io.out(result.imageId);
 }
