@@ -25,12 +25,25 @@ process.stdout.on('error', (err) => {
 /**
  * Commands that only read the store's records (files the user owns either way) run as the user;
  * every other command of an ordinary user runs as root of a user namespace of its own (see
- * native/userns.c), where it can mount overlays and own files as the image's ids.
+ * native/userns.c), where it can mount overlays and own files as the image's ids. So does root
+ * without CAP_SYS_ADMIN (a container started without privileges), which cannot mount either.
  */
 const AS_USER = new Set(['images', 'history', 'inspect', 'login', 'logout', 'tag', 'help', '-h', '--help', '-v', '--version']);
 
+const CAP_SYS_ADMIN = 21n;
+
+function canMount() {
+  try {
+    const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(require('node:fs').readFileSync('/proc/self/status', 'utf8'));
+    return !eff || ((BigInt(`0x${eff[1]}`) >> CAP_SYS_ADMIN) & 1n) === 1n;
+  } catch {
+    return true; // no /proc to tell: as before
+  }
+}
+
 function needsUserNamespace(args) {
-  return process.getuid?.() !== 0 && !process.env.TSBUILD_ROOTLESS && !AS_USER.has(args[0]);
+  if (process.env.TSBUILD_ROOTLESS || AS_USER.has(args[0])) return false;
+  return process.getuid?.() !== 0 || !canMount();
 }
 
 /**

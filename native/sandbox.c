@@ -294,9 +294,11 @@ static void mount_sys(void) {
 /* /proc of the step's own PID namespace. */
 static void mount_proc(void) {
   if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0) return;
-  if (in_userns && errno == EPERM)
+  if (in_userns && errno == EPERM) {
+    errno = 0;
     die("cannot mount /proc in a user namespace: this machine's /proc has paths masked (in a container: "
         "procMount: Unmasked in Kubernetes, --security-opt systempaths=unconfined in Docker)");
+  }
   die("mount proc on proc");
 }
 

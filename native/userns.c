@@ -10,6 +10,11 @@
  *   tsbuild-userns (this process)       unshare(CLONE_NEWUSER), wait for the maps, become 0, exec
  *     └─ mapper (a child, outside)      newuidmap PARENT 0 UID 1 ..., newgidmap PARENT 0 GID 1 ...
  *
+ * Root without CAP_SYS_ADMIN (a container run without privileges, as CI runners start jobs) cannot
+ * mount either: it gets a user namespace too, where it stays root, with every id it has mapped to
+ * itself (0 0 N, N short of the whole range so that it still reads as a user namespace); the
+ * mapper writes that map directly, with the CAP_SETUID and CAP_SETGID root keeps.
+ *
  * The command replaces this process (same pid, its exit status is the caller's), and it must be
  * exec'd before any thread exists: unshare(CLONE_NEWUSER) refuses a multi-threaded process, which
  * is why Node cannot do this itself.
@@ -92,7 +97,10 @@ static const char *find_tool(const char *tool) {
   return NULL;
 }
 
-/* Runs `tool PID 0 OWN 1 START COUNT ...` (inside ids 1.. follow the ranges in order); its status. */
+/* Why mapping failed, in one line (a tool's message, or the errno of a direct write). */
+static char why[512];
+
+/* Runs `tool PID 0 OWN 1 START COUNT ...` (inside ids 1.. follow the ranges in order); 0 when done. */
 static int run_map(const char *tool, pid_t pid, unsigned long own, const struct range *r, int n) {
   char *argv[4 + 3 * (MAX_RANGES + 1)];
   char nums[3 * (MAX_RANGES + 2)][24];
@@ -109,16 +117,59 @@ static int run_map(const char *tool, pid_t pid, unsigned long own, const struct 
     inside += count;
   }
   argv[a] = NULL;
+  int err[2];
+  if (pipe2(err, O_CLOEXEC) < 0) return -1;
   pid_t child = fork();
   if (child < 0) return -1;
   if (child == 0) {
+    dup2(err[1], 2);
     execv(tool, argv);
+    fprintf(stderr, "%s: %s", tool, strerror(errno));
     _exit(127);
   }
+  close(err[1]);
+  size_t len = 0;
+  ssize_t got;
+  while (len < sizeof why - 1 && (got = read(err[0], why + len, sizeof why - 1 - len)) != 0) {
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) break;
+    len += (size_t)got;
+  }
+  why[len] = 0;
+  for (char *c = why; *c; c++)
+    if (*c == '\n') *c = c[1] ? ' ' : 0;
+  close(err[0]);
   int status;
   while (waitpid(child, &status, 0) < 0)
     if (errno != EINTR) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Writes "0 0 COUNT" to /proc/PID/{uid,gid}_map (root's own ids, as many as its own map has). */
+static int write_map(pid_t pid, const char *which, unsigned long count) {
+  char file[64], line[64];
+  snprintf(file, sizeof file, "/proc/%d/%s", (int)pid, which);
+  int n = snprintf(line, sizeof line, "0 0 %lu\n", count);
+  int fd = open(file, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, line, (size_t)n) != n) {
+    snprintf(why, sizeof why, "writing %s: %s", file, strerror(errno));
+    if (fd >= 0) close(fd);
+    return 1;
+  }
+  close(fd);
+  return 0;
+}
+
+/* How many ids, from 0 up without a gap, this process's namespace maps (its uid_map or gid_map). */
+static unsigned long own_ids(const char *file) {
+  FILE *f = fopen(file, "r");
+  unsigned long inside, outside, count, next = 0;
+  if (!f) return 65536;
+  while (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3)
+    if (inside == next) next += count;
+  fclose(f);
+  /* all of them would read as the machine's own map: one short still reads as a user namespace */
+  return next >= 4294967295UL ? 4294967294UL : next;
 }
 
 /* Why unshare(CLONE_NEWUSER) was refused, and what enables it. */
@@ -141,20 +192,28 @@ int main(int argc, char **argv) {
   }
   uid_t uid = getuid();
   gid_t gid = getgid();
+  int as_root = uid == 0;
   struct passwd *pw = getpwuid(uid);
   char uid_text[24];
   snprintf(uid_text, sizeof uid_text, "%u", (unsigned)uid);
   user_name = pw ? pw->pw_name : uid_text;
 
   struct range uids[MAX_RANGES], gids[MAX_RANGES];
-  int nuids = read_ranges("/etc/subuid", user_name, uid, uids);
-  int ngids = read_ranges("/etc/subgid", user_name, uid, gids); /* keyed by user too */
-  if (nuids == 0 || ngids == 0)
-    fail("%s has no subordinate %s ids in %s; as root, give it some: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s",
-         user_name, nuids == 0 ? "user" : "group", nuids == 0 ? "/etc/subuid" : "/etc/subgid", user_name);
-  const char *newuidmap = find_tool("newuidmap"), *newgidmap = find_tool("newgidmap");
-  if (!newuidmap || !newgidmap)
-    fail("newuidmap and newgidmap are not installed (Debian and Ubuntu: apt-get install uidmap; Fedora: dnf install shadow-utils)");
+  int nuids = 0, ngids = 0;
+  const char *newuidmap = NULL, *newgidmap = NULL;
+  if (!as_root) {
+    nuids = read_ranges("/etc/subuid", user_name, uid, uids);
+    ngids = read_ranges("/etc/subgid", user_name, uid, gids); /* keyed by user too */
+    if (nuids == 0 || ngids == 0)
+      fail("%s has no subordinate %s ids in %s; as root, give it some: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s",
+           user_name, nuids == 0 ? "user" : "group", nuids == 0 ? "/etc/subuid" : "/etc/subgid", user_name);
+    newuidmap = find_tool("newuidmap");
+    newgidmap = find_tool("newgidmap");
+    if (!newuidmap || !newgidmap)
+      fail("newuidmap and newgidmap are not installed (Debian and Ubuntu: apt-get install uidmap; Fedora: dnf install shadow-utils)");
+  }
+  unsigned long root_uids = as_root ? own_ids("/proc/self/uid_map") : 0;
+  unsigned long root_gids = as_root ? own_ids("/proc/self/gid_map") : 0;
 
   int to_mapper[2], from_mapper[2];
   if (pipe2(to_mapper, O_CLOEXEC) < 0 || pipe2(from_mapper, O_CLOEXEC) < 0) fail("pipe: %s", strerror(errno));
@@ -162,28 +221,39 @@ int main(int argc, char **argv) {
   pid_t mapper = fork();
   if (mapper < 0) fail("fork: %s", strerror(errno));
   if (mapper == 0) {
-    char go;
+    char go, result = 0;
     close(to_mapper[1]);
     close(from_mapper[0]);
     if (read(to_mapper[0], &go, 1) != 1) _exit(0); /* unshare failed: the parent says why */
-    char result = 0;
-    int s = run_map(newuidmap, self, uid, uids, nuids);
-    if (s != 0) result = 'u';
-    else if (run_map(newgidmap, self, gid, gids, ngids) != 0) result = 'g';
-    if (write(from_mapper[1], &result, 1) != 1) _exit(1);
+    if (as_root) {
+      if (write_map(self, "uid_map", root_uids) != 0) result = 'u';
+      else if (write_map(self, "gid_map", root_gids) != 0) result = 'g';
+    } else {
+      if (run_map(newuidmap, self, uid, uids, nuids) != 0) result = 'u';
+      else if (run_map(newgidmap, self, gid, gids, ngids) != 0) result = 'g';
+    }
+    if (write(from_mapper[1], &result, 1) != 1 || (result && write(from_mapper[1], why, strlen(why) + 1) < 0)) _exit(1);
     _exit(0);
   }
   close(to_mapper[0]);
   close(from_mapper[1]);
   if (unshare(CLONE_NEWUSER) < 0) explain_unshare(errno);
-  char result = 1;
+  char result = '?';
   if (write(to_mapper[1], "1", 1) != 1 || read(from_mapper[0], &result, 1) != 1) result = '?';
+  if (result == 'u' || result == 'g') {
+    ssize_t got = read(from_mapper[0], why, sizeof why - 1);
+    why[got > 0 ? got : 0] = 0;
+  }
   while (waitpid(mapper, NULL, 0) < 0 && errno == EINTR) {
   }
+  if (result != 0 && as_root) fail("root without CAP_SYS_ADMIN cannot map its ids into a user namespace: %s", why);
   if (result == 'u' || result == 'g')
-    fail("%s refused to map %s's subordinate ids (its message is above; /etc/sub%cid and the tool's setuid bit are what it checks)",
-         result == 'u' ? "newuidmap" : "newgidmap", user_name, result);
-  if (result != 0) fail("could not map the subordinate ids");
+    fail("%s could not map %s's subordinate ids: %s%s", result == 'u' ? "newuidmap" : "newgidmap", user_name, why,
+         strstr(why, "Operation not permitted")
+             ? " (in a container, give newuidmap and newgidmap file capabilities instead of the setuid bit: "
+               "chmod u-s, setcap cap_setuid=ep /usr/bin/newuidmap, setcap cap_setgid=ep /usr/bin/newgidmap)"
+             : "");
+  if (result != 0) fail("could not map the user namespace's ids");
   if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) fail("cannot become root of the user namespace: %s", strerror(errno));
   execvp(argv[1], argv + 1);
   fail("exec %s: %s", argv[1], strerror(errno));

@@ -3,7 +3,7 @@
 # then starts dockerd (the reference builder and the real consumer of tsbuild's tarballs).
 set -euo pipefail
 packages=(busybox-static debootstrap docker.io skopeo podman runc buildah time slirp4netns bzip2 xz-utils zstd strace
-  docker-registry apache2-utils openssl curl)
+  docker-registry apache2-utils openssl curl uidmap libcap2-bin passwd)
 need=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 if ((${#need[@]})); then

@@ -63,6 +63,9 @@ function networkHint(why: string): string {
   if (/\/dev\/net\/tun.*(Permission denied|Operation not permitted)/.test(why)) {
     return ' (an ordinary user needs /dev/net/tun readable and writable: as root, chmod 0666 /dev/net/tun, as udev does on most distributions; or build with --network=none)';
   }
+  if (/\/dev\/net\/tun.*No such file/.test(why)) {
+    return ' (a container without /dev/net/tun, such as a Kubernetes pod: build with --network=host, which is the container\'s own network, or --network=none)';
+  }
   return '';
 }
 

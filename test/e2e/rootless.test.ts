@@ -1,13 +1,13 @@
 // Rootless: an ordinary user with subordinate ids builds with no sudo, in a user namespace of its own.
 import { execa } from 'execa';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ok, storeLeftovers } from '../helpers/cli.js';
 import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
-import { okAs, shareReadOnly, testUser, tsbuildAs, userDir, type TestUser } from '../helpers/rootless.js';
+import { installedForUsers, okAs, shareReadOnly, testUser, tsbuildAs, userDir, type TestUser } from '../helpers/rootless.js';
 
 const EPOCH = { SOURCE_DATE_EPOCH: '1700000000' };
 
@@ -187,5 +187,99 @@ describe.skipIf(lacks('root') || !existsSync('/usr/bin/newuidmap'))('rootless bu
     const rm = await execa('rm', ['-rf', path.join(myHome, '.local/share/tsbuild')], { uid: user.uid, gid: user.gid, reject: false });
     expect(rm.stderr).toBe('');
     expect(existsSync(path.join(myHome, '.local/share/tsbuild'))).toBe(false);
+  });
+});
+
+/**
+ * A CI job in a container without privileges (a Kubernetes pod, a GitLab runner's job): no
+ * CAP_SYS_ADMIN, Docker's default capabilities, /usr of this machine read-only, tsbuild's files
+ * and the context mounted in, the store in a volume (an emptyDir). What the pod spec in the README
+ * asks for is given here as Docker's flags: seccomp and AppArmor unconfined, /proc unmasked.
+ */
+describe.skipIf(lacks('root', 'docker') || !existsSync('/usr/sbin/setcap'))('rootless builds in a container without privileges', () => {
+  const DOCKER = '/usr/bin/docker';
+  const IMAGE = 'tsbuild-test-unprivileged:latest';
+  const rootStore = tempDir('store-');
+  const work = tempDir('pod-');
+  let base: string;
+  let caps: string;
+  let dir: string;
+  let asRoot: string;
+
+  beforeAll(async () => {
+    // the container's own files: /usr comes from the machine (merged /usr: bin, lib are links into it)
+    const rootfs = path.join(work, 'rootfs');
+    for (const d of ['etc', 'tmp', 'home/builder', 'proc', 'sys', 'dev', 'opt', 'usr']) execFileSync('mkdir', ['-p', path.join(rootfs, d)]);
+    for (const l of ['bin', 'lib', 'lib64', 'sbin']) execFileSync('ln', ['-s', `usr/${l}`, path.join(rootfs, l)]);
+    chmodSync(path.join(rootfs, 'tmp'), 0o1777);
+    context({
+      'etc/passwd': 'root:x:0:0::/root:/bin/sh\nbuilder:x:1000:1000::/home/builder:/bin/sh\n',
+      'etc/group': 'root:x:0:\nbuilder:x:1000:\n',
+      'etc/subuid': 'builder:100000:65536\n',
+      'etc/subgid': 'builder:100000:65536\n',
+    }, rootfs);
+    execFileSync('tar', ['-C', rootfs, '-cf', path.join(work, 'rootfs.tar'), '.']);
+    execFileSync(DOCKER, ['import', path.join(work, 'rootfs.tar'), IMAGE]);
+    // in an image, newuidmap and newgidmap carry file capabilities, not the setuid bit (as BuildKit's rootless image)
+    caps = path.join(work, 'caps');
+    execFileSync('mkdir', ['-p', caps]);
+    for (const [tool, cap] of [['newuidmap', 'cap_setuid=ep'], ['newgidmap', 'cap_setgid=ep']]) {
+      execFileSync('cp', [`/usr/bin/${tool}`, caps]);
+      chmodSync(path.join(caps, tool!), 0o755);
+      execFileSync('/usr/sbin/setcap', [cap!, path.join(caps, tool!)]);
+    }
+    base = path.join(work, 'busybox.tar');
+    await ok(rootStore, ['import', busyboxRootfsTar(), 'busybox']);
+    await ok(rootStore, ['save', 'busybox', '-o', base]);
+    dir = context({ 'a.txt': 'a\n', Dockerfile: 'FROM busybox\nCOPY --chown=1000:1000 a.txt /home/app/\nRUN mkdir -p /opt/x && echo 1 > /opt/x/f && rm -rf /root && id -u > /uid\n' });
+    shareReadOnly(work, dir);
+    asRoot = (await ok(rootStore, ['build', '-q', dir], { env: EPOCH })).stdout.trim();
+  });
+
+  afterAll(() => {
+    execFileSync(DOCKER, ['rmi', IMAGE], { stdio: 'ignore' });
+  });
+
+  /** Loads the base and builds the context in a fresh container as `user`; the build's output. */
+  async function buildIn(user: string, flags: string[], buildArgs: string[] = ['--network=host'], toolsPath = '/caps:/usr/bin:/usr/sbin') {
+    const home = tempDir('home-');
+    chownSync(home, 1000, 1000);
+    const pkg = path.dirname(path.dirname(installedForUsers()));
+    const script = `node /opt/tsbuild/bin/tsbuild.cjs load -q -i /base.tar && node /opt/tsbuild/bin/tsbuild.cjs build -q ${buildArgs.join(' ')} /ctx`;
+    return execa(DOCKER, [
+      'run', '--rm', '--user', user, ...flags,
+      '-e', 'HOME=/home/builder', '-e', `PATH=${toolsPath}`, '-e', `SOURCE_DATE_EPOCH=${EPOCH.SOURCE_DATE_EPOCH}`,
+      '-v', '/usr:/usr:ro', '-v', `${caps}:/caps:ro`, '-v', `${pkg}:/opt/tsbuild:ro`, '-v', `${dir}:/ctx:ro`, '-v', `${base}:/base.tar:ro`, '-v', `${home}:/home/builder`,
+      IMAGE, 'sh', '-c', script,
+    ], { reject: false, timeout: 120_000 });
+  }
+
+  const POD = ['--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined', '--security-opt', 'systempaths=unconfined'];
+
+  it('an ordinary user (uid 1000) and root without CAP_SYS_ADMIN build root’s image, byte for byte', async () => {
+    for (const user of ['1000:1000', '0:0']) {
+      const r = await buildIn(user, POD);
+      expect(r.stderr, user).toBe('');
+      expect(r.stdout.trim(), user).toBe(asRoot);
+    }
+  });
+
+  it('what the container withholds is one line naming the setting', async () => {
+    const cases: Array<[string[], string[], RegExp]> = [
+      [['--security-opt', 'apparmor=unconfined', '--security-opt', 'systempaths=unconfined'], ['--network=host'], /^tsbuild: error: rootless: cannot make a user namespace: Operation not permitted \(inside a container, its seccomp profile must allow unshare: seccompProfile Unconfined in Kubernetes, --security-opt seccomp=unconfined in Docker\)$/],
+      [['--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined'], ['--network=host'], /^tsbuild: \S*Dockerfile:3: RUN could not set up the step: cannot mount \/proc in a user namespace: this machine's \/proc has paths masked \(in a container: procMount: Unmasked in Kubernetes, --security-opt systempaths=unconfined in Docker\)$/],
+      [POD, [], /^tsbuild: \S*Dockerfile:3: RUN could not set up the step: slirp4netns could not connect the step's network: .*\(a container without \/dev\/net\/tun, such as a Kubernetes pod: build with --network=host, which is the container's own network, or --network=none\)$/],
+    ];
+    for (const [flags, buildArgs, message] of cases) {
+      const r = await buildIn('1000:1000', flags, buildArgs);
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr.trim()).toMatch(message);
+    }
+    // the distribution's setuid newuidmap is refused in a container without CAP_SYS_ADMIN
+    const setuid = await buildIn('1000:1000', POD, ['--network=host'], '/usr/bin:/usr/sbin');
+    expect(setuid.exitCode).not.toBe(0);
+    expect(setuid.stderr.trim()).toBe(
+      "tsbuild: error: rootless: newuidmap could not map builder's subordinate ids: newuidmap: write to uid_map failed: Operation not permitted (in a container, give newuidmap and newgidmap file capabilities instead of the setuid bit: chmod u-s, setcap cap_setuid=ep /usr/bin/newuidmap, setcap cap_setgid=ep /usr/bin/newgidmap)",
+    );
   });
 });
