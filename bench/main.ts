@@ -6,15 +6,17 @@
  * Cases: the seed; 20 trivial RUN steps; COPY of 10,000 small files plus a 256 MiB file; a RUN that
  * writes 256 MiB and deletes a base directory; a three-stage build. Also: per-RUN-step overhead, the
  * big COPY against `tar -c | sha256sum`, gzip export against `gzip -6`, and tsbuild's peak RSS on
- * a 2 GiB layer. And start-up: `images`, `inspect`, `history` and a fully cached build against
+ * a 2 GiB layer. Rootless (an ordinary user, tsbuild in a user namespace) beside root on every case,
+ * when the machine has newuidmap. And start-up: `images`, `inspect`, `history` and a fully cached build against
  * `node -e 0` (Node's own start) in the same run. Then registries (bench/registry.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { busyboxRootfsTar } from '../test/helpers/fixtures.js';
+import { installedForUsers, shareReadOnly, testUser, userDir } from '../test/helpers/rootless.js';
 import { registryBench } from './registry.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -83,6 +85,23 @@ interface Builder {
   warm(dir: string): string;
 }
 
+/**
+ * tsbuild as an ordinary user (rootless: a user namespace of its own), when this machine can make
+ * one: a user the tests also use, with subordinate ids, its own store, and the base image loaded.
+ */
+function rootlessBuilder(): Builder[] {
+  if (process.getuid?.() !== 0 || !existsSync('/usr/bin/newuidmap')) return [];
+  const user = testUser();
+  const home = userDir(user, 'bench-home-');
+  const rlOut = path.join(home, 'out.tar');
+  const as = (args: string) =>
+    `setpriv --reuid=${user.uid} --regid=${user.gid} --clear-groups env -i HOME=${home} PATH=/usr/sbin:/usr/bin:/sbin:/bin node ${installedForUsers()} ${args}`;
+  const base = path.join(userDir(user, 'bench-base-'), 'base.tar');
+  sh(`node ${BIN} --root ${root} save bench-busybox -o ${base} && chmod 644 ${base}`);
+  sh(as(`load -q -i ${base}`));
+  return [{ name: 'rootless', cold: (dir) => as(`-q --no-cache -t bench-out -o ${rlOut} ${dir}`), warm: (dir) => as(`-q -t bench-out -o ${rlOut} ${dir}`) }];
+}
+
 async function main(): Promise<void> {
   if (spawnSync(DOCKER, ['info'], { stdio: 'ignore' }).status !== 0) throw new Error('npm run bench needs dockerd running (bash scripts/install-deps.sh starts it)');
   const tsb = (args: string) => `node ${BIN} --root ${root} ${args}`;
@@ -105,6 +124,7 @@ async function main(): Promise<void> {
       warm: (dir) => `DOCKER_BUILDKIT=1 ${DOCKER} build -q -t bench-out ${dir} >/dev/null && ${DOCKER} save bench-out -o ${out}`,
     },
     ...(haveBuildah ? [{ name: 'buildah', cold: buildah('--no-cache'), warm: buildah('') }] : []),
+    ...rootlessBuilder(),
   ];
 
   const cases: Array<[string, string]> = [
@@ -115,6 +135,7 @@ async function main(): Promise<void> {
     ['three-stage build', context('stages', 'FROM bench-busybox AS a\nRUN echo a > /a\nFROM bench-busybox AS b\nRUN echo b > /b\nFROM bench-busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\nRUN cat /a /b > /ab\n')],
   ];
 
+  for (const [, dir] of cases) shareReadOnly(dir); // for the rootless user: the contexts only, never the store
   const results = new Map<string, Map<string, { cold: number; warm: number }>>();
   for (const [name, dir] of cases) {
     const row = new Map<string, { cold: number; warm: number }>();
@@ -169,6 +190,14 @@ async function main(): Promise<void> {
   const perStep = (n: string) => (runs.get(n)!.cold - seed.get(n)!.cold) / 19;
   console.log(`\nper-RUN-step overhead (cold): tsbuild ${f(perStep('tsbuild'))}, buildkit ${f(perStep('buildkit'))}: ratio ${r(perStep('tsbuild'), perStep('buildkit'))} (target <= 0.1)`);
   if (haveRunc) console.log(`per-RUN-step overhead through --runtime runc: ${f((runcRuns - runcSeed) / 19)} (the built-in sandbox: ${f(perStep('tsbuild'))})`);
+  if (names.includes('rootless')) {
+    console.log(`per-RUN-step overhead rootless: ${f(perStep('rootless'))} (root: ${f(perStep('tsbuild'))}, BuildKit: ${f(perStep('buildkit'))})`);
+    const worst = Math.max(...[...results.values()].flatMap((row) => [row.get('rootless')!.cold / row.get('tsbuild')!.cold, row.get('rootless')!.warm / row.get('tsbuild')!.warm]));
+    for (const [name, row] of results) {
+      console.log(`  rootless / root, ${name.padEnd(34)} cold ${r(row.get('rootless')!.cold, row.get('tsbuild')!.cold)}  warm ${r(row.get('rootless')!.warm, row.get('tsbuild')!.warm)}`);
+    }
+    console.log(`  worst rootless / root ratio: ${worst.toFixed(3)} (target <= 1.5)`);
+  }
   console.log(`big COPY build (cold, no -o) vs tar -c | sha256sum: ${f(copyOnly)} vs ${f(tarSha)} = ${(copyOnly / tarSha).toFixed(2)}x (target <= 2x)`);
   console.log(`-o type=docker (gzip) of the COPY case, cached build: ${f(gzipOut)}; tar -c | gzip -6 over the same files: ${f(gzipRef)} (${(gzipRef / gzipOut).toFixed(2)}x)`);
   console.log(`tsbuild peak RSS, RUN writing a 2 GiB layer, with -o: ${rss.toFixed(0)} MB (target < 300 MB)`);

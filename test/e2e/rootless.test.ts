@@ -1,8 +1,9 @@
 // Rootless: an ordinary user with subordinate ids builds with no sudo, in a user namespace of its own.
 import { execa } from 'execa';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ok, storeLeftovers } from '../helpers/cli.js';
 import { lacks } from '../helpers/env.js';
@@ -10,6 +11,7 @@ import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 import { installedForUsers, okAs, shareReadOnly, testUser, tsbuildAs, userDir, type TestUser } from '../helpers/rootless.js';
 
 const EPOCH = { SOURCE_DATE_EPOCH: '1700000000' };
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Files of a layer tar: path → "uid:gid mode-type". */
 function tarOwners(tar: string): Map<string, string> {
@@ -92,6 +94,20 @@ describe.skipIf(lacks('root') || !existsSync('/usr/bin/newuidmap'))('rootless bu
 
     const again = await okAs(user, home, ['build', '--progress=plain', dir], { env: EPOCH });
     expect(again.stderr.match(/CACHED/g)?.length).toBe(6);
+  });
+
+  it.skipIf(lacks('docker'))('the seed example, built rootless, loads and runs in Docker', async () => {
+    const example = tempDir('seed-');
+    cpSync(path.join(REPO, 'examples/changed-ubuntu'), example, { recursive: true });
+    shareReadOnly(example);
+    const archive = path.join(userDir(user, 'out-'), 'seed.tar');
+    await okAs(user, home, ['build', '-q', '-t', 'tsbuild-rootless-seed', '-o', archive, example]);
+    execFileSync('/usr/bin/docker', ['load', '-i', archive], { stdio: 'ignore' });
+    try {
+      expect(execFileSync('/usr/bin/docker', ['run', '--rm', 'tsbuild-rootless-seed', 'cat', '/tmp/newfile'], { encoding: 'utf8' })).toBe('Hello world\n');
+    } finally {
+      execFileSync('/usr/bin/docker', ['rmi', 'tsbuild-rootless-seed'], { stdio: 'ignore' });
+    }
   });
 
   it('a step is root of its own namespaces: its /proc, /dev and network, nothing of the host', async () => {
@@ -257,8 +273,10 @@ describe.skipIf(lacks('root', 'docker') || !existsSync('/usr/sbin/setcap'))('roo
   const POD = ['--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined', '--security-opt', 'systempaths=unconfined'];
 
   it('an ordinary user (uid 1000) and root without CAP_SYS_ADMIN build root’s image, byte for byte', async () => {
-    for (const user of ['1000:1000', '0:0']) {
-      const r = await buildIn(user, POD);
+    // root with only what the README's pod spec leaves it: SETUID, SETGID, SETFCAP, no new privileges
+    const rootFlags = ['--cap-drop', 'ALL', '--cap-add', 'SETUID', '--cap-add', 'SETGID', '--cap-add', 'SETFCAP', '--security-opt', 'no-new-privileges'];
+    for (const [user, flags] of [['1000:1000', POD], ['0:0', [...POD, ...rootFlags]]] as const) {
+      const r = await buildIn(user, [...flags]);
       expect(r.stderr, user).toBe('');
       expect(r.stdout.trim(), user).toBe(asRoot);
     }
