@@ -70,6 +70,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -468,7 +469,13 @@ static void setup_rootfs(void) {
   mountf(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
   if (lowers_dir && chdir(lowers_dir) < 0) die("chdir %s", lowers_dir);
   /* nodev: device nodes a step creates in its rootfs cannot open host devices; /dev is our tmpfs */
-  mountf("overlay", rootfs, "overlay", MS_NODEV, overlay_opts);
+  if (mount("overlay", rootfs, "overlay", MS_NODEV, overlay_opts) < 0) {
+    struct utsname u;
+    if (in_userns && errno != ENOSPC && uname(&u) == 0)
+      die("mount overlay in a user namespace (rootless needs Linux 5.11 or later, and a store on a filesystem with "
+          "user xattrs, such as ext4, xfs or btrfs; this kernel is %s)", u.release);
+    die("mount overlay on %s", rootfs);
+  }
   if (net_none || net_sandbox) loopback_up();
   if (chdir(rootfs) < 0) die("chdir %s", rootfs);
   root_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -566,9 +573,18 @@ static void drop_privileges(void) {
   for (int cap = 0; cap <= last; cap++)
     if (!is_default_cap(cap) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
       die("drop capability %d", cap);
-  if (setgroups(ngroups, groups) < 0) die_if_unmapped("a group"), die("setgroups");
-  if (setgid(gid) < 0) die_if_unmapped("the gid"), die("setgid %u", gid);
-  if (setuid(uid) < 0) die_if_unmapped("the uid"), die("setuid %u", uid); /* a non-root uid loses its effective set here */
+  if (setgroups(ngroups, groups) < 0) {
+    die_if_unmapped("a group");
+    die("setgroups");
+  }
+  if (setgid(gid) < 0) {
+    die_if_unmapped("the gid");
+    die("setgid %u", gid);
+  }
+  if (setuid(uid) < 0) { /* a non-root uid loses its effective set here */
+    die_if_unmapped("the uid");
+    die("setuid %u", uid);
+  }
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);

@@ -171,7 +171,10 @@ export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: str
     }
     chownEntry(target, e);
     if (e.type !== 'symlink') chmodSync(target, e.mode); // after chown, which clears setuid bits
-    for (const [name, value] of e.xattrs ?? []) native().setXattr(target, name, value);
+    for (const [name, value] of e.xattrs ?? []) {
+      if (name.startsWith('trusted.') && inUserNamespace()) continue; // only the machine's root may set them
+      native().setXattr(target, name, value);
+    }
     if (e.type !== 'dir') lutimesSync(target, e.mtime, e.mtime);
   }
   // Directory times last, deepest first: writing into a directory changes its mtime.

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { inUserNamespace } from '../util/user-namespace.js';
 import { UsageError } from '../errors.js';
 import { SANDBOX_HOSTNAME } from './etc-files.js';
 import type { SandboxResult, SandboxSpec } from './run.js';
@@ -43,6 +44,8 @@ function run(cmd: string, args: string[], cwd?: string): Promise<void> {
 
 /** The runtime's binary: `runc`, `crun`, or a path. */
 export function runtimePath(runtime: string): string {
+  // the step's rootfs is mounted in tsbuild's own mount namespace for the runtime, which takes root
+  if (inUserNamespace()) throw new UsageError(`--runtime ${runtime} needs root: a rootless build runs its steps in the built-in sandbox (leave --runtime out)`);
   if (runtime.includes('/')) {
     if (!existsSync(runtime)) throw new UsageError(`--runtime ${runtime}: no such file`);
     return path.resolve(runtime);

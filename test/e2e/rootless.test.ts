@@ -161,6 +161,7 @@ describe.skipIf(lacks('root') || !existsSync('/usr/bin/newuidmap'))('rootless bu
         /^tsbuild: \S+Dockerfile:3: "f" belongs to 70000:70000, beyond the 65537 uids and 65537 gids this rootless build maps: give the user more subordinate ids in \/etc\/subuid and \/etc\/subgid$/,
       ],
       ['FROM busybox\nUSER 70000\nRUN true\n', [], /^tsbuild: \S+Dockerfile:3: RUN could not set up the step: the step's user 70000:0: the uid is beyond the ids this rootless build maps \(\/etc\/subuid, \/etc\/subgid\)$/],
+      ['FROM busybox\nRUN true\n', ['--runtime', 'runc'], /^tsbuild: --runtime runc needs root: a rootless build runs its steps in the built-in sandbox \(leave --runtime out\)$/],
       ['FROM busybox\nRUN true\n', ['--memory', '64m'], /^tsbuild: \S+Dockerfile:2: resource limits need a cgroup under \/sys\/fs\/cgroup tsbuild can write, which takes root: a rootless build cannot set --memory, --cpu-\*, --cpuset-cpus or --pids-limit$/],
     ];
     for (const [dockerfile, args, message] of cases) {
