@@ -666,8 +666,13 @@ static char *args_start, *args_end; /* this program's arguments, as /proc/PID/cm
  */
 static void hide_arguments(void) {
   static const char name[] = "tsbuild-init";
-  memset(args_start, 0, (size_t)(args_end - args_start));
-  if ((size_t)(args_end - args_start) > sizeof name) memcpy(args_start, name, sizeof name);
+  size_t size = (size_t)(args_end - args_start);
+  if (size <= sizeof name) return;
+  memset(args_start, 0, size);
+  memcpy(args_start, name, sizeof name);
+  /* a last byte that is not NUL tells the kernel the arguments were rewritten (setproctitle): it
+     then shows them up to the first NUL, the name alone, not the whole zeroed area */
+  args_end[-1] = ' ';
 }
 
 static int run_init(void) {
