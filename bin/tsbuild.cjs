@@ -28,7 +28,7 @@ process.stdout.on('error', (err) => {
  * native/userns.c), where it can mount overlays and own files as the image's ids. So does root
  * without CAP_SYS_ADMIN (a container started without privileges), which cannot mount either.
  */
-const AS_USER = new Set(['images', 'history', 'inspect', 'login', 'logout', 'tag', 'help', '-h', '--help', '-v', '--version']);
+const AS_USER = new Set(['images', 'history', 'inspect', 'login', 'logout', 'help', '-h', '--help', '-v', '--version']);
 
 const CAP_SYS_ADMIN = 21n;
 
@@ -42,31 +42,27 @@ function canMount() {
 }
 
 function needsUserNamespace(args) {
-  if (process.env.TSBUILD_ROOTLESS || AS_USER.has(args[0])) return false;
+  if (process.env.TSBUILD_USERNS || AS_USER.has(args[0])) return false;
   return process.getuid?.() !== 0 || !canMount();
 }
 
 /**
  * Runs this same command again inside the user namespace and ends as it ends. Node cannot replace
- * itself (no execve), so this process waits: it passes on the signals a terminal would not also
- * send the child (a terminal's Ctrl-C reaches the whole process group already).
+ * itself (no execve), so this process waits and passes every signal on (one sent to the whole
+ * process group, as a terminal's Ctrl-C, then arrives twice: main() takes the two as one); the
+ * command dies with it (native/userns.c sets its parent-death signal). TSBUILD_USERNS tells the
+ * command not to do this again; TSBUILD_ROOTLESS that its store is the user's, not root's.
  */
 function reexecInUserNamespace() {
   const { spawn } = require('node:child_process');
   const path = require('node:path');
-  const tty = require('node:tty');
   const helper = path.join(__dirname, '..', 'build', 'Release', 'tsbuild-userns');
   if (!existsSync(helper)) return fail('cannot run rootless', new Error(`${helper} is not built (run 'npm install')`));
   const child = spawn(helper, [process.execPath, ...process.execArgv, __filename, ...process.argv.slice(2)], {
     stdio: 'inherit',
-    env: { ...process.env, TSBUILD_ROOTLESS: '1' },
+    env: { ...process.env, TSBUILD_USERNS: '1', ...(process.getuid() !== 0 ? { TSBUILD_ROOTLESS: '1' } : {}) },
   });
-  const fromTerminal = [0, 1, 2].some((fd) => tty.isatty(fd));
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']) {
-    process.on(sig, () => {
-      if (sig !== 'SIGINT' || !fromTerminal) child.kill(sig);
-    });
-  }
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']) process.on(sig, () => child.kill(sig));
   child.on('error', (err) => fail('cannot run rootless', err));
   child.on('exit', (code, signal) => {
     if (signal) {

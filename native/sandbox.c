@@ -34,6 +34,8 @@
  *                         v1 controller); every process of the step inherits it
  *   --rlimit NAME:SOFT:HARD  a ulimit of the command (nofile, nproc, core, stack, memlock, ...; -1 unlimited)
  *   --shm-size BYTES      size of /dev/shm (default 64 MiB, as Docker)
+ *   --userns              tsbuild runs as root of a user namespace (rootless): /dev's nodes are bound
+ *                         from the host's, /sys too when the network is the host's
  *   --insecure            RUN --security=insecure: every capability, no seccomp filter, /proc and /sys
  *                         not masked and /sys writable (a privileged container, as BuildKit's)
  *   --error-file PATH     where a failure to set the step up is described, in one line
@@ -66,6 +68,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -94,6 +97,7 @@ static struct extra_mount mounts[64];
 static int nmounts;
 static int net_none, net_sandbox, sync_read = -1, sync_write = -1;
 static int insecure; /* --insecure */
+static int in_userns; /* --userns: root of a user namespace (rootless: native/userns.c), not the machine's root */
 static const char *cgroups[8];
 static int ncgroups;
 static struct { int resource; struct rlimit limit; } rlimits[16];
@@ -159,6 +163,10 @@ static void parse_args(int argc, char **argv) {
     const char *a = argv[i];
     if (strcmp(a, "--insecure") == 0) {
       insecure = 1;
+      continue;
+    }
+    if (strcmp(a, "--userns") == 0) {
+      in_userns = 1;
       continue;
     }
     if (strcmp(a, "--") == 0) {
@@ -230,18 +238,6 @@ static void mountf(const char *src, const char *dst, const char *type, unsigned 
   if (mount(src, dst, type, flags, data) < 0) die("mount %s on %s", type ? type : src, dst);
 }
 
-/* Running as root of a user namespace (rootless: see native/userns.c), not the machine's root. */
-static int in_userns;
-
-static int detect_userns(void) {
-  FILE *f = fopen("/proc/self/uid_map", "r");
-  unsigned long inside, outside, count;
-  int initial = f && fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3 && inside == 0 &&
-                outside == 0 && count == 4294967295UL;
-  if (f) fclose(f);
-  return !initial;
-}
-
 /* A device node of /dev; in a user namespace, where mknod is refused, the host's node bound there. */
 static void make_dev(const char *name, unsigned major, unsigned minor) {
   if (in_userns) {
@@ -289,7 +285,11 @@ static void mount_sys(void) {
   if (mount("sysfs", "sys", "sysfs", flags, NULL) == 0) return;
   if (!in_userns || errno != EPERM) die("mount sysfs on sys");
   mountf("/sys", "sys", NULL, MS_BIND | MS_REC, NULL);
-  if (!insecure) remount_readonly("sys");
+  if (insecure) return;
+  /* every mount under it too (the host's cgroup tree is one): a remount would change only the top */
+  struct { unsigned long long attr_set, attr_clr, propagation, userns_fd; } attr = {1 /* MOUNT_ATTR_RDONLY */, 0, 0, 0};
+  if (syscall(442 /* mount_setattr */, AT_FDCWD, "sys", 0x8000 /* AT_RECURSIVE */, &attr, sizeof attr) < 0)
+    die("make the host's /sys read-only in the step (mount_setattr, Linux 5.12+)");
 }
 
 /* /proc of the step's own PID namespace. */
@@ -471,6 +471,12 @@ static void setup_rootfs(void) {
   /* nodev: device nodes a step creates in its rootfs cannot open host devices; /dev is our tmpfs */
   if (mount("overlay", rootfs, "overlay", MS_NODEV, overlay_opts) < 0) {
     struct utsname u;
+    struct statfs fs;
+    if (errno == EINVAL && statfs(".", &fs) == 0 && fs.f_type == 0x794c7630 /* OVERLAYFS_SUPER_MAGIC */) {
+      errno = 0;
+      die("mount overlay: the store is on an overlayfs (a container's own filesystem), which cannot hold another "
+          "overlay's layers: put it on a volume (--root or TSBUILD_ROOT; an emptyDir in Kubernetes)");
+    }
     if (in_userns && errno != ENOSPC && uname(&u) == 0)
       die("mount overlay in a user namespace (rootless needs Linux 5.11 or later, and a store on a filesystem with "
           "user xattrs, such as ext4, xfs or btrfs; this kernel is %s)", u.release);
@@ -714,7 +720,6 @@ int main(int argc, char **argv) {
   args_start = argv[0];
   args_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
   parse_args(argc, argv);
-  in_userns = detect_userns();
   join_cgroups();
   pid_t parent = getppid();
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) _exit(125);

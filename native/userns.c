@@ -27,6 +27,8 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,13 +219,15 @@ int main(int argc, char **argv) {
 
   int to_mapper[2], from_mapper[2];
   if (pipe2(to_mapper, O_CLOEXEC) < 0 || pipe2(from_mapper, O_CLOEXEC) < 0) fail("pipe: %s", strerror(errno));
-  pid_t self = getpid();
+  pid_t self = getpid(), caller = getppid();
   pid_t mapper = fork();
   if (mapper < 0) fail("fork: %s", strerror(errno));
   if (mapper == 0) {
     char go, result = 0;
     close(to_mapper[1]);
     close(from_mapper[0]);
+    /* the maps name the parent by pid: once it is gone, that pid may be another process's */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != self) _exit(1);
     if (read(to_mapper[0], &go, 1) != 1) _exit(0); /* unshare failed: the parent says why */
     if (as_root) {
       if (write_map(self, "uid_map", root_uids) != 0) result = 'u';
@@ -255,6 +259,8 @@ int main(int argc, char **argv) {
              : "");
   if (result != 0) fail("could not map the user namespace's ids");
   if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) fail("cannot become root of the user namespace: %s", strerror(errno));
+  /* the command ends when the tsbuild that waits for it does (set after setresuid, which clears it) */
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != caller) fail("tsbuild ended before its command started");
   execvp(argv[1], argv + 1);
   fail("exec %s: %s", argv[1], strerror(errno));
 }

@@ -24,12 +24,17 @@ function withRegistryFlags(cmd: Command): Command {
 export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   let stores: Store[] = [];
+  let firstSignal = 0;
   const onSignal = (signal: NodeJS.Signals) => {
+    // a signal sent to the whole process group reaches a rootless command twice within moments
+    // (directly, and passed on by bin/tsbuild.cjs, which waits for it outside the namespace)
+    if (controller.signal.aborted && Date.now() - firstSignal < 250) return;
     if (controller.signal.aborted) {
       // a second signal: stop now; what this left, the next command that writes removes
       process.stderr.write(`tsbuild: ${signal} again: stopping without cleaning up\n`);
       process.exit(128 + (os.constants.signals[signal] ?? 2));
     }
+    firstSignal = Date.now();
     controller.abort(new InterruptedError(signal));
   };
   process.on('SIGINT', onSignal);

@@ -19,7 +19,7 @@ import { inUserNamespace, mappedIds } from '../util/user-namespace.js';
 import { isWithin, resolveInRoot } from '../fs/resolve.js';
 import { native } from '../native/index.js';
 import type { TarReadEntry } from './tar-reader.js';
-import { OPAQUE_MARKER, overlayOpaqueXattr, WHITEOUT_PREFIX } from '../fs/whiteout.js';
+import { isOverlayXattr, OPAQUE_MARKER, overlayOpaqueXattr, WHITEOUT_PREFIX } from '../fs/whiteout.js';
 import { lstatOrNull } from '../fs/lstat.js';
 
 const S_IFCHR = 0o020000;
@@ -162,9 +162,14 @@ export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: str
       case 'block':
       case 'fifo': {
         const kind = e.type === 'char' ? S_IFCHR : e.type === 'block' ? S_IFBLK : S_IFIFO;
-        // a user namespace refuses device nodes: rootless, they stay out of the extracted files (a
-        // step's /dev is its own anyway; the layer's blob keeps them), as rootless BuildKit does
-        if (kind !== S_IFIFO && inUserNamespace()) continue;
+        const whiteout = kind === S_IFCHR && !e.devmajor && !e.devminor;
+        if (kind !== S_IFIFO && !whiteout && inUserNamespace()) {
+          // a user namespace refuses device nodes: rootless, an empty file holds the path (so no
+          // lower layer's file shows through); a step's /dev is its own anyway, and the layer's
+          // blob keeps the node
+          closeSync(openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
+          break;
+        }
         native().mknod(target, kind | 0o600, e.devmajor ?? 0, e.devminor ?? 0);
         break;
       }
@@ -172,6 +177,7 @@ export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: str
     chownEntry(target, e);
     if (e.type !== 'symlink') chmodSync(target, e.mode); // after chown, which clears setuid bits
     for (const [name, value] of e.xattrs ?? []) {
+      if (isOverlayXattr(name)) continue; // overlayfs's own markers: a layer's tar cannot hide files through them
       if (name.startsWith('trusted.') && inUserNamespace()) continue; // only the machine's root may set them
       native().setXattr(target, name, value);
     }

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { sandboxHelperPath } from '../native/index.js';
+import { inUserNamespace } from '../util/user-namespace.js';
 import type { ExecUser } from './user.js';
 import { SANDBOX_HOSTNAME } from './etc-files.js';
 import type { StepRootfs } from '../overlay/mounts.js';
@@ -131,6 +132,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   for (const m of spec.mounts ?? []) args.push('--mount', m.type, m.readOnly ? '1' : '0', m.source, m.target);
   if (spec.network) args.push('--net', spec.network);
   if (spec.insecure) args.push('--insecure');
+  if (inUserNamespace()) args.push('--userns');
   for (const dir of spec.cgroups ?? []) args.push('--cgroup', dir);
   for (const r of spec.rlimits ?? []) args.push('--rlimit', r);
   if (spec.shmSize !== undefined) args.push('--shm-size', String(spec.shmSize));

@@ -1,5 +1,5 @@
 // The local store: its layout, its temp space, its locks.
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,11 +8,14 @@ import { ImageIndex } from './images.js';
 import { LayerStore } from './layers.js';
 import { tempSiblingOwner } from './atomic.js';
 import { processAlive, withFileLock } from './lock.js';
-import { errnoCode } from '../errors.js';
+import { errnoCode, UsageError } from '../errors.js';
+import { overlayOpaqueXattr } from '../fs/whiteout.js';
 import { native } from '../native/index.js';
 
 /** tmp/.owner-<token>: held locked by the live process whose temp dirs carry <token>. */
 const OWNER_PREFIX = '.owner-';
+/** The store's record of the xattr its layers mark opaque directories with (checkMarkers). */
+const MARKERS = 'opaque-xattr';
 
 /** The owner token in a temp dir's name (`<purpose>-<token>-<n>`), if it has one. */
 const tokenOf = (name: string) => /-(\d+-[0-9a-f]{8})-\d+$/.exec(name)?.[1];
@@ -45,6 +48,7 @@ export function defaultRoot(): string {
  *   layers/<chain hex>/extracted.json   the digest of diff/ when it came from a blob (layers.ts)
  *   l/<short>                           short links to diff dirs, for overlay options (layers.ts)
  *   images.json                         tags and images (images.ts)
+ *   opaque-xattr                        which xattr its layers mark opaque directories with (this file)
  *   cache/<key>.json                    build cache: a step's key -> its layer and history (build-cache.ts)
  *   cache-mounts/<id hex>/ and .lock    RUN --mount=type=cache directories (cache-mounts.ts)
  *   stat-cache/<context>.json           context files' digests by (size, mtime, ctime, inode) (stat-cache.ts)
@@ -80,8 +84,32 @@ export class Store {
   static open(root = defaultRoot(), options: { sweep?: boolean; warn?: (line: string) => void } = {}): Store {
     const store = new Store(path.resolve(root));
     for (const d of ['blobs/sha256', 'layers', 'l', 'tmp', 'locks']) mkdirSync(path.join(store.root, d), { recursive: true });
-    if (options.sweep ?? true) store.removeStaleTemps(options.warn ?? (() => undefined));
+    if (options.sweep ?? true) {
+      store.checkMarkers();
+      store.removeStaleTemps(options.warn ?? (() => undefined));
+    }
     return store;
+  }
+
+  /**
+   * Layers keep their opaque directories in the xattr the overlay mounts of their maker read:
+   * trusted.* as root, user.* in a user namespace (fs/whiteout.ts). A store serves one kind: the
+   * other would see deleted directories' files again. Stores older than this record were root's.
+   */
+  private checkMarkers(): void {
+    const file = path.join(this.root, MARKERS);
+    const want = overlayOpaqueXattr();
+    let have: string | undefined;
+    try {
+      have = readFileSync(file, 'utf8').trim();
+    } catch {
+      have = readdirSync(path.join(this.root, 'layers')).length > 0 ? 'trusted.overlay.opaque' : undefined;
+    }
+    if (have === undefined) writeFileSync(file, `${want}\n`);
+    else if (have !== want) {
+      const maker = (x: string) => (x.startsWith('user.') ? 'rootless (in a user namespace)' : 'as root');
+      throw new UsageError(`${this.root} holds layers made ${maker(have)}, which a build made ${maker(want)} cannot use: give it a store of its own (--root DIR or TSBUILD_ROOT)`);
+    }
   }
 
   /**

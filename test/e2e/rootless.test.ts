@@ -18,7 +18,7 @@ function tarOwners(tar: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const line of execFileSync('tar', ['-tvf', tar, '--numeric-owner'], { encoding: 'utf8' }).trim().split('\n')) {
     const f = line.split(/\s+/);
-    out.set(f.slice(5).join(' ').replace(/ -> .*| link to .*/, ''), `${f[1]} ${f[0]![0]}`);
+    out.set(f.slice(5).join(' ').replace(/ -> .*| link to .*/, '').replace(/^\.\//, ''), `${f[1]} ${f[0]![0]}`);
   }
   return out;
 }
@@ -135,6 +135,29 @@ describe.skipIf(lacks('root') || !existsSync('/usr/bin/newuidmap'))('rootless bu
       const r = await okAs(user, home, ['build', '--no-cache', '--progress=plain', `--network=${network}`, context({ Dockerfile: 'FROM busybox\nRUN echo nets: $(ls /sys/class/net)\n' }, shareable())]);
       expect(r.stderr).toContain(`nets: ${[...nets].join(' ')}`);
     }
+    // with the host's network the host's /sys is bound: read-only down to its last submount (cgroups)
+    const sys = await okAs(user, home, ['build', '--no-cache', '--progress=plain', '--network=host', context({ Dockerfile: 'FROM busybox\nRUN awk \'$5 ~ /^\\/sys/ { print "sys-mount", $5, substr($6, 1, 2) }\' /proc/self/mountinfo\n' }, shareable())]);
+    const sysMounts = [...sys.stderr.matchAll(/sys-mount (\S+) (\S+)/g)].map((m) => [m[1], m[2]]);
+    expect(sysMounts.length).toBeGreaterThan(1);
+    expect(sysMounts.filter(([, ro]) => ro !== 'ro')).toEqual([]);
+  });
+
+  it('a device node of a base layer is an empty file to RUN steps, and stays a node in the layer', async () => {
+    const dir = tempDir('devbase-');
+    const rootfs = path.join(dir, 'rootfs');
+    execFileSync('mkdir', ['-p', path.join(rootfs, 'opt')]);
+    execFileSync('tar', ['-C', rootfs, '-xf', busyboxRootfsTar()]);
+    execFileSync('mknod', [path.join(rootfs, 'opt/node'), 'c', '1', '3']);
+    const store = tempDir('store-');
+    await ok(store, ['import', execFileSync('sh', ['-c', `tar --numeric-owner -C ${rootfs} -cf ${dir}/devbase.tar . && echo ${dir}/devbase.tar`], { encoding: 'utf8' }).trim(), 'devbase']);
+    await ok(store, ['save', 'devbase', '-o', path.join(dir, 'saved.tar')]);
+    shareReadOnly(dir);
+    const myHome = userDir(user, 'home-');
+    await okAs(user, myHome, ['load', '-i', path.join(dir, 'saved.tar')]);
+    const r = await okAs(user, myHome, ['build', '--progress=plain', '-t', 'devuser', context({ Dockerfile: 'FROM devbase\nRUN echo kind: $(stat -c %F /opt/node)\n' }, shareable())]);
+    expect(r.stderr).toContain('kind: regular empty file');
+    const layers = savedLayers(await saveAs('devuser', myHome)).map(tarOwners);
+    expect(layers[0]!.get('opt/node')).toBe('0/0 c');
   });
 
   /** A context directory the user can read. */
@@ -144,9 +167,9 @@ describe.skipIf(lacks('root') || !existsSync('/usr/bin/newuidmap'))('rootless bu
     return dir;
   }
 
-  async function saveAs(image: string): Promise<string> {
+  async function saveAs(image: string, from = home): Promise<string> {
     const archive = path.join(userDir(user, 'out-'), 'image.tar');
-    await okAs(user, home, ['save', image, '-o', archive]);
+    await okAs(user, from, ['save', image, '-o', archive]);
     return archive;
   }
 
@@ -172,6 +195,14 @@ describe.skipIf(lacks('root') || !existsSync('/usr/bin/newuidmap'))('rootless bu
       expect(r.stderr.trim()).toMatch(message);
       expect(storeLeftovers(store)).toEqual([]);
     }
+
+    // a store root's builds made: its layers' opaque directories are in trusted.* xattrs
+    const rootMade = tempDir('store-');
+    await ok(rootMade, ['import', busyboxRootfsTar(), 'busybox']);
+    for (const d of ['', 'layers', 'l', 'tmp', 'locks', 'blobs', 'blobs/sha256']) chownSync(path.join(rootMade, d), user.uid, user.gid);
+    const mixed = await tsbuildAs(user, home, ['build', '-q', shareable()], { env: { TSBUILD_ROOT: rootMade } });
+    expect(mixed.code).toBe(1);
+    expect(mixed.stderr.trim()).toBe(`tsbuild: ${rootMade} holds layers made as root, which a build made rootless (in a user namespace) cannot use: give it a store of its own (--root DIR or TSBUILD_ROOT)`);
 
     chmodSync('/dev/net/tun', 0o600);
     try {
@@ -258,14 +289,14 @@ describe.skipIf(lacks('root', 'docker') || !existsSync('/usr/sbin/setcap'))('roo
   });
 
   /** Loads the base and builds the context in a fresh container as `user`; the build's output. */
-  async function buildIn(user: string, flags: string[], buildArgs: string[] = ['--network=host'], toolsPath = '/caps:/usr/bin:/usr/sbin') {
+  async function buildIn(user: string, flags: string[], buildArgs: string[] = ['--network=host'], toolsPath = '/caps:/usr/bin:/usr/sbin', env: string[] = []) {
     const home = tempDir('home-');
     chownSync(home, 1000, 1000);
     const pkg = path.dirname(path.dirname(installedForUsers()));
     const script = `node /opt/tsbuild/bin/tsbuild.cjs load -q -i /base.tar && node /opt/tsbuild/bin/tsbuild.cjs build -q ${buildArgs.join(' ')} /ctx`;
     return execa(DOCKER, [
       'run', '--rm', '--user', user, ...flags,
-      '-e', 'HOME=/home/builder', '-e', `PATH=${toolsPath}`, '-e', `SOURCE_DATE_EPOCH=${EPOCH.SOURCE_DATE_EPOCH}`,
+      '-e', 'HOME=/home/builder', '-e', `PATH=${toolsPath}`, ...env.flatMap((e) => ['-e', e]), '-e', `SOURCE_DATE_EPOCH=${EPOCH.SOURCE_DATE_EPOCH}`,
       '-v', '/usr:/usr:ro', '-v', `${caps}:/caps:ro`, '-v', `${pkg}:/opt/tsbuild:ro`, '-v', `${dir}:/ctx:ro`, '-v', `${base}:/base.tar:ro`, '-v', `${home}:/home/builder`,
       IMAGE, 'sh', '-c', script,
     ], { reject: false, timeout: 120_000 });
@@ -276,11 +307,15 @@ describe.skipIf(lacks('root', 'docker') || !existsSync('/usr/sbin/setcap'))('roo
   it('an ordinary user (uid 1000) and root without CAP_SYS_ADMIN build root’s image, byte for byte', async () => {
     // root with only what the README's pod spec leaves it: SETUID, SETGID, SETFCAP, no new privileges
     const rootFlags = ['--cap-drop', 'ALL', '--cap-add', 'SETUID', '--cap-add', 'SETGID', '--cap-add', 'SETFCAP', '--security-opt', 'no-new-privileges'];
-    for (const [user, flags] of [['1000:1000', POD], ['0:0', [...POD, ...rootFlags]]] as const) {
-      const r = await buildIn(user, [...flags]);
+    // the user's store is under its HOME (a volume here); root's is /var/lib/tsbuild, so a volume goes there
+    for (const [user, flags, env] of [['1000:1000', POD, []], ['0:0', [...POD, ...rootFlags], ['TSBUILD_ROOT=/home/builder/store']]] as const) {
+      const r = await buildIn(user, [...flags], ['--network=host'], undefined, [...env]);
       expect(r.stderr, user).toBe('');
       expect(r.stdout.trim(), user).toBe(asRoot);
     }
+    // without the volume, root's store is on the container's own overlayfs
+    const noVolume = await buildIn('0:0', [...POD, ...rootFlags]);
+    expect(noVolume.stderr.trim()).toMatch(/^tsbuild: \S*Dockerfile:3: RUN could not set up the step: mount overlay: the store is on an overlayfs \(a container's own filesystem\), which cannot hold another overlay's layers: put it on a volume \(--root or TSBUILD_ROOT; an emptyDir in Kubernetes\)$/);
   });
 
   it('what the container withholds is one line naming the setting', async () => {
