@@ -24,6 +24,7 @@ const BIN = path.join(here, '..', 'bin', 'tsbuild.cjs');
 const DOCKER = '/usr/bin/docker';
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const work = mkdtempSync(path.join(os.tmpdir(), 'tsbuild-bench-'));
+process.env.TSBUILD_TEST_TMP = work; // the test helpers' temp dirs go with it (removed at the end)
 const root = path.join(work, 'store');
 const out = path.join(work, 'out.tar');
 

@@ -4,8 +4,12 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFile
 import os from 'node:os';
 import path from 'node:path';
 
+/**
+ * A new empty directory, inside the test run's own directory (TSBUILD_TEST_TMP, made and removed
+ * by global-setup.ts) when there is one: stores, contexts and archives go with the run.
+ */
 export function tempDir(prefix = 'tsbuild-test-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  return mkdtempSync(path.join(process.env.TSBUILD_TEST_TMP || os.tmpdir(), prefix));
 }
 
 const BUSYBOX = '/bin/busybox';

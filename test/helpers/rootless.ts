@@ -37,10 +37,16 @@ export function testUser(name = 'tsbuild-rootless', subids = true): TestUser {
   return { name, uid: idOf(name, '-u'), gid: idOf(name, '-g') };
 }
 
+/** Lets everyone reach `p` through the directories above it (search permission only). */
+function reachable(p: string): void {
+  for (let d = path.dirname(p); d !== '/'; d = path.dirname(d)) if ((statSync(d).mode & 0o001) === 0) chmodSync(d, statSync(d).mode | 0o001);
+}
+
 /** A directory of the user's own (its HOME, a store, a context it writes). */
 export function userDir(user: TestUser, prefix = 'rootless-'): string {
   const dir = tempDir(prefix);
   chownSync(dir, user.uid, user.gid);
+  reachable(dir);
   return dir;
 }
 
@@ -48,7 +54,7 @@ export function userDir(user: TestUser, prefix = 'rootless-'): string {
 export function shareReadOnly(...paths: string[]): void {
   for (const p of paths) {
     execFileSync('chmod', ['-R', 'a+rX', p]);
-    for (let d = path.dirname(p); d !== '/'; d = path.dirname(d)) if ((statSync(d).mode & 0o001) === 0) chmodSync(d, statSync(d).mode | 0o001);
+    reachable(p);
   }
 }
 
