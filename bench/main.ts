@@ -182,6 +182,9 @@ async function main(): Promise<void> {
   const haveRunc = spawnSync('/usr/sbin/runc', ['--version'], { stdio: 'ignore' }).status === 0;
   const runcSeed = haveRunc ? timeIt(tsb(`-q --no-cache --runtime runc -t bench-out ${cases[0]![1]}`)) : NaN;
   const runcRuns = haveRunc ? timeIt(tsb(`-q --no-cache --runtime runc -t bench-out ${cases[1]![1]}`)) : NaN;
+  // the default network's cost per step: the 20 RUN steps with --network=none, paired with the default
+  const noneVsDefault = pairedRatio(tsb(`-q --no-cache --network=none -t bench-out ${cases[1]![1]}`), tsb(`-q --no-cache -t bench-out ${cases[1]![1]}`), Math.max(RUNS, 5));
+  const runsNone = timeIt(tsb(`-q --no-cache --network=none -t bench-out ${cases[1]![1]}`));
   // start-up: commands that do little, against Node starting and exiting; pairs run alternately
   const startupRuns = Math.max(RUNS, 15);
   const startup: Array<[string, string]> = [
@@ -214,6 +217,8 @@ async function main(): Promise<void> {
   const runs = results.get('20 RUN steps')!;
   const perStep = (n: string) => (runs.get(n)!.cold - seed.get(n)!.cold) / 19;
   console.log(`\nper-RUN-step overhead (cold): tsbuild ${f(perStep('tsbuild'))}, buildkit ${f(perStep('buildkit'))}: ratio ${r(perStep('tsbuild'), perStep('buildkit'))} (target <= 0.1)`);
+  const runsDefault = runs.get('tsbuild')!.cold;
+  console.log(`the default network's cost per RUN step: ${f((runsDefault - runsNone) / 20)} (20 steps: ${f(runsDefault)} default, ${f(runsNone)} --network=none; paired ratio none/default ${noneVsDefault.toFixed(3)}; target <= 0.005s)`);
   if (haveRunc) console.log(`per-RUN-step overhead through --runtime runc: ${f((runcRuns - runcSeed) / 19)} (the built-in sandbox: ${f(perStep('tsbuild'))})`);
   if (rootlessRatios.size > 0) {
     console.log(`per-RUN-step overhead rootless: ${f(perStep('rootless'))} (root: ${f(perStep('tsbuild'))}, BuildKit: ${f(perStep('buildkit'))})`);

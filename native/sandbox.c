@@ -40,10 +40,12 @@
  *                         not masked and /sys writable (a privileged container, as BuildKit's)
  *   --error-file PATH     where a failure to set the step up is described, in one line
  *   --net none|host|sandbox   none: a new network namespace with only loopback; host: the host's;
- *                         sandbox: a new namespace that tsbuild connects (slirp4netns) before the
- *                         command starts: the helper writes a byte on --sync-fds W once the
- *                         namespace exists, and waits for one on R
- *   --sync-fds R,W
+ *                         sandbox: the namespace --netns names, which tsbuild made and connected
+ *   --netns PATH          the network namespace to join (/proc/PID/ns/net of a --hold-net helper)
+ *
+ * Or: tsbuild-sandbox --hold-net   makes a network namespace with loopback up, writes one byte on
+ * stdout when it is ready, and holds it until its stdin closes or its parent dies (network-pool.ts
+ * connects it with slirp4netns while the step before runs).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -95,7 +97,8 @@ struct extra_mount {
 };
 static struct extra_mount mounts[64];
 static int nmounts;
-static int net_none, net_sandbox, sync_read = -1, sync_write = -1;
+static int net_none, net_sandbox;
+static const char *netns_path;
 static int insecure; /* --insecure */
 static int in_userns; /* --userns: root of a user namespace (rootless: native/userns.c), not the machine's root */
 static const char *cgroups[8];
@@ -211,9 +214,7 @@ static void parse_args(int argc, char **argv) {
       if (strcmp(v, "none") == 0) net_none = 1;
       else if (strcmp(v, "sandbox") == 0) net_sandbox = 1;
       else if (strcmp(v, "host") != 0) usage("--net is none, host or sandbox");
-    } else if (strcmp(a, "--sync-fds") == 0) {
-      if (sscanf(v, "%d,%d", &sync_read, &sync_write) != 2) usage("--sync-fds R,W");
-    }
+    } else if (strcmp(a, "--netns") == 0) netns_path = v;
     else if (strcmp(a, "--uid") == 0) uid = (uid_t)strtoul(v, NULL, 10);
     else if (strcmp(a, "--gid") == 0) gid = (gid_t)strtoul(v, NULL, 10);
     else if (strcmp(a, "--bind") == 0) {
@@ -482,7 +483,7 @@ static void setup_rootfs(void) {
           "user xattrs, such as ext4, xfs or btrfs; this kernel is %s)", u.release);
     die("mount overlay on %s", rootfs);
   }
-  if (net_none || net_sandbox) loopback_up();
+  if (net_none) loopback_up(); /* a --hold-net namespace has it up already */
   if (chdir(rootfs) < 0) die("chdir %s", rootfs);
   root_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) die("open the new root");
@@ -716,23 +717,36 @@ static void join_cgroups(void) {
   }
 }
 
+/* --hold-net: a network namespace for a step to come (see the top of this file). */
+static int hold_net(void) {
+  pid_t parent = getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) return 125;
+  if (unshare(CLONE_NEWNET) < 0) die("unshare a network namespace");
+  loopback_up();
+  if (write(1, "1", 1) != 1) return 125;
+  char b;
+  for (;;) {
+    ssize_t n = read(0, &b, 1);
+    if (n == 0 || (n < 0 && errno != EINTR)) return 0;
+  }
+}
+
 int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--hold-net") == 0) return hold_net();
   args_start = argv[0];
   args_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
   parse_args(argc, argv);
   join_cgroups();
   pid_t parent = getppid();
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) _exit(125);
-  if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (net_none || net_sandbox ? CLONE_NEWNET : 0)) < 0) die("unshare");
   if (net_sandbox) {
-    /* the namespace exists: let tsbuild connect it, and wait until it has */
-    char b = '1';
-    if (sync_read < 0 || sync_write < 0) usage("--net sandbox needs --sync-fds");
-    if (write(sync_write, &b, 1) != 1) die("sync");
-    if (read(sync_read, &b, 1) != 1) die("network setup failed");
-    close(sync_read);
-    close(sync_write);
+    /* a namespace made and connected ahead of the step, for this step alone */
+    if (!netns_path) usage("--net sandbox needs --netns");
+    int fd = open(netns_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) die("join the step's network namespace %s", netns_path);
+    close(fd);
   }
+  if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (net_none ? CLONE_NEWNET : 0)) < 0) die("unshare");
   if (sethostname(hostname, strlen(hostname)) < 0) die("sethostname");
   pid_t init = fork();
   if (init < 0) die("fork");

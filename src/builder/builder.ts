@@ -11,6 +11,7 @@ import { planBuild } from '../plan/build-plan.js';
 import { QuietProgress } from '../progress/progress.js';
 import { writeEtcFiles } from '../sandbox/etc-files.js';
 import { haveSlirp } from '../sandbox/run.js';
+import { closeStepNetworks } from '../sandbox/network-pool.js';
 import { StatCache } from '../store/stat-cache.js';
 import { commitImage } from '../store/stored-image.js';
 import { Semaphore } from '../util/limit.js';
@@ -27,8 +28,12 @@ import type { StageState } from './stage-state.js';
  * tags. Temp space is removed whatever happens.
  */
 export async function build(options: BuildOptions, source: BaseImageSource = new ImageSource(options.store, options)): Promise<BuildResult> {
-  // while it runs, prune waits: nothing this build uses or makes can be collected under it
-  return options.store.inUse(() => buildLocked(options, source));
+  try {
+    // while it runs, prune waits: nothing this build uses or makes can be collected under it
+    return await options.store.inUse(() => buildLocked(options, source));
+  } finally {
+    closeStepNetworks(); // the namespace made ahead for a step that will not come
+  }
 }
 
 function readDockerfile(file: string, shown: string): string {

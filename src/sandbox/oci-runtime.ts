@@ -1,10 +1,11 @@
 // --runtime runc|crun|PATH: a RUN step through an OCI runtime, with a config as strict as the built-in sandbox's.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { inUserNamespace } from '../util/user-namespace.js';
 import { UsageError } from '../errors.js';
 import { SANDBOX_HOSTNAME } from './etc-files.js';
+import { takeStepNetwork } from './network-pool.js';
 import type { SandboxResult, SandboxSpec } from './run.js';
 
 /** Docker's default capabilities, as the built-in sandbox keeps them. */
@@ -114,24 +115,6 @@ function ociConfig(spec: SandboxSpec, rootfs: string, netns: string | undefined)
   };
 }
 
-/** A network namespace held open by a sleeping process, connected with slirp4netns (BuildKit's default network). */
-async function sandboxNetwork(): Promise<{ path: string; stop: () => void }> {
-  const holder = spawn('unshare', ['--net', '--', 'sleep', '86400'], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 50));
-  const slirp: ChildProcess = spawn('slirp4netns', ['--configure', '--mtu=65520', '--disable-host-loopback', '--ready-fd=3', String(holder.pid), 'tap0'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    (slirp.stdio[3] as NodeJS.ReadableStream).once('data', () => resolve());
-    slirp.once('exit', () => reject(new Error('slirp4netns could not connect the step\'s network')));
-  });
-  return {
-    path: `/proc/${holder.pid}/ns/net`,
-    stop: () => {
-      slirp.kill('SIGKILL');
-      holder.kill('SIGKILL');
-    },
-  };
-}
-
 /**
  * Runs one RUN command through an OCI runtime: the step's overlay is mounted as the bundle's
  * rootfs (and unmounted after), the config carries the same namespaces, capabilities, seccomp
@@ -144,7 +127,7 @@ export async function runInRuntime(runtime: string, spec: SandboxSpec): Promise<
   const rootfs = path.join(bundle, 'rootfs');
   for (const d of [upper, work, rootfs]) mkdirSync(d, { recursive: true, mode: 0o755 });
   await run('mount', ['-t', 'overlay', 'overlay', '-o', spec.rootfs.options, rootfs], spec.rootfs.base);
-  const net = spec.network === 'sandbox' ? await sandboxNetwork() : undefined;
+  const net = spec.network === 'sandbox' ? await takeStepNetwork() : undefined;
   try {
     writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(ociConfig(spec, rootfs, net?.path)));
     const id = `tsbuild-${path.basename(spec.stepDir)}-${process.pid}-${Date.now().toString(36)}`;

@@ -1,10 +1,9 @@
 // Running one RUN command in the sandbox helper (native/sandbox.c), with its network.
-import type { ResultPromise } from 'execa';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { sandboxHelperPath } from '../native/index.js';
+import { takeStepNetwork, type StepNetwork } from './network-pool.js';
 import { inUserNamespace } from '../util/user-namespace.js';
 import type { ExecUser } from './user.js';
 import { SANDBOX_HOSTNAME } from './etc-files.js';
@@ -43,7 +42,7 @@ export interface SandboxSpec {
   /**
    * none: a network namespace of its own with only loopback; host: the host's network; sandbox
    * (BuildKit's default): a namespace of its own with outbound access through slirp4netns, and no
-   * way to the host's loopback.
+   * way to the host's loopback (made ahead of the step: network-pool.ts).
    */
   network?: 'none' | 'host' | 'sandbox';
   /** Where the command's stdout and stderr go. */
@@ -57,49 +56,6 @@ export interface SandboxResult {
   setupError?: string;
   /** The upper dir: what the command changed, in overlay form. */
   upper: string;
-}
-
-/** What to do about the way slirp4netns failed, when there is something to do. */
-function networkHint(why: string): string {
-  if (/\/dev\/net\/tun.*(Permission denied|Operation not permitted)/.test(why)) {
-    return ' (an ordinary user needs /dev/net/tun readable and writable: as root, chmod 0666 /dev/net/tun, as udev does on most distributions; or build with --network=none)';
-  }
-  if (/\/dev\/net\/tun.*No such file/.test(why)) {
-    return ' (a container without /dev/net/tun, such as a Kubernetes pod: build with --network=host, which is the container\'s own network, or --network=none)';
-  }
-  return '';
-}
-
-/**
- * Once the helper has made its network namespace (a byte on its fd 3), connects it with slirp4netns
- * (tap0, 10.0.2.100/24, DNS at 10.0.2.3, the host's loopback out of reach) and lets it go on (a byte
- * on its fd 4).
- */
-function connectSandboxNetwork(child: ResultPromise): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const fromHelper = child.stdio[3] as Readable;
-    const toHelper = child.stdio[4] as Writable;
-    fromHelper.once('data', () => {
-      // --exit-fd: the pipe closes when tsbuild dies, however it dies, and slirp4netns with it
-      const slirp = spawn('slirp4netns', ['--configure', '--mtu=65520', '--disable-host-loopback', '--ready-fd=3', '--exit-fd=4', String(child.pid), 'tap0'], {
-        stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
-      });
-      let why = '';
-      slirp.stderr?.on('data', (d: Buffer) => (why += d.toString()));
-      slirp.on('error', (err) => {
-        why += err.message;
-        toHelper.destroy();
-      });
-      (slirp.stdio[3] as Readable).once('data', () => {
-        toHelper.end('1');
-        resolve(slirp);
-      });
-      slirp.once('exit', () => {
-        toHelper.destroy(); // the helper reads EOF and fails the step
-        reject(new Error(`slirp4netns could not connect the step's network: ${why.trim().replace(/\s*\n\s*/g, '; ')}${networkHint(why)}`));
-      });
-    });
-  });
 }
 
 function readFileOrUndefined(file: string): string | undefined {
@@ -136,8 +92,15 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   for (const dir of spec.cgroups ?? []) args.push('--cgroup', dir);
   for (const r of spec.rlimits ?? []) args.push('--rlimit', r);
   if (spec.shmSize !== undefined) args.push('--shm-size', String(spec.shmSize));
-  const sandboxNet = spec.network === 'sandbox';
-  if (sandboxNet) args.push('--sync-fds', '4,3');
+  let network: StepNetwork | undefined;
+  if (spec.network === 'sandbox') {
+    try {
+      network = await takeStepNetwork();
+    } catch (err) {
+      return { exitCode: 125, upper, setupError: (err as Error).message };
+    }
+    args.push('--netns', network.path);
+  }
   // the environment goes through a file the helper reads and deletes: secrets exposed as env
   // values must not show in any command line (ps, /proc/*/cmdline)
   const envFile = path.join(spec.stepDir, 'env');
@@ -148,7 +111,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   args.push('--', ...spec.argv);
   const { execa } = await import('execa'); // loaded on the first RUN: a fully cached build never needs it
   const child = execa(sandboxHelperPath(), args, {
-    stdio: sandboxNet ? ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
     buffer: false,
     reject: false,
     env: {},
@@ -158,19 +121,12 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   });
   child.stdout?.pipe(spec.output, { end: false });
   child.stderr?.pipe(spec.output, { end: false });
-  let slirp: ReturnType<typeof connectSandboxNetwork> | undefined;
-  let networkError: string | undefined;
-  if (sandboxNet) {
-    slirp = connectSandboxNetwork(child);
-    slirp.catch((err: Error) => (networkError = err.message));
-  }
   try {
     const result = await child;
     const exitCode = result.exitCode ?? 128 + 9;
-    // the helper only knows its network never came: slirp4netns's reason is the one to give
-    const setupError = exitCode === 125 ? (networkError ?? readFileOrUndefined(errorFile)) : undefined;
+    const setupError = exitCode === 125 ? readFileOrUndefined(errorFile) : undefined;
     return { exitCode, upper, ...(setupError ? { setupError } : {}) };
   } finally {
-    (await slirp?.catch(() => undefined))?.kill('SIGKILL');
+    network?.stop();
   }
 }

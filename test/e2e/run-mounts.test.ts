@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -154,6 +155,16 @@ describe.skipIf(lacks('root'))('RUN networks', () => {
     const read = await buildTop(root, context({ Dockerfile: `FROM busybox\nRUN (wget -O - http://127.0.0.1:${port}/ || echo unreachable) > /got; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " " > /ifaces\n` }));
     expect(read('got')).toBe('unreachable\n');
     expect(read('ifaces')).toBe('lo\ntap0\n');
+  });
+
+  it('every step gets a network namespace no other step had, and none outlives the build', async () => {
+    const read = await buildTop(root, context({ Dockerfile: 'FROM busybox\nRUN readlink /proc/self/ns/net > /ns1\nRUN readlink /proc/self/ns/net > /ns2\nRUN cat /ns1 /ns2 > /both && readlink /proc/self/ns/net >> /both && ls /sys/class/net > /ifaces\n' }));
+    const namespaces = read('both').trim().split('\n');
+    expect(namespaces).toHaveLength(3);
+    expect(new Set(namespaces).size).toBe(3);
+    expect(read('ifaces')).toBe('lo\ntap0\n');
+    const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => /tsbuild-sandbox --hold-net|^slirp4netns/.test(l));
+    expect(left).toEqual([]);
   });
 
   it('--network=host shares the host\'s network', async () => {
