@@ -113,7 +113,7 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
     run.stats.save();
     await run.imported?.materialize(final.layers); // the image's layers that came from --cache-from
     const config = settleHistoryTimes(final.config, run.epoch);
-    const inline = run.cachedSteps ? inlineCache(run, run.cachedSteps, final.layers) : undefined;
+    const inline = run.cachedSteps ? await inlineCache(run, run.cachedSteps, final.layers) : undefined;
     const imageId = await commitImage(store, serializeConfig(inline ? { ...config, inlineCache: inline } : config), options.tags ?? [], { parent: final.baseImageId });
     progress.info(`writing image ${imageId} done`);
     for (const t of options.tags ?? []) progress.info(`naming to ${t} done`);

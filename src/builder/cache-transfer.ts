@@ -1,8 +1,8 @@
 // The build's --cache-from imports (before the first step) and --cache-to exports (after the image), each a step of its own.
-import { inlineCacheValue } from '../remote-cache/config.js';
-import { exportCache, stepsFor, type BuiltStep } from '../remote-cache/export.js';
-import { ImportedCache, type CacheSource } from '../remote-cache/imported.js';
-import { loadCacheSource } from '../remote-cache/load.js';
+// src/remote-cache (and the registry client under it) loads only for a build that names a cache:
+// a local build, cached or not, never initialises it.
+import type { BuiltStep } from '../remote-cache/export.js';
+import type { CacheSource, ImportedCache } from '../remote-cache/imported.js';
 import type { LayerMeta } from '../store/layers.js';
 import type { BuildRun } from './stage-runner.js';
 
@@ -13,6 +13,7 @@ import type { BuildRun } from './stage-runner.js';
 export async function importCaches(run: BuildRun, work: string): Promise<ImportedCache | undefined> {
   const specs = run.options.cacheFrom ?? [];
   if (specs.length === 0) return undefined;
+  const [{ loadCacheSource }, { ImportedCache }] = await Promise.all([import('../remote-cache/load.js'), import('../remote-cache/imported.js')]);
   const sources: CacheSource[] = [];
   for (const spec of specs) {
     const id = ++run.steps;
@@ -31,15 +32,18 @@ export async function importCaches(run: BuildRun, work: string): Promise<Importe
 }
 
 /** The inline cache value for the image config, when --cache-to type=inline asks for it. */
-export function inlineCache(run: BuildRun, built: readonly BuiltStep[], final: readonly LayerMeta[]): string | undefined {
+export async function inlineCache(run: BuildRun, built: readonly BuiltStep[], final: readonly LayerMeta[]): Promise<string | undefined> {
   if (!(run.options.cacheTo ?? []).some((s) => s.type === 'inline')) return undefined;
+  const [{ inlineCacheValue }, { stepsFor }] = await Promise.all([import('../remote-cache/config.js'), import('../remote-cache/export.js')]);
   return inlineCacheValue(stepsFor('min', built, final).map((s) => ({ key: s.key, top: s.layers.length - 1, createdBy: s.createdBy, createdAt: s.layers.at(-1)?.created })));
 }
 
 /** Exports the cache to every registry and local --cache-to, each as a step; a failure fails the build unless ignore-error=true. */
 export async function exportCaches(run: BuildRun, built: readonly BuiltStep[], final: readonly LayerMeta[]): Promise<void> {
-  for (const spec of run.options.cacheTo ?? []) {
-    if (spec.type === 'inline') continue;
+  const specs = (run.options.cacheTo ?? []).filter((s) => s.type !== 'inline');
+  if (specs.length === 0) return;
+  const { exportCache, stepsFor } = await import('../remote-cache/export.js');
+  for (const spec of specs) {
     const steps = stepsFor(spec.mode, built, final);
     const id = ++run.steps;
     const started = Date.now();
