@@ -12,6 +12,13 @@ export interface ImageRecord {
   added: string;
   /** The image it was built FROM, when that came from this store (`rmi` refuses to remove a parent). */
   parent?: Digest;
+  /**
+   * The config's created time and the sum of the layers' content sizes, recorded when the image is
+   * committed: `images` lists a store from this file alone (records written before they were kept
+   * lack them, and are read in full).
+   */
+  created?: string;
+  size?: number;
 }
 
 export interface ImageIndexFile {
@@ -51,7 +58,9 @@ export class ImageIndex {
     const data = this.read();
     const unchanged = data.images[record.id] && tags.every((t) => data.tags[t] === record.id) && digests.every((d) => data.digests[d] === record.id);
     if (unchanged) return; // an unchanged rebuild: no write, no fsync
-    data.images[record.id] = data.images[record.id] ?? record;
+    const existing = data.images[record.id];
+    // an image already here keeps its record; one written before summaries were kept gains them
+    data.images[record.id] = !existing ? record : existing.size !== undefined || record.size === undefined ? existing : { ...existing, created: record.created, size: record.size };
     for (const t of tags) data.tags[t] = record.id;
     for (const d of digests) data.digests[d] = record.id;
     this.write(data);

@@ -41,8 +41,9 @@ export async function commitImage(store: Store, configBytes: Buffer, tags: reado
     layers.map((l) => ({ digest: l.diffId, size: l.size })),
   );
   const manifestDigest = store.blobs.putBytes(serializeManifest(manifest));
+  const summary = { ...(config.created ? { created: config.created } : {}), size: imageSize(layers) };
   await store.withLock(() =>
-    store.images.put({ id: configDigest, manifest: manifestDigest, added: new Date().toISOString(), ...(parent && parent !== configDigest ? { parent } : {}) }, tags.map(normalizeName), opts.repoDigests),
+    store.images.put({ id: configDigest, manifest: manifestDigest, added: new Date().toISOString(), ...(parent && parent !== configDigest ? { parent } : {}), ...summary }, tags.map(normalizeName), opts.repoDigests),
   );
   return configDigest;
 }
@@ -77,6 +78,33 @@ export function readImage(store: Store, id: Digest, data = store.images.read()):
   const layers = chainIds(config.rootfs.diff_ids).map((c) => store.layers.meta(c));
   const tags = store.images.tagsOf(id, data);
   return { id, manifestDigest: record.manifest, manifest, config, configBytes, layers, tags, repoDigests: store.images.digestsOf(id, data), added: record.added, parent: record.parent };
+}
+
+/** What an image's files take: the sum of its layers' content sizes (`docker images`' SIZE). */
+export function imageSize(layers: readonly LayerMeta[]): number {
+  return layers.reduce((n, l) => n + l.contentSize, 0);
+}
+
+/** An image as `images` lists it. */
+export interface ImageSummary {
+  id: Digest;
+  tags: string[];
+  repoDigests: string[];
+  created?: string;
+  size: number;
+}
+
+/** Every image as `images` lists it: from images.json alone, but for records older than their summaries. */
+export function listImageSummaries(store: Store): ImageSummary[] {
+  const data = store.images.read();
+  return Object.values(data.images).map((record) => {
+    if (record.size === undefined) {
+      const img = readImage(store, record.id, data);
+      return { id: img.id, tags: img.tags, repoDigests: img.repoDigests, ...(img.config.created ? { created: img.config.created } : {}), size: imageSize(img.layers) };
+    }
+    const { id, created, size } = record;
+    return { id, tags: store.images.tagsOf(id, data), repoDigests: store.images.digestsOf(id, data), ...(created ? { created } : {}), size };
+  });
 }
 
 /** Every image, images.json read once. */

@@ -292,3 +292,31 @@ describe.skipIf(lacks('root'))('the local store', () => {
     expect((await ok(fresh, ['fsck'])).stdout).toMatch(/consistent/);
   });
 });
+
+describe.skipIf(lacks('root'))('images lists a store from images.json', () => {
+  it('shows the same rows from the recorded summaries as from the images themselves, and an older record gains them', async () => {
+    const root = tempDir('store-');
+    await ok(root, ['import', busyboxRootfsTar(), 'busybox']);
+    await ok(root, ['build', '-q', '-t', 'one', context({ Dockerfile: 'FROM busybox\nRUN head -c 3000000 /dev/zero > /big\n' })]);
+    await ok(root, ['build', '-q', '-t', 'two:v2', context({ Dockerfile: 'FROM busybox\nRUN echo two > /two\n' })]);
+    const file = path.join(root, 'images.json');
+    const index = JSON.parse(readFileSync(file, 'utf8'));
+    const records = Object.values(index.images) as Array<{ size?: number; created?: string }>;
+    expect(records.every((r) => typeof r.size === 'number' && typeof r.created === 'string')).toBe(true);
+    // rows without CREATED, which moves with the clock
+    const rows = (out: string) => out.trim().split('\n').map((l) => l.split(/\s{2,}/).filter((_, i) => i !== 3));
+    const listed = (await ok(root, ['images'])).stdout;
+    expect(listed).toMatch(/^one\s+latest\s+[0-9a-f]{12}\s+.+\s+4\.98MB$/m);
+    // as a store written before summaries were kept: the images are read in full, with the same rows
+    for (const r of records) {
+      delete r.size;
+      delete r.created;
+    }
+    writeFileSync(file, JSON.stringify(index));
+    expect(rows((await ok(root, ['images'])).stdout)).toEqual(rows(listed));
+    // committed again under a new name (a cached rebuild), the record gains its summary
+    await ok(root, ['build', '-q', '-t', 'one:again', context({ Dockerfile: 'FROM busybox\nRUN head -c 3000000 /dev/zero > /big\n' })]);
+    const after = Object.values(JSON.parse(readFileSync(file, 'utf8')).images) as Array<{ size?: number }>;
+    expect(after.filter((r) => r.size !== undefined)).toHaveLength(1);
+  });
+});

@@ -1,22 +1,18 @@
 // The `images`, `history` and `inspect` commands.
 import { layerHistory } from '../../image/config.js';
 import { familiarName, familiarRepository, parseReference } from '../../image/reference.js';
-import { getImage, listImages, type StoredImage } from '../../store/stored-image.js';
+import { getImage, imageSize, listImageSummaries } from '../../store/stored-image.js';
 import type { Store } from '../../store/store.js';
 import { ellipsis, humanAgo, shortId, table } from '../format.js';
 import { humanSize } from '../../util/units.js';
 import type { Io } from '../io.js';
 
-function imageSize(img: StoredImage): number {
-  return img.layers.reduce((n, l) => n + l.contentSize, 0);
-}
-
 export function imagesCommand(store: Store, io: Io): void {
   const rows = [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE']];
   // newest first; ISO times sort as strings (localeCompare would load ICU's collator: 8 ms)
-  const images = listImages(store).sort((a, b) => ((b.config.created ?? '') > (a.config.created ?? '') ? 1 : (b.config.created ?? '') < (a.config.created ?? '') ? -1 : 0));
+  const images = listImageSummaries(store).sort((a, b) => ((b.created ?? '') > (a.created ?? '') ? 1 : (b.created ?? '') < (a.created ?? '') ? -1 : 0));
   for (const img of images) {
-    const cells = (repo: string, tag: string) => [repo, tag, shortId(img.id), humanAgo(img.config.created), humanSize(imageSize(img))];
+    const cells = (repo: string, tag: string) => [repo, tag, shortId(img.id), humanAgo(img.created), humanSize(img.size)];
     if (img.tags.length === 0) {
       // pulled by digest only: its repository, as docker images shows it, without a tag
       const repos = [...new Set(img.repoDigests.map((d) => familiarRepository(parseReference(d))))];
@@ -62,7 +58,7 @@ export function inspectCommand(store: Store, names: string[], io: Io): void {
       Created: img.config.created,
       Architecture: img.config.architecture,
       Os: img.config.os,
-      Size: imageSize(img),
+      Size: imageSize(img.layers),
       Config: img.config.config,
       RootFS: { Type: 'layers', Layers: img.config.rootfs.diff_ids },
       History: img.config.history,
