@@ -22,6 +22,8 @@ interface PlanNode {
   linkname?: string;
   /** For a file with other hard links: which inode of which source, so that its links stay links. */
   inode?: string;
+  /** Kept from another stage or image (SourceTree.xattrs). */
+  xattrs?: Map<string, Buffer>;
   children?: Map<string, PlanNode>;
 }
 
@@ -106,7 +108,8 @@ export class LayerPlan {
 
   /** Adds a tree entry (and, for a directory, what .dockerignore keeps below it) as `name` in `parent`. */
   addSource(parent: PlanNode, name: string, tree: SourceTree, comps: readonly string[], opts: SourceOptions, st: Stats): void {
-    const attrs = { uid: opts.owner?.uid ?? st.uid, gid: opts.owner?.gid ?? st.gid, mtime: Math.floor(st.mtimeMs / 1000), mode: opts.mode ?? st.mode & 0o7777 };
+    const xattrs = st.isSymbolicLink() ? undefined : tree.xattrs?.(comps);
+    const attrs = { uid: opts.owner?.uid ?? st.uid, gid: opts.owner?.gid ?? st.gid, mtime: Math.floor(st.mtimeMs / 1000), mode: opts.mode ?? st.mode & 0o7777, ...(xattrs ? { xattrs } : {}) };
     if (st.isDirectory()) {
       const p = this.checkReplace(parent, name, 'dir', opts.replace);
       const existing = parent.children!.get(name);
@@ -158,8 +161,9 @@ export class LayerPlan {
         const p = prefix ? `${prefix}/${name}` : name;
         const mtime = this.clampMtime !== undefined && child.mtime > this.clampMtime ? this.clampMtime : child.mtime;
         const base = { path: p, mode: child.mode, uid: child.uid, gid: child.gid, mtime };
+        const xattrs = child.xattrs ? { xattrs: child.xattrs } : {};
         if (child.kind === 'dir') {
-          await emit(encodeHeader({ ...base, type: 'dir', size: 0 }));
+          await emit(encodeHeader({ ...base, ...xattrs, type: 'dir', size: 0 }));
           await walk(child, p);
         } else if (child.kind === 'symlink') {
           await emit(encodeHeader({ ...base, type: 'symlink', size: 0, linkname: child.linkname }));
@@ -167,7 +171,7 @@ export class LayerPlan {
           await emit(encodeHeader({ ...base, type: 'hardlink', size: 0, linkname: linked.get(child.inode) }));
         } else {
           if (child.inode !== undefined) linked.set(child.inode, p);
-          await emit(encodeHeader({ ...base, type: 'file', size: child.size }));
+          await emit(encodeHeader({ ...base, ...xattrs, type: 'file', size: child.size }));
           await copyFileContent(child.source!, child.size, emit, child.expected);
           await emit(paddingFor(child.size));
           contentSize += child.size;

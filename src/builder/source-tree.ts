@@ -7,6 +7,8 @@ import { components, resolveComponents } from '../fs/resolve.js';
 import type { RootfsView } from '../fs/rootfs-view.js';
 import { lstatOrNull } from '../fs/lstat.js';
 
+import { xattrsOf } from '../layer/diff.js';
+
 export class SourceError extends Error {}
 
 /**
@@ -24,6 +26,11 @@ export interface SourceTree {
   excluded(rel: string): boolean;
   /** Whether an exception pattern may keep something below an excluded directory. */
   mayIncludeUnder(rel: string): boolean;
+  /**
+   * An entry's xattrs, which COPY keeps (security.capability, user.*), as BuildKit's copier does
+   * from another stage or image. Not asked of the context.
+   */
+  xattrs?(comps: readonly string[]): Map<string, Buffer> | undefined;
   /** Context sources may not leave the context; other trees behave like a chroot. */
   readonly strict: boolean;
   /** A directory every file read must resolve inside (the context), checked when it is opened. */
@@ -89,6 +96,9 @@ export class RootfsTree implements SourceTree {
     const e = this.view.entryAt(comps);
     if (!e) throw new SourceError(`/${comps.join('/')} vanished from ${this.name}`);
     return e.hostPath;
+  }
+  xattrs(comps: readonly string[]) {
+    return xattrsOf(this.hostPath(comps));
   }
   excluded() {
     return false;

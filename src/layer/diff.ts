@@ -36,7 +36,8 @@ export function deviceNumbers(rdev: number): { major: number; minor: number } {
   };
 }
 
-function xattrsOf(file: string): Map<string, Buffer> | undefined {
+/** A file's xattrs as a layer tar carries them (overlayfs's own left out). */
+export function xattrsOf(file: string): Map<string, Buffer> | undefined {
   const names = native().listXattrs(file);
   let out: Map<string, Buffer> | undefined;
   for (const name of names) {

@@ -129,3 +129,28 @@ describe.skipIf(lacks('root'))('hard links', () => {
     expect(await topLayerEntries('ctxlinks')).toEqual(['x/Dockerfile', 'x/a', 'x/b link to x/a']);
   });
 });
+
+describe.skipIf(lacks('root') || !existsSync('/usr/sbin/setcap'))('xattrs', () => {
+  it('COPY --from keeps a file capability, as BuildKit does', async () => {
+    const root = tempDir('store-');
+    const dir = tempDir('capbase-');
+    const rootfs = path.join(dir, 'rootfs');
+    execFileSync('mkdir', ['-p', rootfs]);
+    execFileSync('tar', ['-C', rootfs, '-xf', busyboxRootfsTar()]);
+    execFileSync('cp', ['/bin/busybox', path.join(rootfs, 'bin/pinger')]);
+    execFileSync('/usr/sbin/setcap', ['cap_net_raw+ep', path.join(rootfs, 'bin/pinger')]);
+    execFileSync('tar', ['--xattrs', '--xattrs-include=*', '--numeric-owner', '-C', rootfs, '-cf', path.join(dir, 'base.tar'), '.']);
+    await ok(root, ['import', path.join(dir, 'base.tar'), 'capbase']);
+    const built = (await ok(root, ['build', '-q', context({ Dockerfile: 'FROM capbase AS src\nFROM capbase\nCOPY --from=src /bin/pinger /usr/bin/pinger2\nCOPY --from=src /bin/busybox /usr/bin/plain\n' })])).stdout.trim();
+    const archive = path.join(dir, 'out.tar');
+    await ok(root, ['save', built, '-o', archive]);
+    const out = path.join(dir, 'out');
+    execFileSync('mkdir', ['-p', out]);
+    execFileSync('tar', ['-xf', archive, '-C', out]);
+    const [manifest] = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+    // GNU tar lists each xattr under its entry as "  x: LENGTH NAME"
+    const listing = (layer: string) => execFileSync('tar', ['--xattrs', '--xattrs-include=*', '-tvvf', path.join(out, layer)], { encoding: 'utf8' }).trim().split('\n').map((l) => l.replace(/^\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+/, '').trim());
+    expect(listing(manifest.Layers[1])).toEqual(['usr/', 'usr/bin/', 'usr/bin/pinger2', 'x: 20 security.capability']);
+    expect(listing(manifest.Layers[2])).toEqual(['usr/', 'usr/bin/', 'usr/bin/plain']);
+  });
+});
