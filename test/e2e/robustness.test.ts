@@ -1,23 +1,11 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BIN_PATH, ok, tsbuild } from '../helpers/cli.js';
+import { BIN_PATH, ok, processesRunning, tsbuild } from '../helpers/cli.js';
 import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
-
-function helpers(name: string): string[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(name);
-      } catch {
-        return false;
-      }
-    });
-}
 
 describe.skipIf(lacks('root'))('the store under concurrency and kill -9', () => {
   const root = tempDir('store-');
@@ -62,9 +50,9 @@ describe.skipIf(lacks('root'))('the store under concurrency and kill -9', () => 
       expect(check.stderr).toBe('');
       expect(check.code).toBe(0);
     }
-    for (let i = 0; i < 50 && helpers('tsbuild-sandbox').length + helpers('slirp4netns').length > 0; i++) await sleep(20);
-    expect(helpers('tsbuild-sandbox')).toEqual([]);
-    expect(helpers('slirp4netns')).toEqual([]);
+    for (let i = 0; i < 50 && processesRunning('tsbuild-sandbox').length + processesRunning('slirp4netns').length > 0; i++) await sleep(20);
+    expect(processesRunning('tsbuild-sandbox')).toEqual([]);
+    expect(processesRunning('slirp4netns')).toEqual([]);
     const done = await tsbuild(root, ['-q', '-t', 'killed', '-o', `type=docker,dest=${out}`, ctx]);
     expect(done.code).toBe(0);
     expect((await ok(root, ['fsck'])).stdout).toMatch(/consistent/);

@@ -1,8 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTop, ok, tsbuild } from '../helpers/cli.js';
+import { buildTop, ok, processesRunning, tsbuild } from '../helpers/cli.js';
 import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
@@ -163,8 +162,7 @@ describe.skipIf(lacks('root'))('RUN networks', () => {
     expect(namespaces).toHaveLength(3);
     expect(new Set(namespaces).size).toBe(3);
     expect(read('ifaces')).toBe('lo\ntap0\n');
-    const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => /tsbuild-sandbox --hold-net|^slirp4netns/.test(l));
-    expect(left).toEqual([]);
+    expect([...processesRunning('--hold-net'), ...processesRunning('slirp4netns')]).toEqual([]);
   });
 
   it('--network=host shares the host\'s network', async () => {

@@ -3,23 +3,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync,
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BIN_PATH, ok, storeLeftovers, tsbuild } from '../helpers/cli.js';
+import { BIN_PATH, ok, processesRunning, storeLeftovers, tsbuild } from '../helpers/cli.js';
 import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
 const DOCKER = '/usr/bin/docker';
-
-function sandboxProcesses(): string[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .flatMap((p) => {
-      try {
-        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('tsbuild-sandbox') ? [p] : [];
-      } catch {
-        return [];
-      }
-    });
-}
 
 /** Starts a build and returns once its RUN step is running (and will keep running for a minute). */
 async function buildInsideRun(root: string) {
@@ -190,7 +178,7 @@ describe.skipIf(lacks('root'))('the local store', () => {
     const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
     expect({ code, stderr: stderr().trim().split('\n').slice(-2) }).toMatchObject({ code: 130 });
     expect(stderr().trim().split('\n').at(-1)).toBe('tsbuild: interrupted by SIGINT');
-    expect(sandboxProcesses()).toEqual([]);
+    expect(processesRunning('tsbuild-sandbox')).toEqual([]);
     expect(storeLeftovers(root)).toEqual([]);
   });
 
@@ -198,8 +186,8 @@ describe.skipIf(lacks('root'))('the local store', () => {
     const { child } = await buildInsideRun(root);
     child.kill('SIGKILL');
     await new Promise((resolve) => child.on('exit', resolve));
-    for (let i = 0; i < 50 && sandboxProcesses().length > 0; i++) await sleep(20);
-    expect(sandboxProcesses()).toEqual([]);
+    for (let i = 0; i < 50 && processesRunning('tsbuild-sandbox').length > 0; i++) await sleep(20);
+    expect(processesRunning('tsbuild-sandbox')).toEqual([]);
     expect(storeLeftovers(root).length).toBeGreaterThan(0); // its temp dir, until the next start
     // and what an atomic write killed before its rename would leave (pid 4194303 is not running)
     const half = path.join(root, 'blobs/sha256', `.${'0'.repeat(64)}.tmp-4194303-0badc0de`);
@@ -223,7 +211,7 @@ describe.skipIf(lacks('root'))('the local store', () => {
     child.kill('SIGINT');
     expect(await exited).toBe(130);
     expect(err.trim().split('\n').at(-1)).toBe('tsbuild: SIGINT again: stopping without cleaning up');
-    for (let i = 0; i < 100 && sandboxProcesses().length > 0; i++) await sleep(20);
+    for (let i = 0; i < 100 && processesRunning('tsbuild-sandbox').length > 0; i++) await sleep(20);
     await ok(root, ['prune']);
     expect(storeLeftovers(root)).toEqual([]);
   });

@@ -31,6 +31,19 @@ export async function ok(root: string, args: string[], opts: { cwd?: string; env
 
 export const BIN_PATH = BIN;
 
+/** PIDs of the processes whose command line holds `text` (a helper's name, one of its arguments). */
+export function processesRunning(text: string): string[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(text);
+      } catch {
+        return false;
+      }
+    });
+}
+
 /** Mount points under a directory, from this process's view (the host's). */
 export function mountsUnder(dir: string): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
