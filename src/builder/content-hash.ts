@@ -1,6 +1,6 @@
 // The digest of COPY's sources that its cache key carries.
 import { createHash } from 'node:crypto';
-import type { Stats } from 'node:fs';
+import type { EntryStat } from '../fs/scan-dir.js';
 import type { StatCache } from '../store/stat-cache.js';
 import { isSent, type SourceEntry, type SourceTree } from './source-tree.js';
 
@@ -11,9 +11,9 @@ import { isSent, type SourceEntry, type SourceTree } from './source-tree.js';
  */
 export function hashSources(tree: SourceTree, entries: readonly SourceEntry[], stats: StatCache): string {
   const hash = createHash('sha256');
-  const line = (rel: string, st: Stats, comps: readonly string[]) => {
+  const line = (rel: string, st: EntryStat, comps: readonly string[]) => {
     const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : 'o';
-    const detail = kind === 'f' ? stats.digest(tree.hostPath(comps), st) : kind === 'l' ? tree.readlink(comps) : '';
+    const detail = kind === 'f' ? stats.digest(tree.hostPath(comps), st, tree.readContent && (() => tree.readContent!(comps, st))) : kind === 'l' ? tree.readlink(comps) : '';
     hash.update(`${rel}\0${kind}\0${st.mode & 0o7777}\0${detail}\n`);
   };
   const walk = (comps: readonly string[], rel: string) => {

@@ -1,10 +1,10 @@
 // A COPY/ADD/WORKDIR layer planned in memory and written as a tar in one pass.
-import type { Stats } from 'node:fs';
+import type { EntryStat } from '../fs/scan-dir.js';
 import { components } from '../fs/resolve.js';
 import type { RootfsView } from '../fs/rootfs-view.js';
-import { copyFileContent, type Expected } from '../layer/diff.js';
-import { encodeHeader, END_OF_ARCHIVE, paddingFor } from '../layer/tar-format.js';
-import { put, type ByteSink } from '../util/sink.js';
+import { TarWriter, type Expected } from '../layer/tar-writer.js';
+import type { ByteSink } from '../util/sink.js';
+import type { LayerTarResult } from '../layer/diff.js';
 import { isSent, SourceError, type SourceTree } from './source-tree.js';
 
 interface PlanNode {
@@ -22,9 +22,13 @@ interface PlanNode {
   linkname?: string;
   /** For a file with other hard links: which inode of which source, so that its links stay links. */
   inode?: string;
+  /** The content itself, when the source tree kept it from hashing (SourceTree.takeContent). */
+  content?: Buffer;
   /** Kept from another stage or image (SourceTree.xattrs). */
   xattrs?: Map<string, Buffer>;
   children?: Map<string, PlanNode>;
+  /** A directory the image has too: only below one can the image have anything this layer replaces. */
+  inImage?: boolean;
 }
 
 export interface Ownership {
@@ -57,7 +61,7 @@ const sortBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffe
  * from the image); those that receive new entries get the build time as mtime.
  */
 export class LayerPlan {
-  private readonly root: PlanNode = { kind: 'dir', path: '/', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0, children: new Map() };
+  private readonly root: PlanNode = { kind: 'dir', path: '/', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0, children: new Map(), inImage: true };
 
   constructor(
     private readonly view: RootfsView,
@@ -80,11 +84,11 @@ export class LayerPlan {
         node = existing;
         return;
       }
-      const inImage = this.view.resolve(`/${parts.slice(0, i + 1).join('/')}`, false).entry?.stat;
-      const attrs = inImage?.isDirectory()
-        ? { mode: inImage.mode & 0o7777, uid: inImage.uid, gid: inImage.gid }
-        : { mode: fresh.mode, uid: fresh.uid, gid: fresh.gid };
-      const created: PlanNode = { kind: 'dir', path: `/${parts.slice(0, i + 1).join('/')}`, ...attrs, mtime: this.now, size: 0, children: new Map() };
+      const p = `/${parts.slice(0, i + 1).join('/')}`;
+      const below = node.inImage ? this.view.resolve(p, false).entry?.stat : undefined;
+      const inImage = below?.isDirectory() === true;
+      const attrs = inImage ? { mode: below!.mode & 0o7777, uid: below!.uid, gid: below!.gid } : { mode: fresh.mode, uid: fresh.uid, gid: fresh.gid };
+      const created: PlanNode = { kind: 'dir', path: p, ...attrs, mtime: this.now, size: 0, children: new Map(), inImage };
       node.children!.set(part, created);
       node = created;
     });
@@ -95,33 +99,34 @@ export class LayerPlan {
    * What is at `path` before this entry lands there: planned by this COPY, or in the image. As in
    * BuildKit, a directory never replaces a file or symlink, nor a file a directory.
    */
-  private checkReplace(parent: PlanNode, name: string, kind: PlanNode['kind'], replace = false): string {
+  private checkReplace(parent: PlanNode, name: string, kind: PlanNode['kind'], replace = false): { path: string; inImage: boolean } {
     const p = parent.path === '/' ? `/${name}` : `${parent.path}/${name}`;
-    if (replace) return p;
-    const planned = parent.children!.get(name)?.kind;
-    const st = planned === undefined ? this.view.resolve(p, false).entry?.stat : undefined;
-    const existing = planned ?? (st ? (st.isDirectory() ? 'dir' : 'file') : undefined);
+    const st = parent.inImage ? this.view.resolve(p, false).entry?.stat : undefined;
+    const inImage = st?.isDirectory() === true;
+    if (replace) return { path: p, inImage };
+    const existing = parent.children!.get(name)?.kind ?? (st ? (inImage ? 'dir' : 'file') : undefined);
     if (kind === 'dir' && existing !== undefined && existing !== 'dir') throw new SourceError(`cannot copy to non-directory: ${p}`);
     if (kind !== 'dir' && existing === 'dir') throw new SourceError(`cannot replace to directory ${p} with file`);
-    return p;
+    return { path: p, inImage };
   }
 
   /** Adds a tree entry (and, for a directory, what .dockerignore keeps below it) as `name` in `parent`. */
-  addSource(parent: PlanNode, name: string, tree: SourceTree, comps: readonly string[], opts: SourceOptions, st: Stats): void {
+  addSource(parent: PlanNode, name: string, tree: SourceTree, comps: readonly string[], opts: SourceOptions, st: EntryStat): void {
     const xattrs = st.isSymbolicLink() ? undefined : tree.xattrs?.(comps);
     const attrs = { uid: opts.owner?.uid ?? st.uid, gid: opts.owner?.gid ?? st.gid, mtime: Math.floor(st.mtimeMs / 1000), mode: opts.mode ?? st.mode & 0o7777, ...(xattrs ? { xattrs } : {}) };
     if (st.isDirectory()) {
-      const p = this.checkReplace(parent, name, 'dir', opts.replace);
+      const { path: p, inImage } = this.checkReplace(parent, name, 'dir', opts.replace);
       const existing = parent.children!.get(name);
-      const node: PlanNode = existing?.kind === 'dir' ? Object.assign(existing, attrs) : { kind: 'dir', path: p, ...attrs, size: 0, children: new Map() };
+      const node: PlanNode = existing?.kind === 'dir' ? Object.assign(existing, attrs) : { kind: 'dir', path: p, ...attrs, size: 0, children: new Map(), inImage };
       parent.children!.set(name, node);
       this.addDirContents(node, tree, comps, opts);
     } else if (st.isFile()) {
-      const p = this.checkReplace(parent, name, 'file', opts.replace);
+      const p = this.checkReplace(parent, name, 'file', opts.replace).path;
       const inode = st.nlink > 1 ? `${opts.source ?? 0}:${st.dev}:${st.ino}` : undefined;
-      parent.children!.set(name, { kind: 'file', path: p, ...attrs, size: st.size, source: tree.hostPath(comps), expected: { dev: st.dev, ino: st.ino, within: tree.confinedTo }, inode });
+      const content = tree.takeContent?.(comps);
+      parent.children!.set(name, { kind: 'file', path: p, ...attrs, size: st.size, ...(content ? { content } : {}), source: tree.hostPath(comps), expected: { dev: st.dev, ino: st.ino, ...(tree.confinedTo !== undefined ? { within: { dir: tree.confinedTo, rel: comps.join('/') } } : {}) }, inode });
     } else if (st.isSymbolicLink()) {
-      const p = this.checkReplace(parent, name, 'symlink', opts.replace);
+      const p = this.checkReplace(parent, name, 'symlink', opts.replace).path;
       parent.children!.set(name, { kind: 'symlink', path: p, ...attrs, mode: 0o777, size: 0, linkname: tree.readlink(comps) });
     }
     // sockets, devices and fifos are not copied
@@ -142,7 +147,7 @@ export class LayerPlan {
 
   /** Adds a file with the given content (a heredoc source, or a downloaded file). */
   addFile(parent: PlanNode, name: string, hostFile: string, size: number, attrs: Ownership & { mode: number; mtime: number }): void {
-    const p = this.checkReplace(parent, name, 'file');
+    const p = this.checkReplace(parent, name, 'file').path;
     parent.children!.set(name, { kind: 'file', path: p, ...attrs, size, source: hostFile });
   }
 
@@ -151,10 +156,10 @@ export class LayerPlan {
    * hard-linked file holds its content, the others are hard-link entries naming it. Returns the
    * content size.
    */
-  async write(sink: ByteSink): Promise<number> {
+  async write(sink: ByteSink): Promise<LayerTarResult> {
     let contentSize = 0;
     const linked = new Map<string, string>();
-    const emit = (b: Buffer) => put(sink, b);
+    const tar = new TarWriter(sink);
     const walk = async (node: PlanNode, prefix: string): Promise<void> => {
       for (const name of [...node.children!.keys()].sort(sortBytes)) {
         const child = node.children!.get(name)!;
@@ -163,23 +168,22 @@ export class LayerPlan {
         const base = { path: p, mode: child.mode, uid: child.uid, gid: child.gid, mtime };
         const xattrs = child.xattrs ? { xattrs: child.xattrs } : {};
         if (child.kind === 'dir') {
-          await emit(encodeHeader({ ...base, ...xattrs, type: 'dir', size: 0 }));
+          await tar.header({ ...base, ...xattrs, type: 'dir', size: 0 });
           await walk(child, p);
         } else if (child.kind === 'symlink') {
-          await emit(encodeHeader({ ...base, type: 'symlink', size: 0, linkname: child.linkname }));
+          await tar.header({ ...base, type: 'symlink', size: 0, linkname: child.linkname });
         } else if (child.inode !== undefined && linked.has(child.inode)) {
-          await emit(encodeHeader({ ...base, type: 'hardlink', size: 0, linkname: linked.get(child.inode) }));
+          await tar.header({ ...base, type: 'hardlink', size: 0, linkname: linked.get(child.inode) });
         } else {
           if (child.inode !== undefined) linked.set(child.inode, p);
-          await emit(encodeHeader({ ...base, ...xattrs, type: 'file', size: child.size }));
-          await copyFileContent(child.source!, child.size, emit, child.expected);
-          await emit(paddingFor(child.size));
+          await tar.header({ ...base, ...xattrs, type: 'file', size: child.size });
+          if (child.content) await tar.bytes(child.content);
+          else await tar.content(child.source!, child.size, child.expected);
           contentSize += child.size;
         }
       }
     };
     await walk(this.root, '');
-    await emit(END_OF_ARCHIVE);
-    return contentSize;
+    return { ...(await tar.end()), contentSize };
   }
 }

@@ -1,5 +1,6 @@
 // RUN --mount: each mount's source on the host, its part of the cache key, its mount point.
-import { chmodSync, chownSync, copyFileSync, linkSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, linkSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import type { EntryStat } from '../fs/scan-dir.js';
 import path from 'node:path';
 import type { RunMount } from '../dockerfile/run-mount.js';
 import type { ExpandedRun } from './expand-instruction.js';
@@ -58,8 +59,8 @@ async function layersOf(ctx: StepContext, from: string): Promise<LayerMeta[]> {
  * A copy of part of the context with .dockerignore applied: directories made, files hard-linked
  * when the mount is read-only (copied when the step may write, or across filesystems).
  */
-function filteredTree(tree: ContextTree, comps: readonly string[], st: Stats, dest: string, readOnly: boolean): void {
-  const place = (from: readonly string[], to: string, s: Stats) => {
+function filteredTree(tree: ContextTree, comps: readonly string[], st: EntryStat, dest: string, readOnly: boolean): void {
+  const place = (from: readonly string[], to: string, s: EntryStat) => {
     const host = tree.hostPath(from);
     if (s.isDirectory()) {
       mkdirSync(to, { mode: s.mode & 0o7777 });

@@ -1,11 +1,14 @@
 // Where COPY reads: the build context (after .dockerignore) or another stage's or image's rootfs.
-import { readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
+import { readlinkSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import { globToRegex } from '../dockerfile/dockerignore.js';
 import { components, resolveComponents } from '../fs/resolve.js';
 import type { RootfsView } from '../fs/rootfs-view.js';
 import { lstatOrNull } from '../fs/lstat.js';
+import { scanDir, type DirScan, type EntryStat } from '../fs/scan-dir.js';
+import { dirFd } from '../fs/dir-fds.js';
+import { native } from '../native/index.js';
 
 import { xattrsOf } from '../layer/diff.js';
 
@@ -18,7 +21,7 @@ export class SourceError extends Error {}
 export interface SourceTree {
   /** For messages: "the build context (/src)", "stage builder", "image busybox". */
   readonly name: string;
-  lstat(comps: readonly string[]): Stats | null;
+  lstat(comps: readonly string[]): EntryStat | null;
   readdir(comps: readonly string[]): string[];
   readlink(comps: readonly string[]): string;
   /** The host file holding an entry's content. */
@@ -31,6 +34,12 @@ export interface SourceTree {
    * from another stage or image. Not asked of the context.
    */
   xattrs?(comps: readonly string[]): Map<string, Buffer> | undefined;
+  /**
+   * A small file's content, read beneath the tree's root and checked against its lstat, and kept
+   * (within a budget) until takeContent: hashing reads a file once, and the layer takes those bytes.
+   */
+  readContent?(comps: readonly string[], st: EntryStat): Buffer | undefined;
+  takeContent?(comps: readonly string[]): Buffer | undefined;
   /** Context sources may not leave the context; other trees behave like a chroot. */
   readonly strict: boolean;
   /** A directory every file read must resolve inside (the context), checked when it is opened. */
@@ -38,10 +47,28 @@ export interface SourceTree {
 }
 
 
+/** Files up to this size are kept after hashing, up to KEPT_CONTENT bytes in all (each counted with its buffer's own cost). */
+const SMALL_FILE = 64 * 1024;
+const KEPT_CONTENT = 32 << 20;
+const BUFFER_COST = 256;
+
+/**
+ * Directory scans a ContextTree keeps: enough for every directory on the path a walk is at, and
+ * never more entries in all than this (memory stays bounded, whatever the context holds).
+ */
+const KEPT_SCANS = 256;
+const KEPT_ENTRIES = 50_000;
+
 export class ContextTree implements SourceTree {
   readonly name: string;
   readonly strict = true;
   readonly confinedTo: string;
+  /** Recent directory scans by relative path, least recently used first. */
+  private readonly scans = new Map<string, DirScan>();
+  private kept = 0;
+  /** Small files' contents read for hashing, by relative path, until the layer takes them. */
+  private readonly contents = new Map<string, Buffer>();
+  private contentBytes = 0;
 
   constructor(
     readonly dir: string,
@@ -51,15 +78,62 @@ export class ContextTree implements SourceTree {
     this.confinedTo = realpathSync(dir);
   }
 
-  lstat(comps: readonly string[]) {
-    return lstatOrNull(this.hostPath(comps));
+  /**
+   * A directory's entries with their lstat, in one call: a walk lists a directory and then looks at
+   * each entry, and hashing and planning walk the same tree. A directory swapped for a symlink
+   * after it was planned must not list the host: its real path must stay inside the context.
+   */
+  private scan(comps: readonly string[]): DirScan {
+    const key = comps.join('/');
+    const known = this.scans.get(key);
+    if (known) {
+      this.scans.delete(key);
+      this.scans.set(key, known);
+      return known;
+    }
+    const dir = this.hostPath(comps);
+    const found = scanDir(dir);
+    if (found.real !== this.confinedTo && !found.real.startsWith(`${this.confinedTo}/`)) throw new SourceError(`${dir} left the build context while it was being read`);
+    this.scans.set(key, found);
+    this.kept += found.entries.size;
+    for (const [oldest, scan] of this.scans) {
+      if (this.scans.size <= 1 || (this.scans.size <= KEPT_SCANS && this.kept <= KEPT_ENTRIES)) break;
+      this.scans.delete(oldest);
+      this.kept -= scan.entries.size;
+    }
+    return found;
+  }
+
+  lstat(comps: readonly string[]): EntryStat | null {
+    if (comps.length === 0) return lstatOrNull(this.dir);
+    try {
+      const parent = this.scan(comps.slice(0, -1));
+      return parent.entries.get(comps.at(-1)!) ?? null;
+    } catch (err) {
+      if (err instanceof SourceError) throw err;
+      return null; // no such directory (or not one): nothing there
+    }
   }
   readdir(comps: readonly string[]) {
-    const dir = this.hostPath(comps);
-    // a directory swapped for a symlink after it was planned must not list the host
-    const real = realpathSync(dir);
-    if (real !== this.confinedTo && !real.startsWith(`${this.confinedTo}/`)) throw new SourceError(`${dir} left the build context while it was being read`);
-    return readdirSync(dir).sort();
+    return [...this.scan(comps).entries.keys()].sort();
+  }
+  readContent(comps: readonly string[], st: EntryStat): Buffer | undefined {
+    if (!st.isFile() || st.size > SMALL_FILE) return undefined;
+    const rel = comps.join('/');
+    const buf = Buffer.allocUnsafe(st.size);
+    // beneath the context through no symlink, and still the file lstat saw, or not at all
+    if (!native().readFileInto(dirFd(this.confinedTo), rel, st.dev, st.ino, st.size, buf, 0)) return undefined;
+    if (!this.contents.has(rel) && this.contentBytes + buf.length + BUFFER_COST <= KEPT_CONTENT) {
+      this.contentBytes += buf.length + BUFFER_COST;
+      this.contents.set(rel, buf);
+    }
+    return buf;
+  }
+  takeContent(comps: readonly string[]): Buffer | undefined {
+    const rel = comps.join('/');
+    const buf = this.contents.get(rel);
+    if (buf) this.contents.delete(rel);
+    return buf;
   }
   readlink(comps: readonly string[]) {
     return readlinkSync(this.hostPath(comps));
@@ -112,7 +186,7 @@ export class RootfsTree implements SourceTree {
  * Whether the context transfer sends an entry: it is not excluded, or it is a directory an
  * exception pattern reaches into (sent with only what is kept inside).
  */
-export function isSent(tree: SourceTree, rel: string, st: Stats): boolean {
+export function isSent(tree: SourceTree, rel: string, st: EntryStat): boolean {
   return !tree.excluded(rel) || (st.isDirectory() && tree.mayIncludeUnder(rel));
 }
 
@@ -123,7 +197,7 @@ export interface SourceEntry {
   comps: string[];
   /** The same as a relative path (for .dockerignore and messages). */
   rel: string;
-  stat: Stats;
+  stat: EntryStat;
 }
 
 const GLOB = /[*?[]/;

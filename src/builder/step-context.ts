@@ -6,11 +6,11 @@ import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import type { Instruction } from '../dockerfile/instructions.js';
 import { DockerfileError, ImageNotFoundError, RegistryError } from '../errors.js';
 import { RootfsView } from '../fs/rootfs-view.js';
-import { writeLayerTar } from '../layer/diff.js';
+import { writeLayerTar, type LayerTarResult } from '../layer/diff.js';
 import type { LayerMeta } from '../store/layers.js';
 import type { Digest } from '../util/digest.js';
 import type { Store } from '../store/store.js';
-import { DigestSink, FileSink, type ByteSink } from '../util/sink.js';
+import { FileSink, type ByteSink } from '../util/sink.js';
 import type { BaseImage, BaseImageSource } from './base-image.js';
 import type { ImportedCache } from '../remote-cache/imported.js';
 import type { BuiltStep } from '../remote-cache/export.js';
@@ -155,19 +155,17 @@ export async function commitLayerDir(ctx: StepContext, diffDir: string, createdB
  * Makes a layer from a tar that `produce` writes: one pass hashes it (diffID) and stores it as the
  * layer's blob; the layer is extracted only when a later step needs its files.
  */
-export async function commitLayerTar(ctx: StepContext, produce: (sink: ByteSink) => Promise<number>, createdBy: string): Promise<LayerMeta> {
+export async function commitLayerTar(ctx: StepContext, produce: (sink: ByteSink) => Promise<LayerTarResult>, createdBy: string): Promise<LayerMeta> {
   const blobFile = path.join(ctx.stepDir, 'layer.tar');
   const file = new FileSink(blobFile);
-  const sink = new DigestSink(file);
-  let contentSize: number;
+  let tar: LayerTarResult;
   try {
-    contentSize = await produce(sink);
+    tar = await produce(file);
   } finally {
     await file.close();
   }
-  const diffId = sink.counter.digest();
-  ctx.store.blobs.adopt(blobFile, diffId);
+  ctx.store.blobs.adopt(blobFile, tar.diffId);
   const staged = path.join(ctx.stepDir, 'layer');
   mkdirSync(staged);
-  return addStagedLayer(ctx, staged, { diffId, size: sink.counter.size, contentSize, blob: diffId }, createdBy);
+  return addStagedLayer(ctx, staged, { ...tar, blob: tar.diffId }, createdBy);
 }

@@ -22,24 +22,28 @@ export interface ViewEntry {
  * read /etc/passwd.
  */
 export class RootfsView {
+  /** dirLayers' answers by directory path: the layers never change under a view. */
+  private readonly contributing = new Map<string, readonly string[]>();
+
   constructor(private readonly layers: readonly string[]) {}
 
   /** The layers (top first) that contribute to directory `dir` (components from the root). */
-  dirLayers(dir: readonly string[]): string[] {
-    let contributing = [...this.layers];
-    for (let i = 0; i < dir.length; i++) {
-      const next: string[] = [];
-      for (const layer of contributing) {
-        const st = lstatOrNull(path.join(layer, ...dir.slice(0, i + 1)));
-        if (!st) continue;
-        if (!st.isDirectory()) break; // a file or whiteout hides this name in the layers below
-        next.push(layer);
-        if (native().getXattr(path.join(layer, ...dir.slice(0, i + 1)), overlayOpaqueXattr())?.toString() === 'y') break;
-      }
-      contributing = next;
-      if (contributing.length === 0) break;
+  dirLayers(dir: readonly string[]): readonly string[] {
+    if (dir.length === 0) return this.layers;
+    const key = dir.join('/');
+    const known = this.contributing.get(key);
+    if (known) return known;
+    const next: string[] = [];
+    for (const layer of this.dirLayers(dir.slice(0, -1))) {
+      const hostPath = path.join(layer, key);
+      const st = lstatOrNull(hostPath);
+      if (!st) continue;
+      if (!st.isDirectory()) break; // a file or whiteout hides this name in the layers below
+      next.push(layer);
+      if (native().getXattr(hostPath, overlayOpaqueXattr())?.toString() === 'y') break;
     }
-    return contributing;
+    this.contributing.set(key, next);
+    return next;
   }
 
   /** The entry at exactly these components (no symlink resolution), or null. */

@@ -14,7 +14,7 @@ import {
   constants,
 } from 'node:fs';
 import path from 'node:path';
-import { IntegrityError, UsageError } from '../errors.js';
+import { errnoCode, IntegrityError, UsageError } from '../errors.js';
 import { inUserNamespace, mappedIds } from '../util/user-namespace.js';
 import { isWithin, resolveInRoot } from '../fs/resolve.js';
 import { native } from '../native/index.js';
@@ -33,18 +33,26 @@ export interface ApplyResult {
 
 
 /**
- * Gives a file the owner the tar names. In a user namespace (rootless) only the ids it maps can
- * own files: an image whose files belong to others needs more subordinate ids.
+ * Rethrows an error from giving a file the owner the tar names. In a user namespace (rootless)
+ * only the ids it maps can own files: an image whose files belong to others needs more subordinate ids.
  */
-function chownEntry(target: string, e: TarReadEntry): void {
-  try {
-    lchownSync(target, e.uid, e.gid);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EINVAL' || !inUserNamespace()) throw err;
+function ownerError(err: unknown, e: TarReadEntry): never {
+  const { code, syscall } = err as NodeJS.ErrnoException;
+  if (code === 'EINVAL' && /chown$/.test(syscall ?? '') && inUserNamespace()) {
     throw new UsageError(
       `"${e.path}" belongs to ${e.uid}:${e.gid}, beyond the ${mappedIds('uid')} uids and ${mappedIds('gid')} gids this rootless build maps: give the user more subordinate ids in /etc/subuid and /etc/subgid`,
       { cause: err },
     );
+  }
+  throw err;
+}
+
+/** Gives a file the owner the tar names (see ownerError). */
+function chownEntry(target: string, e: TarReadEntry): void {
+  try {
+    lchownSync(target, e.uid, e.gid);
+  } catch (err) {
+    ownerError(err, e);
   }
 }
 
@@ -89,24 +97,120 @@ function makeParents(dest: string, host: string, parentAttrs: ParentAttrs | unde
 }
 
 /**
+ * Host directories already resolved for the tar paths of entries' parents: an entry whose parent
+ * was seen costs no lookups. Anything this extraction removes drops them all (a removed directory,
+ * or one replaced, could be on any cached path).
+ */
+class ParentDirs {
+  private readonly known = new Map<string, string>();
+
+  constructor(
+    private readonly dest: string,
+    private readonly parentAttrs: ParentAttrs | undefined,
+  ) {}
+
+  /** The host directory for a parent (components from the layer's root), made if missing. */
+  get(parentComps: readonly string[], shown: string): string {
+    if (parentComps.length === 0) return this.dest;
+    const key = parentComps.join('/');
+    const cached = this.known.get(key);
+    if (cached !== undefined) return cached;
+    const parent = resolveInRoot(this.dest, key);
+    if (!isWithin(this.dest, parent)) throw new IntegrityError(`layer entry "${shown}" resolves outside the layer`);
+    makeParents(this.dest, parent, this.parentAttrs);
+    if (!lstatSync(parent).isDirectory()) throw new IntegrityError(`layer entry "${shown}": parent is not a directory`);
+    this.known.set(key, parent);
+    return parent;
+  }
+
+  /** Removes whatever is at `p`; every resolved parent is forgotten. */
+  clear(p: string): void {
+    clear(p);
+    this.known.clear();
+  }
+}
+
+const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/**
+ * Creates a new entry with `make`, which fails with EEXIST when something is at `target` already:
+ * that is then removed first (a directory is kept when `keepDir`, returning false: nothing made).
+ */
+function create(parents: ParentDirs, target: string, make: () => void, keepDir = false): boolean {
+  try {
+    make();
+    return true;
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw err;
+  }
+  if (keepDir && lstatOrNull(target)?.isDirectory()) return false;
+  parents.clear(target);
+  make();
+  return true;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Writes a regular file's content and metadata: a file whose content came in one chunk (most small
+ * files) in one native call, a bigger one through a descriptor. `placeholder`: empty, whatever the entry holds.
+ */
+async function writeFile(parents: ParentDirs, target: string, e: TarReadEntry, placeholder = false): Promise<void> {
+  const chunks = placeholder ? undefined : e.body()[Symbol.asyncIterator]();
+  const first = chunks ? await chunks.next() : undefined;
+  const head = first === undefined || first.done ? EMPTY : first.value;
+  try {
+    if (head.length === (placeholder ? 0 : e.size)) {
+      create(parents, target, () => native().writeNewFile(target, head, e.uid, e.gid, e.mode, e.mtime));
+    } else {
+      let fd = -1;
+      create(parents, target, () => (fd = openSync(target, CREATE, 0o600)));
+      try {
+        for (let chunk = head, next = first; ; ) {
+          let off = 0;
+          while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+          next = await chunks!.next();
+          if (next.done) break;
+          chunk = next.value;
+        }
+      } catch (err) {
+        closeSync(fd);
+        throw err;
+      }
+      native().finishFile(fd, e.uid, e.gid, e.mode, e.mtime);
+    }
+  } catch (err) {
+    ownerError(err, e);
+  }
+  setXattrs(target, e);
+}
+
+function setXattrs(target: string, e: TarReadEntry): void {
+  for (const [name, value] of e.xattrs ?? []) {
+    if (isOverlayXattr(name)) continue; // overlayfs's own markers: a layer's tar cannot hide files through them
+    if (name.startsWith('trusted.') && inUserNamespace()) continue; // only the machine's root may set them
+    native().setXattr(target, name, value);
+  }
+}
+
+/**
  * Applies a layer tar to an empty directory, producing the layer in overlay form (whiteouts as 0/0
  * character devices, opaque directories marked by xattr), ready to be an overlay lowerdir.
  *
  * Nothing is ever written outside `dest`: entries with `..` are refused, parent directories are
  * resolved inside `dest` (symlinks followed as in a chroot), `dest` itself is never replaced, files
- * are created with O_NOFOLLOW, and hard link targets must be inside `dest`.
+ * are created with O_NOFOLLOW|O_EXCL (what was there is removed first), and hard link targets must
+ * be inside `dest`.
  */
 export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: string, parentAttrs?: ParentAttrs): Promise<ApplyResult> {
   const dirTimes: Array<{ file: string; mtime: number }> = [];
+  const parents = new ParentDirs(dest, parentAttrs);
   let contentSize = 0;
   for await (const e of entries) {
     const comps = safeComponents(e.path, e.path);
     if (comps === null) continue; // the root itself: keep dest as it is
     const base = comps.at(-1)!;
-    const parent = comps.length === 1 ? dest : resolveInRoot(dest, comps.slice(0, -1).join('/'));
-    if (!isWithin(dest, parent)) throw new IntegrityError(`layer entry "${e.path}" resolves outside the layer`);
-    makeParents(dest, parent, parentAttrs);
-    if (!lstatSync(parent).isDirectory()) throw new IntegrityError(`layer entry "${e.path}": parent is not a directory`);
+    const parent = parents.get(comps.slice(0, -1), e.path);
 
     if (base === OPAQUE_MARKER) {
       native().setXattr(parent, overlayOpaqueXattr(), Buffer.from('y'));
@@ -116,37 +220,24 @@ export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: str
       const name = base.slice(WHITEOUT_PREFIX.length);
       if (name === '' || name === '.' || name === '..') throw new IntegrityError(`layer entry "${e.path}" is not a valid whiteout`);
       const target = path.join(parent, name);
-      clear(target);
-      native().mknod(target, S_IFCHR | 0o600, 0, 0);
+      create(parents, target, () => native().mknod(target, S_IFCHR | 0o600, 0, 0));
       chownEntry(target, e);
       lutimesSync(target, e.mtime, e.mtime); // as archived: the layer's files give back the same tar
       continue;
     }
 
     const target = path.join(parent, base);
-    const existing = lstatOrNull(target);
-    if (existing && !(existing.isDirectory() && e.type === 'dir')) clear(target);
-
     switch (e.type) {
+      case 'file':
+        await writeFile(parents, target, e);
+        contentSize += e.size;
+        continue;
       case 'dir':
-        if (!existing || !existing.isDirectory()) mkdirSync(target, { mode: 0o700 });
+        create(parents, target, () => mkdirSync(target, { mode: 0o700 }), true);
         dirTimes.push({ file: target, mtime: e.mtime });
         break;
-      case 'file': {
-        const fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-        try {
-          for await (const chunk of e.body()) {
-            let off = 0;
-            while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
-          }
-        } finally {
-          closeSync(fd);
-        }
-        contentSize += e.size;
-        break;
-      }
       case 'symlink':
-        symlinkSync(e.linkname ?? '', target);
+        create(parents, target, () => symlinkSync(e.linkname ?? '', target));
         break;
       case 'hardlink': {
         const linkComps = safeComponents(e.linkname ?? '', e.path);
@@ -155,7 +246,7 @@ export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: str
         if (!isWithin(dest, linkTarget) || !lstatOrNull(linkTarget)) {
           throw new IntegrityError(`layer entry "${e.path}" links to "${e.linkname}", which is not in the layer`);
         }
-        linkSync(linkTarget, target);
+        if (linkTarget !== target) create(parents, target, () => linkSync(linkTarget, target));
         continue; // a hard link shares its target's metadata
       }
       case 'char':
@@ -167,20 +258,16 @@ export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: str
           // a user namespace refuses device nodes: rootless, an empty file holds the path (so no
           // lower layer's file shows through); a step's /dev is its own anyway, and the layer's
           // blob keeps the node
-          closeSync(openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
-          break;
+          await writeFile(parents, target, e, true);
+          continue;
         }
-        native().mknod(target, kind | 0o600, e.devmajor ?? 0, e.devminor ?? 0);
+        create(parents, target, () => native().mknod(target, kind | 0o600, e.devmajor ?? 0, e.devminor ?? 0));
         break;
       }
     }
     chownEntry(target, e);
     if (e.type !== 'symlink') chmodSync(target, e.mode); // after chown, which clears setuid bits
-    for (const [name, value] of e.xattrs ?? []) {
-      if (isOverlayXattr(name)) continue; // overlayfs's own markers: a layer's tar cannot hide files through them
-      if (name.startsWith('trusted.') && inUserNamespace()) continue; // only the machine's root may set them
-      native().setXattr(target, name, value);
-    }
+    setXattrs(target, e);
     if (e.type !== 'dir') lutimesSync(target, e.mtime, e.mtime);
   }
   // Directory times last, deepest first: writing into a directory changes its mtime.

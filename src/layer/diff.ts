@@ -1,12 +1,12 @@
 // Directory (overlay form) to layer tar: the diffID of an upper dir, and its bytes.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { native } from '../native/index.js';
 import type { ByteSink } from '../util/sink.js';
-import { DigestSink, put } from '../util/sink.js';
 import type { Digest } from '../util/digest.js';
-import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarEntry } from './tar-format.js';
+import type { TarEntry } from './tar-format.js';
+import { TarWriter } from './tar-writer.js';
 import {
   isOverlayXattr,
   isUncapturableOverlayXattr,
@@ -23,8 +23,6 @@ export interface LayerTarResult {
   /** Sum of regular file sizes (hard links once): what `docker history` shows as SIZE. */
   contentSize: number;
 }
-
-const CHUNK = 1 << 20;
 
 export function deviceNumbers(rdev: number): { major: number; minor: number } {
   // glibc's encoding of dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31.
@@ -60,15 +58,13 @@ export function xattrsOf(file: string): Map<string, Buffer> | undefined {
  * Returns the diffID computed over exactly the bytes written.
  */
 export async function writeLayerTar(dir: string, out?: ByteSink, opts: { clampMtime?: number } = {}): Promise<LayerTarResult> {
-  const sink = new DigestSink(out);
+  const tar = new TarWriter(out);
   const seenInodes = new Map<string, string>();
   let contentSize = 0;
   const mtimeOf = (st: Stats) => {
     const t = Math.floor(st.mtimeMs / 1000);
     return opts.clampMtime !== undefined && t > opts.clampMtime ? opts.clampMtime : t;
   };
-
-  const emit = (buf: Buffer) => put(sink, buf);
 
   const walk = async (rel: string): Promise<void> => {
     const abs = rel ? path.join(dir, rel) : dir;
@@ -83,78 +79,40 @@ export async function writeLayerTar(dir: string, out?: ByteSink, opts: { clampMt
       const file = path.join(abs, name);
       const base: Omit<TarEntry, 'type' | 'size'> = { path: relPath, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtimeOf(st) };
       if (tarName !== name) {
-        await emit(encodeHeader({ ...base, type: 'file', mode: 0, size: 0 }));
+        await tar.header({ ...base, type: 'file', mode: 0, size: 0 });
         continue;
       }
       const xattrs = xattrsOf(file);
       if (st.isDirectory()) {
-        await emit(encodeHeader({ ...base, type: 'dir', size: 0, xattrs }));
+        await tar.header({ ...base, type: 'dir', size: 0, xattrs });
         if (native().getXattr(file, overlayOpaqueXattr())?.toString() === 'y') {
-          await emit(encodeHeader({ ...base, path: `${relPath}/${OPAQUE_MARKER}`, type: 'file', mode: 0, size: 0 }));
+          await tar.header({ ...base, path: `${relPath}/${OPAQUE_MARKER}`, type: 'file', mode: 0, size: 0 });
         }
         await walk(relPath);
       } else if (st.isFile()) {
         const inode = `${st.dev}:${st.ino}`;
         const first = st.nlink > 1 ? seenInodes.get(inode) : undefined;
         if (first !== undefined) {
-          await emit(encodeHeader({ ...base, type: 'hardlink', size: 0, linkname: first, xattrs }));
+          await tar.header({ ...base, type: 'hardlink', size: 0, linkname: first, xattrs });
           continue;
         }
         if (st.nlink > 1) seenInodes.set(inode, relPath);
-        await emit(encodeHeader({ ...base, type: 'file', size: st.size, xattrs }));
-        await copyFileContent(file, st.size, emit);
-        await emit(paddingFor(st.size));
+        await tar.header({ ...base, type: 'file', size: st.size, xattrs });
+        await tar.content(file, st.size);
         contentSize += st.size;
       } else if (st.isSymbolicLink()) {
-        await emit(encodeHeader({ ...base, type: 'symlink', size: 0, linkname: readlinkSync(file), xattrs }));
+        await tar.header({ ...base, type: 'symlink', size: 0, linkname: readlinkSync(file), xattrs });
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
         const { major, minor } = deviceNumbers(st.rdev);
-        await emit(encodeHeader({ ...base, type: st.isCharacterDevice() ? 'char' : 'block', size: 0, devmajor: major, devminor: minor, xattrs }));
+        await tar.header({ ...base, type: st.isCharacterDevice() ? 'char' : 'block', size: 0, devmajor: major, devminor: minor, xattrs });
       } else if (st.isFIFO()) {
-        await emit(encodeHeader({ ...base, type: 'fifo', size: 0, xattrs }));
+        await tar.header({ ...base, type: 'fifo', size: 0, xattrs });
       }
       // sockets are not archived, as in Docker
     }
   };
 
   await walk('');
-  await emit(END_OF_ARCHIVE);
-  return { diffId: sink.counter.digest(), size: sink.counter.size, contentSize };
-}
-
-/** What a file must still be when it is opened to be archived (planned earlier by lstat). */
-export interface Expected {
-  dev: number;
-  ino: number;
-  /** The file must resolve inside this directory (the build context). */
-  within?: string;
-}
-
-/**
- * Reads exactly `size` bytes of a file in bounded chunks. The file is opened without following a
- * final symlink and checked against what was planned (inode, size, and, for context files, that it
- * still lies inside the context): a file swapped for a link to a host file is an error, not a leak.
- */
-export async function copyFileContent(file: string, size: number, emit: (b: Buffer) => Promise<void>, expected?: Expected): Promise<void> {
-  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    if (expected) {
-      const st = fstatSync(fd);
-      const real = readlinkSync(`/proc/self/fd/${fd}`);
-      const inside = expected.within === undefined || real.startsWith(`${expected.within}/`);
-      if (st.ino !== expected.ino || st.dev !== expected.dev || st.size !== size || !inside) {
-        throw new TsbuildError(`${file} changed while it was being copied`);
-      }
-    }
-    let left = size;
-    while (left > 0) {
-      const buf = Buffer.allocUnsafe(Math.min(CHUNK, left));
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) throw new TsbuildError(`${file} shrank while it was being archived`);
-      left -= n;
-      await emit(n === buf.length ? buf : buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
+  const { diffId, size } = await tar.end();
+  return { diffId, size, contentSize };
 }

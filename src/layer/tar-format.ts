@@ -63,6 +63,54 @@ const USTAR_MAX_SIZE = 0o77777777777; // 12-byte octal field
  * names, no atime/ctime: the same entry always encodes to the same bytes.
  */
 export function encodeHeader(entry: TarEntry): Buffer {
+  const block = Buffer.alloc(BLOCK);
+  return encodeUstarInto(entry, block, 0) ? block : encodeWithPax(entry);
+}
+
+const TYPEFLAG: Record<EntryType, number> = { file: 0x30, hardlink: 0x31, symlink: 0x32, char: 0x33, block: 0x34, dir: 0x35, fifo: 0x36 };
+const ZEROS = '0000000000000000';
+
+/** An octal field as node-tar writes one: zero-padded digits, then a space and a NUL (or just a NUL when full). */
+function octalInto(buf: Buffer, off: number, size: number, n: number): void {
+  const digits = n.toString(8);
+  const text = digits.length === size - 1 ? `${digits}\0` : `${ZEROS.slice(0, size - 2 - digits.length)}${digits} \0`;
+  buf.write(text, off, size, 'latin1');
+}
+
+/**
+ * Writes the one ustar block of an entry that needs nothing else (a path under 100 bytes, a link
+ * name that fits, numbers within octal fields, no xattrs) into a zeroed `buf` at `off`, byte for
+ * byte as encodeWithPax would; returns false, writing nothing, for any other entry.
+ */
+export function encodeUstarInto(entry: TarEntry, buf: Buffer, off: number): boolean {
+  const name = entry.type === 'dir' ? `${entry.path}/` : entry.path;
+  const size = entry.type === 'file' ? entry.size : 0;
+  const mode = entry.mode & 0o7777;
+  const link = entry.linkname ?? '';
+  const dev = (entry.devmajor ?? 0) > USTAR_MAX_NUMBER || (entry.devminor ?? 0) > USTAR_MAX_NUMBER;
+  if (entry.xattrs || dev || name.length >= 100 || link.length > 100 || Buffer.byteLength(name) >= 100 || Buffer.byteLength(link) > 100) return false;
+  if (entry.uid < 0 || entry.uid > USTAR_MAX_NUMBER || entry.gid < 0 || entry.gid > USTAR_MAX_NUMBER || size > USTAR_MAX_SIZE) return false;
+  if (!Number.isInteger(entry.mtime) || entry.mtime < 0 || entry.mtime > USTAR_MAX_SIZE) return false;
+  buf.write(name, off, 100, 'utf8');
+  octalInto(buf, off + 100, 8, mode);
+  octalInto(buf, off + 108, 8, entry.uid);
+  octalInto(buf, off + 116, 8, entry.gid);
+  octalInto(buf, off + 124, 12, size);
+  octalInto(buf, off + 136, 12, entry.mtime);
+  buf[off + 156] = TYPEFLAG[entry.type];
+  if (link) buf.write(link, off + 157, 100, 'utf8');
+  buf.write('ustar\u000000', off + 257, 8, 'latin1');
+  octalInto(buf, off + 329, 8, entry.devmajor ?? 0);
+  octalInto(buf, off + 337, 8, entry.devminor ?? 0);
+  let sum = 8 * 0x20;
+  for (let i = off; i < off + 148; i++) sum += buf[i]!;
+  for (let i = off + 156; i < off + BLOCK; i++) sum += buf[i]!;
+  octalInto(buf, off + 148, 8, sum);
+  return true;
+}
+
+/** The general case, through node-tar's Header: prefix splits, base-256 numbers, PAX records. */
+export function encodeWithPax(entry: TarEntry): Buffer {
   const name = entry.type === 'dir' ? `${entry.path}/` : entry.path;
   const size = entry.type === 'file' ? entry.size : 0;
   const header = new Header({
@@ -147,35 +195,72 @@ export function parsePax(body: Buffer): Map<string, Buffer> {
   return out;
 }
 
-/** Decodes a ustar/GNU/v7 header block; returns null for an all-zero block. */
+/** A NUL-terminated string field, UTF-8. */
+function stringField(block: Buffer, off: number, len: number): string {
+  const nul = block.indexOf(0, off);
+  return block.toString('utf8', off, nul < 0 || nul > off + len ? off + len : nul);
+}
+
+/**
+ * Decodes a ustar/GNU/v7 header block as Go's archive/tar (Docker's reader) does; returns null for
+ * an all-zero block. The path joins ustar's 155-byte prefix when the magic is POSIX ustar's.
+ */
 export function decodeHeader(block: Buffer): (Omit<TarEntry, 'type'> & { typeflag: string; checksumOk: boolean }) | null {
-  if (block.every((b) => b === 0)) return null;
-  const h = new Header(block);
-  const typeflag = String.fromCharCode(block[156] || 0x30);
+  // the checksum counts its own field as spaces; old tars summed signed bytes
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += block[i]!;
+  if (sum === 0) return null; // all zero: the end of the archive
+  for (let i = 148; i < 156; i++) sum += 0x20 - block[i]!;
+  const checksum = octalField(block, 148, 8);
+  let signed = sum;
+  if (checksum !== sum) for (let i = 0; i < BLOCK; i++) if (block[i]! > 127 && (i < 148 || i >= 156)) signed -= 256;
+  let name = stringField(block, 0, 100);
+  const posix = block.toString('latin1', 257, 265) === 'ustar\u000000';
+  if (posix && block[345] !== 0) name = `${stringField(block, 345, 155)}/${name}`;
   return {
-    path: h.path ?? '',
-    typeflag,
-    mode: (h.mode ?? 0) & 0o7777,
-    uid: h.uid ?? 0,
-    gid: h.gid ?? 0,
-    size: h.size ?? 0,
-    mtime: h.mtime ? Math.floor(h.mtime.getTime() / 1000) : 0,
-    linkname: h.linkpath ?? '',
-    // read for any magic: node-tar decodes them only for POSIX ustar, GNU tar writes "ustar  "
+    path: name,
+    typeflag: String.fromCharCode(block[156] || 0x30),
+    mode: octalField(block, 100, 8) & 0o7777,
+    uid: octalField(block, 108, 8),
+    gid: octalField(block, 116, 8),
+    size: Math.max(0, octalField(block, 124, 12)),
+    mtime: octalField(block, 136, 12),
+    linkname: stringField(block, 157, 100),
+    // read for any magic: GNU tar writes "ustar  " and devices too
     devmajor: octalField(block, 329, 8),
     devminor: octalField(block, 337, 8),
-    checksumOk: h.cksumValid,
+    checksumOk: checksum === sum || checksum === signed,
   };
 }
 
-/** A numeric header field: octal text, or base-256 when the high bit of the first byte is set. */
+/**
+ * A numeric header field: octal text (up to a NUL, spaces trimmed), or base-256 two's complement
+ * when the high bit of the first byte is set (GNU and Go write big sizes, ids and times so).
+ */
 function octalField(block: Buffer, off: number, len: number): number {
-  const field = block.subarray(off, off + len);
-  if (field[0]! & 0x80) {
-    let n = field[0]! & 0x7f;
-    for (let i = 1; i < len; i++) n = n * 256 + field[i]!;
-    return n;
+  const first = block[off]!;
+  if (first & 0x80) {
+    const inv = first & 0x40 ? 0xff : 0;
+    let n = 0;
+    for (let i = 0; i < len; i++) {
+      let c = block[off + i]! ^ inv;
+      if (i === 0) c &= 0x7f;
+      n = n * 256 + c;
+    }
+    return inv ? -n - 1 : n;
   }
-  const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
-  return text === '' ? 0 : parseInt(text, 8) || 0;
+  let n = 0;
+  let seen = false;
+  for (let i = off; i < off + len; i++) {
+    const c = block[i]!;
+    if (c === 0) break;
+    if (c === 0x20) {
+      if (seen) break;
+      continue;
+    }
+    if (c < 0x30 || c > 0x37) return seen ? n : 0;
+    n = n * 8 + (c - 0x30);
+    seen = true;
+  }
+  return n;
 }

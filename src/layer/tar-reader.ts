@@ -41,6 +41,11 @@ class ByteReader {
     return this.take(Math.min(n, this.buffered));
   }
 
+  /** Exactly n bytes when that many are buffered already (no waiting), else undefined. */
+  readBuffered(n: number): Buffer | undefined {
+    return this.buffered >= n ? this.take(n) : undefined;
+  }
+
   private take(n: number): Buffer {
     if (n === 0) return Buffer.alloc(0);
     const first = this.chunks[0]!;
@@ -127,7 +132,7 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | strin
   let longName: string | undefined;
   let longLink: string | undefined;
   for (;;) {
-    const block = await reader.read(BLOCK);
+    const block = reader.readBuffered(BLOCK) ?? (await reader.read(BLOCK));
     if (block.length === 0) return; // tolerate archives without the end blocks
     if (block.length < BLOCK) throw new IntegrityError('tar archive is truncated (partial header block)');
     const h = decodeHeader(block);
@@ -149,7 +154,7 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | strin
       else longLink = data.toString('utf8').replace(/\0+$/, '');
       continue;
     }
-    const ext = new Map([...globalPax, ...(pax ?? [])]);
+    const ext = pax === undefined ? globalPax : globalPax.size === 0 ? pax : new Map([...globalPax, ...pax]);
     pax = undefined;
     const str = (k: string) => ext.get(k)?.toString('utf8');
     const num = (k: string, fallback: number) => (ext.has(k) ? Number(str(k)) : fallback);
@@ -166,7 +171,7 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | strin
       continue;
     }
     let xattrs: Map<string, Buffer> | undefined;
-    for (const [k, v] of ext) {
+    if (ext.size > 0) for (const [k, v] of ext) {
       if (!k.startsWith('SCHILY.xattr.')) continue;
       xattrs ??= new Map();
       xattrs.set(k.slice('SCHILY.xattr.'.length), v);
@@ -189,6 +194,13 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | strin
       body: async function* () {
         if (bodyUsed) throw new Error(`body of ${path} read twice`);
         bodyUsed = true;
+        // a small file is usually buffered whole, with its padding: one chunk, no waiting
+        const whole = reader.readBuffered(dataPadded)?.subarray(0, dataSize);
+        if (whole !== undefined) {
+          consumed = dataPadded;
+          if (dataSize > 0) yield whole;
+          return;
+        }
         for await (const c of reader.stream(dataSize)) {
           consumed += c.length;
           yield c;
@@ -196,9 +208,10 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | strin
       },
     };
     yield entry;
+    if (consumed === dataPadded && dataPadded > dataSize) continue; // read with its padding
     if (consumed < dataSize) consumed += await reader.skip(dataSize - consumed);
     if (consumed < dataSize) throw new IntegrityError(`tar archive is truncated (in "${path}")`);
     const pad = dataPadded - dataSize;
-    if (pad > 0 && (await reader.skip(pad)) < pad) throw new IntegrityError('tar archive is truncated');
+    if (pad > 0 && reader.readBuffered(pad) === undefined && (await reader.skip(pad)) < pad) throw new IntegrityError('tar archive is truncated');
   }
 }

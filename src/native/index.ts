@@ -15,6 +15,18 @@ interface NativeAddon {
   mknod(file: string, mode: number, major: number, minor: number): void;
   /** flock(LOCK_NB): true when taken, false when another process holds it. */
   tryLock(fd: number, exclusive: boolean): boolean;
+  /** A new file (O_EXCL|O_NOFOLLOW) with this content, owner, mode and mtime (also atime), in one call; errors carry `syscall`. */
+  writeNewFile(file: string, data: Buffer, uid: number, gid: number, mode: number, mtime: number): void;
+  /** Owner, mode, then times of a file written through fd; closes fd whatever happens. */
+  finishFile(fd: number, uid: number, gid: number, mode: number, mtime: number): void;
+  /** A directory (a final symlink not followed): its real path, entry names, and 12 lstat numbers per entry (see fs/scan-dir.ts). */
+  scanDir(dir: string): { real: string; names: string[]; stats: Float64Array };
+  /**
+   * Reads exactly `size` bytes of a file into buf at offset; false when the file is not the one planned
+   * (dev, ino, size; unchecked when dev < 0), vanished or shrank. With rootFd >= 0, `file` is relative
+   * to it and resolved beneath it through no symlink.
+   */
+  readFileInto(rootFd: number, file: string, dev: number, ino: number, size: number, buf: Buffer, offset: number): boolean;
 }
 
 /** The package's root: the nearest directory above this module with build/ (dist/cli/.. or the bundle's dist/..). */

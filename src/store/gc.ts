@@ -264,6 +264,7 @@ export async function fsck(store: Store): Promise<string[]> {
       problems.push(err instanceof IntegrityError ? err.message : `blob ${d}: ${(err as Error).message}`);
     }
   }
+  const work = store.makeTemp('fsck');
   for (const hex of readdirSync(store.layers.dir)) {
     const chainId = `sha256:${hex}` as Digest;
     if (!store.layers.has(chainId)) {
@@ -273,13 +274,14 @@ export async function fsck(store: Store): Promise<string[]> {
     try {
       const meta = store.layers.meta(chainId);
       if (meta.blob && !store.blobs.has(meta.blob)) problems.push(`layer ${chainId}: its blob ${meta.blob} is missing`);
-      const problem = await store.layers.verifyFiles(chainId);
+      const problem = await store.layers.verifyFiles(chainId, work);
       if (problem) problems.push(problem);
       if (meta.parent && !store.layers.has(meta.parent)) problems.push(`layer ${chainId}: its parent ${meta.parent} is missing`);
     } catch (err) {
       problems.push((err as Error).message);
     }
   }
+  store.removeTemp(work);
   const compressed = new CompressedLayers(store);
   for (const { file, record } of compressed.list()) {
     if (!record || !isDigest(record.digest)) problems.push(`${file}: unreadable`);

@@ -49,7 +49,6 @@ export async function importLayer(store: Store, source: Readable, parent: Digest
     }
     const chainId = chainIdOf(parent, diffId);
     if (store.layers.has(chainId)) return store.layers.meta(chainId);
-    await store.layers.recordFiles(diff, staged);
     store.blobs.adopt(blobFile, diffId);
     return store.layers.commit(staged, { chainId, diffId, parent, size: counter.size, contentSize, blob: diffId });
   } finally {

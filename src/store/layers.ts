@@ -136,12 +136,20 @@ export class LayerStore {
   /**
    * Makes sure diff/ exists (extracting the blob the first time, checked against its digest), so the
    * layer can be mounted or read. Its parents are extracted first: missing directories take their
-   * attributes from them.
+   * attributes from them. What the extracted files must hash to is recorded later, by fsck, from a
+   * second extraction of the blob (extractedDigest): a build does not read the files back.
    */
   async ensureExtracted(chainId: Digest, tmpDir: string): Promise<string> {
     const diff = this.diffDir(chainId);
     if (existsSync(diff)) return diff;
-    const { applyLayer, readTar, writeLayerTar } = await layerCode();
+    const staged = await this.extractBlob(chainId, tmpDir);
+    renameOrDrop(staged, diff);
+    return diff;
+  }
+
+  /** Extracts a layer's blob into a new directory under tmpDir, checking the blob's digest on the way. */
+  private async extractBlob(chainId: Digest, tmpDir: string): Promise<string> {
+    const { applyLayer, readTar } = await layerCode();
     const meta = this.meta(chainId);
     if (!meta.blob) throw new IntegrityError(`layer ${chainId} has neither files nor a blob in the store`);
     const parentAttrs = await this.parentAttrs(meta.parent, tmpDir);
@@ -156,38 +164,42 @@ export class LayerStore {
         yield c as Buffer;
       }
     })(this.blobs.path(meta.blob));
-    await applyLayer(readTar(tapped), staged, parentAttrs);
-    for await (const _ of tapped); // the bytes after the end-of-archive blocks
-    if (counter.digest() !== meta.blob) {
+    try {
+      await applyLayer(readTar(tapped), staged, parentAttrs);
+      for await (const _ of tapped); // the bytes after the end-of-archive blocks
+      if (counter.digest() !== meta.blob) throw new IntegrityError(`blob ${meta.blob} in the store is corrupt (content does not match its digest)`);
+    } catch (err) {
       rmSync(staged, { recursive: true, force: true });
-      throw new IntegrityError(`blob ${meta.blob} in the store is corrupt (content does not match its digest)`);
+      throw err;
     }
-    const { diffId: filesDigest } = await writeLayerTar(staged);
-    // only the extraction that lands records its files (another build may have been first); a crash
-    // between the two leaves no record, which fsck then makes
-    if (renameOrDrop(staged, diff)) this.writeFilesRecord(this.layerDir(chainId), filesDigest);
-    return diff;
+    return staged;
   }
 
   /**
-   * Records the digest of a blob-backed layer's extracted files (their canonical tar's) in
-   * `layerDir`/extracted.json: what fsck checks diff/ against, as a RUN layer's against its diffID.
+   * The digest (of their canonical tar) that a blob-backed layer's extracted files must have: read
+   * from extracted.json, else found by extracting the blob afresh into tmpDir, and recorded.
    */
-  async recordFiles(diffDir: string, layerDir: string): Promise<void> {
+  private async extractedDigest(chainId: Digest, tmpDir: string): Promise<Digest> {
+    const file = path.join(this.layerDir(chainId), EXTRACTED);
+    const recorded = readJsonIfAny<{ filesDigest?: Digest }>(file)?.filesDigest;
+    if (recorded) return recorded;
     const { writeLayerTar } = await layerCode();
-    this.writeFilesRecord(layerDir, (await writeLayerTar(diffDir)).diffId);
-  }
-
-  private writeFilesRecord(layerDir: string, filesDigest: Digest): void {
-    writeFileAtomic(path.join(layerDir, EXTRACTED), JSON.stringify({ filesDigest }), 0o644, false);
+    const staged = await this.extractBlob(chainId, tmpDir);
+    try {
+      const { diffId } = await writeLayerTar(staged);
+      writeFileAtomic(file, JSON.stringify({ filesDigest: diffId }), 0o644, false);
+      return diffId;
+    } finally {
+      rmSync(staged, { recursive: true, force: true });
+    }
   }
 
   /**
    * Checks a layer's files against its digest: a RUN layer's diff/ must give its diffID; a layer
-   * extracted from a blob, the digest its files had when extracted (recorded now if a crash right
-   * after extracting, or an older tsbuild, left none). Returns the problem, if any.
+   * extracted from a blob, what a fresh extraction of the blob gives (extractedDigest). Returns the
+   * problem, if any.
    */
-  async verifyFiles(chainId: Digest): Promise<string | undefined> {
+  async verifyFiles(chainId: Digest, tmpDir: string): Promise<string | undefined> {
     const { writeLayerTar } = await layerCode();
     const meta = this.meta(chainId);
     if (!meta.blob) {
@@ -195,14 +207,9 @@ export class LayerStore {
       return result.diffId === meta.diffId ? undefined : `layer ${chainId}: its files no longer give diffID ${meta.diffId}`;
     }
     if (!existsSync(this.diffDir(chainId))) return undefined; // not extracted yet: the blob is all there is
-    const recorded = readJsonIfAny<{ filesDigest?: string }>(path.join(this.layerDir(chainId), EXTRACTED))?.filesDigest;
+    const expected = await this.extractedDigest(chainId, tmpDir);
     const { diffId } = await writeLayerTar(this.diffDir(chainId));
-    if (!recorded) {
-      // extracted by a build killed right after, or by a tsbuild that kept no record: from now on
-      this.writeFilesRecord(this.layerDir(chainId), diffId);
-      return undefined;
-    }
-    return diffId === recorded ? undefined : `layer ${chainId}: its extracted files (diff/) no longer match its blob ${meta.blob}`;
+    return diffId === expected ? undefined : `layer ${chainId}: its extracted files (diff/) no longer match its blob ${meta.blob}`;
   }
 
   /** What the layers below a chain ID give each directory, for extracting a layer on top of them. */

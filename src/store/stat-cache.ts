@@ -1,5 +1,7 @@
 // Context file digests remembered by stat, so an unchanged rebuild reads no content.
-import { closeSync, mkdirSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
+import type { EntryStat } from '../fs/scan-dir.js';
+import { native } from '../native/index.js';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { readJsonIfAny, writeFileAtomic } from './atomic.js';
@@ -8,6 +10,9 @@ import { readJsonIfAny, writeFileAtomic } from './atomic.js';
 type Entry = [string, number, number, number, number, number, string];
 
 const FORMAT = 2;
+
+/** Where file contents are read to be hashed: one buffer for every file (hashing copies nothing). */
+let scratch: Buffer | undefined;
 
 /**
  * A file changed this recently when it was hashed is not remembered (git's "racily clean" rule):
@@ -48,20 +53,26 @@ export class StatCache {
     return this.entries;
   }
 
-  /** The sha256 of a regular file's content, read only when the file changed since last time. */
-  digest(file: string, st: Stats): string {
+  /** The sha256 of a regular file's content, read (by `read`, when it gives it) only when the file changed since last time. */
+  digest(file: string, st: EntryStat, read?: () => Buffer | undefined): string {
     const key = path.relative(this.contextDir, file);
     const entries = this.load();
     const e = entries.get(key);
     if (e && e[1] === st.size && e[2] === st.mtimeMs && e[3] === st.ctimeMs && e[4] === st.ino && e[5] === st.dev) return e[6];
     const hashedAt = Date.now();
     const hash = createHash('sha256');
-    const fd = openSync(file, 'r');
-    try {
-      const buf = Buffer.allocUnsafe(1 << 20);
-      for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) hash.update(buf.subarray(0, n));
-    } finally {
-      closeSync(fd);
+    scratch ??= Buffer.allocUnsafe(1 << 20);
+    const content = read?.();
+    if (content) hash.update(content); // read by the caller (who keeps it for the layer)
+    else if (st.size <= scratch.length && native().readFileInto(-1, file, -1, -1, st.size, scratch, 0)) {
+      hash.update(scratch.subarray(0, st.size)); // a small file, read in one call
+    } else {
+      const fd = openSync(file, 'r');
+      try {
+        for (let n = readSync(fd, scratch); n > 0; n = readSync(fd, scratch)) hash.update(scratch.subarray(0, n));
+      } finally {
+        closeSync(fd);
+      }
     }
     const digest = hash.digest('hex');
     if (Math.max(st.mtimeMs, st.ctimeMs) < hashedAt - RACY_MS) {

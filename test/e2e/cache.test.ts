@@ -146,11 +146,14 @@ describe.skipIf(lacks('root', 'strace'))('the stat cache', () => {
   /** Builds under strace: the context files under data/ whose content the build opened, and its log. */
   async function tracedBuild(root: string, ctx: string): Promise<{ opened: string[]; stderr: string }> {
     const log = path.join(tempDir(), 'strace.log');
-    const r = await execa('strace', ['-f', '-qq', '-e', 'trace=openat', '-o', log, process.execPath, BIN_PATH, '-t', 'stat', ctx], { env: { TSBUILD_ROOT: root } });
+    // context files are opened by path, or beneath the context's descriptor (openat2, relative)
+    const r = await execa('strace', ['-f', '-qq', '-e', 'trace=openat,openat2', '-o', log, process.execPath, BIN_PATH, '-t', 'stat', ctx], { env: { TSBUILD_ROOT: root } });
     const opened = readFileSync(log, 'utf8')
       .split('\n')
-      .filter((l) => l.includes(`${ctx}/data/`) && !l.includes('O_DIRECTORY') && !/= -1/.test(l))
-      .map((l) => /"([^"]+)"/.exec(l)![1]!);
+      .filter((l) => /openat2?\(/.test(l) && !l.includes('O_DIRECTORY') && !/= -1/.test(l))
+      .map((l) => /"([^"]+)"/.exec(l)![1]!)
+      .map((p) => (p.startsWith('data/') ? path.join(ctx, p) : p))
+      .filter((p) => p.startsWith(`${ctx}/data/`));
     return { opened, stderr: r.stderr };
   }
 

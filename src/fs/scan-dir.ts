@@ -1,0 +1,55 @@
+// A directory's entries with their lstat, in one native call.
+import type { Stats } from 'node:fs';
+import { native } from '../native/index.js';
+
+/** What tsbuild reads of an lstat: Node's Stats has it, and so has a ScannedStat. */
+export type EntryStat = Pick<Stats, 'isDirectory' | 'isFile' | 'isSymbolicLink' | 'mode' | 'uid' | 'gid' | 'size' | 'mtimeMs' | 'ctimeMs' | 'ino' | 'dev' | 'nlink'>;
+
+const S_IFMT = 0o170000;
+const FIELDS = 12;
+
+/** One entry of a scan: the numbers lstat gives, times in milliseconds computed as Node computes them. */
+class ScannedStat implements EntryStat {
+  constructor(
+    readonly mode: number,
+    readonly uid: number,
+    readonly gid: number,
+    readonly size: number,
+    readonly mtimeMs: number,
+    readonly ctimeMs: number,
+    readonly ino: number,
+    readonly dev: number,
+    readonly nlink: number,
+  ) {}
+
+  isDirectory(): boolean {
+    return (this.mode & S_IFMT) === 0o040000;
+  }
+  isFile(): boolean {
+    return (this.mode & S_IFMT) === 0o100000;
+  }
+  isSymbolicLink(): boolean {
+    return (this.mode & S_IFMT) === 0o120000;
+  }
+}
+
+export interface DirScan {
+  /** The directory's real path, read from the descriptor that listed it. */
+  real: string;
+  /** Every entry (not `.` nor `..`), by name. */
+  entries: Map<string, EntryStat>;
+}
+
+/** Node's own formula (seconds * 1e3 + nanoseconds / 1e6): a time compares equal to what lstat gave. */
+const ms = (s: number, ns: number) => s * 1e3 + ns / 1e6;
+
+/** Lists a directory (not followed if it is a symlink) with every entry's lstat, as readdir plus lstat would. */
+export function scanDir(dir: string): DirScan {
+  const { real, names, stats } = native().scanDir(dir);
+  const entries = new Map<string, EntryStat>();
+  for (let i = 0; i < names.length; i++) {
+    const f = i * FIELDS;
+    entries.set(names[i]!, new ScannedStat(stats[f]!, stats[f + 1]!, stats[f + 2]!, stats[f + 3]!, ms(stats[f + 4]!, stats[f + 5]!), ms(stats[f + 6]!, stats[f + 7]!), stats[f + 8]!, stats[f + 9]!, stats[f + 10]!));
+  }
+  return { real, entries };
+}
