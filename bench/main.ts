@@ -8,7 +8,8 @@
  * big COPY against `tar -c | sha256sum`, gzip export against `gzip -6`, and tsbuild's peak RSS on
  * a 2 GiB layer. Rootless (an ordinary user, tsbuild in a user namespace) beside root on every case,
  * when the machine has newuidmap. And start-up: `images`, `inspect`, `history` and a fully cached build against
- * `node -e 0` (Node's own start) in the same run. Then registries (bench/registry.ts).
+ * `node -e 0` (Node's own start) in the same run. Then scale (bench/scale.ts: 100,000 small files,
+ * a big store, 10 GiB layers) and registries (bench/registry.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { busyboxRootfsTar } from '../test/helpers/fixtures.js';
 import { installedForUsers, shareReadOnly, testUser, userDir } from '../test/helpers/rootless.js';
 import { registryBench } from './registry.js';
+import { bigLayersBench, bigStoreBench, manyFilesBench } from './scale.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(here, '..', 'bin', 'tsbuild.cjs');
@@ -236,6 +238,10 @@ async function main(): Promise<void> {
     const m = median(times);
     console.log(`  ${name.padEnd(28)} ${f(m)}${name === 'node -e 0' ? '' : `  (+${((m - nodeStart) * 1000).toFixed(0)} ms over node -e 0, ${r(m, nodeStart)}x)`}`);
   }
+  const scale = { work, runs: RUNS, docker: DOCKER, root, rootfs, sh: (cmd: string) => sh(cmd), context, tsb: (storeRoot: string, args: string) => `node ${BIN} --root ${storeRoot} ${args}` };
+  console.log(`\n${manyFilesBench(scale).join('\n')}`);
+  console.log(`\n${bigStoreBench(scale, cases[0]![1]).join('\n')}`);
+  console.log(`\n${bigLayersBench(scale).join('\n')}`);
   const registryLines = await registryBench({
     work,
     runs: RUNS,

@@ -85,13 +85,19 @@ export class ImageIndex {
     }
     return undefined;
   }
+}
 
-  tagsOf(id: Digest, data = this.read()): string[] {
-    return Object.keys(data.tags).filter((t) => data.tags[t] === id).sort();
-  }
-
-  /** The repository digests an image was pulled or pushed as (`docker.io/library/x@sha256:…`). */
-  digestsOf(id: Digest, data = this.read()): string[] {
-    return Object.keys(data.digests).filter((d) => data.digests[d] === id).sort();
-  }
+/** Every image's tags and repository digests, from one read of images.json: what listing many images asks. */
+export function namesByImage(data: ImageIndexFile): { tags: (id: Digest) => string[]; digests: (id: Digest) => string[] } {
+  const group = (names: Record<string, Digest>) => {
+    const out = new Map<string, string[]>();
+    for (const [name, id] of Object.entries(names)) {
+      const list = out.get(id);
+      if (list) list.push(name);
+      else out.set(id, [name]);
+    }
+    for (const list of out.values()) list.sort();
+    return (id: Digest) => [...(out.get(id) ?? [])];
+  };
+  return { tags: group(data.tags), digests: group(data.digests) };
 }

@@ -55,7 +55,8 @@ export class StatCache {
 
   /** The sha256 of a regular file's content, read (by `read`, when it gives it) only when the file changed since last time. */
   digest(file: string, st: EntryStat, read?: () => Buffer | undefined): string {
-    const key = path.relative(this.contextDir, file);
+    const prefix = `${this.contextDir}/`;
+    const key = file.startsWith(prefix) && !file.includes('/./') && !file.includes('/../') ? file.slice(prefix.length) : path.relative(this.contextDir, file);
     const entries = this.load();
     const e = entries.get(key);
     if (e && e[1] === st.size && e[2] === st.mtimeMs && e[3] === st.ctimeMs && e[4] === st.ino && e[5] === st.dev) return e[6];

@@ -7,6 +7,7 @@ import { normalizeName } from '../image/reference.js';
 import type { Digest } from '../util/digest.js';
 import type { LayerMeta } from './layers.js';
 import type { Store } from './store.js';
+import { namesByImage } from './images.js';
 
 /** An image as the store holds it, with everything a command needs to show or export it. */
 export interface StoredImage {
@@ -69,15 +70,14 @@ export function getImage(store: Store, nameOrId: string): StoredImage {
   return readImage(store, id);
 }
 
-export function readImage(store: Store, id: Digest, data = store.images.read()): StoredImage {
+export function readImage(store: Store, id: Digest, data = store.images.read(), names = namesByImage(data)): StoredImage {
   const record = data.images[id];
   if (!record) throw new ImageNotFoundError(`image ${id} not found in the store`);
   const manifest = store.blobs.readJson<Manifest>(record.manifest);
   const configBytes = store.blobs.readBytes(id);
   const config = parseConfig(configBytes);
   const layers = chainIds(config.rootfs.diff_ids).map((c) => store.layers.meta(c));
-  const tags = store.images.tagsOf(id, data);
-  return { id, manifestDigest: record.manifest, manifest, config, configBytes, layers, tags, repoDigests: store.images.digestsOf(id, data), added: record.added, parent: record.parent };
+  return { id, manifestDigest: record.manifest, manifest, config, configBytes, layers, tags: names.tags(id), repoDigests: names.digests(id), added: record.added, parent: record.parent };
 }
 
 /** What an image's files take: the sum of its layers' content sizes (`docker images`' SIZE). */
@@ -97,20 +97,22 @@ export interface ImageSummary {
 /** Every image as `images` lists it: from images.json alone, but for records older than their summaries. */
 export function listImageSummaries(store: Store): ImageSummary[] {
   const data = store.images.read();
+  const names = namesByImage(data);
   return Object.values(data.images).map((record) => {
     if (record.size === undefined) {
-      const img = readImage(store, record.id, data);
+      const img = readImage(store, record.id, data, names);
       return { id: img.id, tags: img.tags, repoDigests: img.repoDigests, ...(img.config.created ? { created: img.config.created } : {}), size: imageSize(img.layers) };
     }
     const { id, created, size } = record;
-    return { id, tags: store.images.tagsOf(id, data), repoDigests: store.images.digestsOf(id, data), ...(created ? { created } : {}), size };
+    return { id, tags: names.tags(id), repoDigests: names.digests(id), ...(created ? { created } : {}), size };
   });
 }
 
 /** Every image, images.json read once. */
 export function listImages(store: Store): StoredImage[] {
   const data = store.images.read();
-  return Object.keys(data.images).map((id) => readImage(store, id as Digest, data));
+  const names = namesByImage(data);
+  return Object.keys(data.images).map((id) => readImage(store, id as Digest, data, names));
 }
 
 /** Points another name at a stored image (`tsbuild tag`). */
