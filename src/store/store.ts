@@ -45,7 +45,7 @@ export function defaultRoot(): string {
  *   blobs/sha256/<hex>                  configs, manifests, layer tars (blobs.ts; verified when read)
  *   layers/<chain hex>/diff/            a layer's files in overlay form (layers.ts)
  *   layers/<chain hex>/meta.json        its diffID, parent, sizes, blob, short link (layers.ts)
- *   layers/<chain hex>/extracted.json   the digest of diff/ when it came from a blob (layers.ts)
+ *   layers/<chain hex>/extracted.json   the digest diff/ must give when it came from a blob, found by fsck from a fresh extraction (layers.ts)
  *   l/<short>                           short links to diff dirs, for overlay options (layers.ts)
  *   images.json                         tags and images (images.ts)
  *   opaque-xattr                        which xattr its layers mark opaque directories with (this file)
