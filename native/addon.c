@@ -168,6 +168,13 @@ static napi_value try_lock(napi_env env, napi_callback_info info) {
 }
 
 
+/* Closes fd, keeping errno as the failure before it set it (for the error thrown next). */
+static void close_keeping_errno(int fd) {
+  int saved = errno;
+  close(fd);
+  errno = saved;
+}
+
 /* Sets owner, then mode (chown clears setuid bits), then times (atime = mtime) through fd, and
  * closes it whatever happens. Returns 0, or -1 with errno and *failed naming the syscall. */
 static int finish_fd(int fd, uint32_t uid, uint32_t gid, uint32_t mode, int64_t mtime, const char **failed) {
@@ -176,9 +183,7 @@ static int finish_fd(int fd, uint32_t uid, uint32_t gid, uint32_t mode, int64_t 
   if (fchown(fd, uid, gid) < 0) *failed = "fchown", rc = -1;
   else if (fchmod(fd, mode) < 0) *failed = "fchmod", rc = -1;
   else if (futimens(fd, times) < 0) *failed = "futimens", rc = -1;
-  int saved = errno;
-  close(fd);
-  errno = saved;
+  close_keeping_errno(fd);
   return rc;
 }
 
@@ -215,9 +220,8 @@ static napi_value write_new_file(napi_env env, napi_callback_info info) {
     ssize_t n = write(fd, (const char *)data + off, len - off);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      int saved = n < 0 ? errno : EIO;
-      close(fd);
-      errno = saved;
+      if (n == 0) errno = EIO;
+      close_keeping_errno(fd);
       return throw_errno(env, "write", path);
     }
     off += n;
@@ -260,17 +264,13 @@ static napi_value scan_dir(napi_env env, napi_callback_info info) {
   snprintf(proc, sizeof proc, "/proc/self/fd/%d", dfd);
   ssize_t rl = readlink(proc, real, sizeof real - 1);
   if (rl < 0) {
-    int saved = errno;
-    close(dfd);
-    errno = saved;
+    close_keeping_errno(dfd);
     return throw_errno(env, "readlink", path);
   }
   real[rl] = 0;
   DIR *d = fdopendir(dfd);
   if (!d) {
-    int saved = errno;
-    close(dfd);
-    errno = saved;
+    close_keeping_errno(dfd);
     return throw_errno(env, "fdopendir", path);
   }
   size_t cap = 64, n = 0;
@@ -383,9 +383,7 @@ static napi_value read_file_into(napi_env env, napi_callback_info info) {
   if (dev >= 0) {
     struct stat st;
     if (fstat(fd, &st) < 0) {
-      int saved = errno;
-      close(fd);
-      errno = saved;
+      close_keeping_errno(fd);
       return throw_errno(env, "fstat", path);
     }
     same = S_ISREG(st.st_mode) && (double)st.st_dev == dev && (double)st.st_ino == ino && (double)st.st_size == size;
@@ -396,9 +394,7 @@ static napi_value read_file_into(napi_env env, napi_callback_info info) {
     ssize_t r = read(fd, dst + got, want - got);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
-      int saved = errno;
-      close(fd);
-      errno = saved;
+      close_keeping_errno(fd);
       return throw_errno(env, "read", path);
     }
     if (r == 0) same = false;

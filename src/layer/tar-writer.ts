@@ -5,7 +5,7 @@ import { dirFd } from '../fs/dir-fds.js';
 import { native } from '../native/index.js';
 import type { Digest } from '../util/digest.js';
 import { DigestSink, put, type ByteSink } from '../util/sink.js';
-import { BLOCK, encodeHeader, encodeUstarInto, END_OF_ARCHIVE, type TarEntry } from './tar-format.js';
+import { BLOCK, encodeUstarInto, encodeWithPax, END_OF_ARCHIVE, type TarEntry } from './tar-format.js';
 
 /** Bytes gathered before they go to the sink: one write and one hash update per chunk, not per entry. */
 const CHUNK = 1 << 20;
@@ -68,7 +68,7 @@ export class TarWriter {
   async header(entry: TarEntry): Promise<void> {
     await this.room(BLOCK);
     if (encodeUstarInto(entry, this.chunk, this.used)) this.used += BLOCK;
-    else await this.append(encodeHeader(entry));
+    else await this.append(encodeWithPax(entry)); // the ustar fast path said no: the general one
   }
 
   /** A file's content already in memory, then the padding to a block. */
