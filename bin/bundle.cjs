@@ -3,12 +3,12 @@
 // and no parsing or compiling of it, make every command start sooner. V8 itself refuses a cache
 // from another Node version, but checks only the source's length, and not its own data (damaged
 // data it accepts crashes the process without a word, or runs wrong code). So the cache is
-// [sha256 of the exact text it was compiled from][the bundle file's size, mtime and inode when it
-// was][crc32 of the V8 data][V8 data], and is used only for that text, and only when the data is
-// whole. The text is hashed again only when the file is not the one the cache was made from (a
-// copy, an edit): a start does not hash a megabyte of JavaScript to find it unchanged.
+// [sha256 of the exact text it was compiled from][the bundle file's size, mtime, inode and device
+// when it was][crc32 of the V8 data][V8 data], and is used only for that text, and only when the
+// data is whole. The text is hashed again only when the file is not the one the cache was made
+// from (a copy, an edit): a start neither hashes a megabyte of JavaScript to find it unchanged nor
+// loads node:crypto to do so.
 'use strict';
-const { createHash } = require('node:crypto');
 const { readFileSync, statSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const path = require('node:path');
@@ -19,10 +19,12 @@ const bundleFile = path.join(__dirname, '..', 'dist', 'tsbuild.cjs');
 const cacheFile = `${bundleFile}.cache`;
 const HEADER = 32 + 32 + 4;
 
-/** The bundle file as it is on disk: its size, mtime (ns) and inode, hashed into 32 bytes. */
+/** The bundle file as it is on disk: its size, mtime (ns), inode and device, 8 bytes each. */
 function fileIdentity() {
   const st = statSync(bundleFile, { bigint: true });
-  return createHash('sha256').update(`${st.size} ${st.mtimeNs} ${st.ino} ${st.dev}`).digest();
+  const id = Buffer.alloc(32);
+  [st.size, st.mtimeNs, st.ino, st.dev].forEach((v, i) => id.writeBigUInt64BE(BigInt.asUintN(64, v), i * 8));
+  return id;
 }
 
 /** Compiles and runs the bundle; returns its exports, and the cache for it (a Buffer to write). */
@@ -30,7 +32,7 @@ function loadBundle() {
   const wrapped = `(function (exports, require, module, __filename, __dirname) {${readFileSync(bundleFile, 'utf8')}\n})`;
   const identity = fileIdentity();
   let textHash;
-  const hashText = () => (textHash ??= createHash('sha256').update(wrapped).digest());
+  const hashText = () => (textHash ??= require('node:crypto').createHash('sha256').update(wrapped).digest());
   let cachedData;
   try {
     const cache = readFileSync(cacheFile);

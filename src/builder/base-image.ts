@@ -68,6 +68,7 @@ export interface ImageSourceOptions {
  */
 export class ImageSource implements BaseImageSource {
   private readonly remotes = new Map<string, Promise<RemoteImage>>();
+  private readonly found = new Map<string, StoredImage>();
   private readonly pulls = new Map<string, Promise<BaseImage>>();
 
   constructor(
@@ -81,12 +82,16 @@ export class ImageSource implements BaseImageSource {
 
   /** The stored image for a reference, if it is there and of the platform asked for explicitly. */
   private local(ref: ImageReference, opts?: ResolveOptions): StoredImage | undefined {
-    let img: StoredImage;
-    try {
-      img = getImage(this.store, fullName(ref));
-    } catch (err) {
-      if (err instanceof ImageNotFoundError) return undefined;
-      throw err;
+    const name = fullName(ref);
+    let img = this.found.get(name);
+    if (!img) {
+      try {
+        img = getImage(this.store, name);
+      } catch (err) {
+        if (err instanceof ImageNotFoundError) return undefined;
+        throw err;
+      }
+      this.found.set(name, img); // read once a build: the stage's FROM asks twice
     }
     const wanted = this.platformOf(opts);
     if (wanted && !platformMatches({ os: img.config.os, architecture: img.config.architecture, variant: img.config.variant }, wanted)) return undefined;

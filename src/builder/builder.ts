@@ -1,5 +1,5 @@
 // The build runner: reads and plans a Dockerfile, runs its stages side by side, commits the image.
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { IgnoreMatcher } from '../dockerfile/dockerignore.js';
@@ -9,7 +9,6 @@ import { serializeConfig, settleHistoryTimes } from '../image/config.js';
 import { buildArgValue } from '../plan/args.js';
 import { planBuild } from '../plan/build-plan.js';
 import { QuietProgress } from '../progress/progress.js';
-import { writeEtcFiles } from '../sandbox/etc-files.js';
 import { haveSlirp } from '../sandbox/run.js';
 import { closeStepNetworks } from '../sandbox/network-pool.js';
 import { StatCache } from '../store/stat-cache.js';
@@ -18,6 +17,7 @@ import { Semaphore } from '../util/limit.js';
 import { ImageSource, type BaseImageSource } from './base-image.js';
 import { exportCaches, importCaches, inlineCache } from './cache-transfer.js';
 import { BuildCache } from '../store/build-cache.js';
+import { BuildTemp } from './build-temp.js';
 import type { BuildOptions, BuildResult } from './options.js';
 import { runStage, type BuildRun } from './stage-runner.js';
 import type { StageState } from './stage-state.js';
@@ -64,13 +64,11 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
 
   // known before any step runs, and shown then: never between a failed step and its error
   for (const w of warnings) progress.warning(w);
-  const buildDir = store.makeTemp('build');
+  const temp = new BuildTemp(store);
   // one failing stage stops the others
   const failure = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, failure.signal]) : failure.signal;
   try {
-    const etcDir = path.join(buildDir, 'etc');
-    mkdirSync(etcDir);
     const run: BuildRun = {
       options: { ...options, signal },
       plan,
@@ -81,8 +79,7 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
       source,
       cache: new BuildCache(store),
       stats: StatCache.forContext(store.root, contextDir),
-      etcFiles: writeEtcFiles(etcDir),
-      buildDir,
+      temp,
       built: new Map(),
       noCacheStages: new Set((options.noCacheFilter ?? []).map((n) => n.toLowerCase())),
       epochSeconds,
@@ -91,10 +88,8 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
       metadata: new Map(),
       cachedSteps: options.cacheTo?.length ? [] : undefined,
     };
-    const importDir = path.join(buildDir, 'cache-import');
-    mkdirSync(importDir);
-    run.imported = await importCaches(run, importDir);
-    const slots = new Semaphore(Math.max(1, options.jobs ?? os.cpus().length));
+    run.imported = await importCaches(run, () => temp.subdir('cache-import'));
+    const slots = new Semaphore(Math.max(1, options.jobs ?? os.availableParallelism()));
     const running = new Map<number, Promise<StageState>>();
     for (const stage of plan.needed) {
       const deps = (plan.dependencies.get(stage.index) ?? []).map((d) => running.get(d)!);
@@ -120,7 +115,7 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
     if (run.cachedSteps) await exportCaches(run, run.cachedSteps, final.layers);
     return { imageId, tags: options.tags ?? [] };
   } finally {
-    store.removeTemp(buildDir);
+    temp.remove();
   }
 }
 

@@ -10,7 +10,7 @@ import type { BuildRun } from './stage-runner.js';
  * Reads every --cache-from source, each as a step (`importing cache manifest from REF`). A source
  * that cannot be read is a warning, as in BuildKit: the build goes on without it.
  */
-export async function importCaches(run: BuildRun, work: string): Promise<ImportedCache | undefined> {
+export async function importCaches(run: BuildRun, work: () => string): Promise<ImportedCache | undefined> {
   const specs = run.options.cacheFrom ?? [];
   if (specs.length === 0) return undefined;
   const [{ loadCacheSource }, { ImportedCache }] = await Promise.all([import('../remote-cache/load.js'), import('../remote-cache/imported.js')]);
@@ -28,7 +28,7 @@ export async function importCaches(run: BuildRun, work: string): Promise<Importe
       run.progress.warning(`cache import from ${name} failed: ${(err as Error).message}`);
     }
   }
-  return new ImportedCache(run.options.store, sources, work);
+  return new ImportedCache(run.options.store, sources, work());
 }
 
 /** The inline cache value for the image config, when --cache-to type=inline asks for it. */

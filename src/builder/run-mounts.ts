@@ -10,7 +10,6 @@ import type { SandboxMount } from '../sandbox/run.js';
 import { subtreeOverlay } from '../overlay/mounts.js';
 import { CacheMounts } from '../store/cache-mounts.js';
 import type { LayerMeta } from '../store/layers.js';
-import { forwardAgent } from './ssh-agent.js';
 import { hashSources } from './content-hash.js';
 import { ContextTree, isSent, resolveSources, SourceError } from './source-tree.js';
 import { fail, imageNamed, viewOfLayers, type StepContext } from './step-context.js';
@@ -236,6 +235,7 @@ async function prepareEach(ctx: StepContext, ins: ExpandedRun, out: PreparedMoun
         }
         const dir = path.join(ctx.stepDir, `ssh-${n}`);
         mkdirSync(dir);
+        const { forwardAgent } = await import('./ssh-agent.js'); // net and child_process: loaded by the step that needs them
         const agent = await forwardAgent(paths, dir, { uid: m.uid ?? 0, gid: m.gid ?? 0, mode: m.mode ?? 0o600 });
         out.cleanup.push(agent.close);
         const target = m.target ?? `/run/buildkit/ssh_agent.${n}`;

@@ -1,6 +1,4 @@
 // The stage runner: a stage's base, its ONBUILD triggers and its steps, each with its progress.
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import { toInstruction, type Instruction } from '../dockerfile/instructions.js';
 import { parseDockerfile } from '../dockerfile/parse.js';
@@ -13,6 +11,7 @@ import { nearest } from '../util/suggest.js';
 import { formatPlatform } from '../image/platform.js';
 import type { BaseImageSource, RemoteBase, ResolveOptions } from './base-image.js';
 import type { BuildCache } from '../store/build-cache.js';
+import type { BuildTemp } from './build-temp.js';
 import type { BuiltStep } from '../remote-cache/export.js';
 import type { ImportedCache } from '../remote-cache/imported.js';
 import { dispatch } from './instructions/index.js';
@@ -34,10 +33,8 @@ export interface BuildRun {
   source: BaseImageSource;
   cache: BuildCache;
   stats: StatCache;
-  /** Host files bind-mounted over /etc/hosts, /etc/hostname, /etc/resolv.conf during RUN. */
-  etcFiles: Record<string, string>;
-  /** The build's temp dir: each step gets a fresh directory in it. */
-  buildDir: string;
+  /** The build's temp space: each step that needs one gets a fresh directory in it. */
+  temp: BuildTemp;
   /** Stages built so far, by name and by index. */
   built: Map<string, StageState>;
   /** --no-cache-filter's stages. */
@@ -118,8 +115,7 @@ async function runStep(run: BuildRun, state: StageState, stage: Stage, ins: Inst
   const id = ++run.steps;
   const started = Date.now();
   progress.step(id, label);
-  const stepDir = path.join(run.buildDir, `step-${id}`);
-  mkdirSync(stepDir);
+  let stepDir: string | undefined;
   const ctx: StepContext = {
     store,
     state,
@@ -128,8 +124,12 @@ async function runStep(run: BuildRun, state: StageState, stage: Stage, ins: Inst
     contextDir: run.contextDir,
     ignore: run.ignore,
     options,
-    etcFiles: run.etcFiles,
-    stepDir,
+    get etcFiles() {
+      return run.temp.etcFiles();
+    },
+    get stepDir() {
+      return (stepDir ??= run.temp.subdir(`step-${id}`));
+    },
     stages: run.built,
     stageNames: stageNames(run.plan),
     images: run.source,
@@ -149,7 +149,7 @@ async function runStep(run: BuildRun, state: StageState, stage: Stage, ins: Inst
     progress.failed(id, signal.aborted ? undefined : shown instanceof Error ? shown.message : String(shown));
     throw shown;
   }
-  store.removeTemp(stepDir);
+  if (stepDir) store.removeTemp(stepDir);
   progress.done(id, (Date.now() - started) / 1000, ctx.cached === true);
 }
 

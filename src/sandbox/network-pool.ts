@@ -1,5 +1,7 @@
 // RUN steps' default network: namespaces made ahead of the steps that take them, each connected by a slirp4netns of its own.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type * as ChildProcesses from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import type { Readable, Writable } from 'node:stream';
 import { sandboxHelperPath } from '../native/index.js';
 
@@ -35,6 +37,8 @@ function once(stream: Readable, what: () => string, child: ChildProcess): Promis
  * tap0 (10.0.2.100/24, DNS at 10.0.2.3) with the host's loopback out of reach.
  */
 async function prepare(): Promise<StepNetwork> {
+  // required here, not at start-up: a cached build runs nothing (and a bundle cannot import())
+  const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof ChildProcesses;
   const holder = spawn(sandboxHelperPath(), ['--hold-net'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let holderWhy = '';
   holder.stderr?.on('data', (d: Buffer) => (holderWhy += d.toString()));

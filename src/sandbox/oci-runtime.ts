@@ -5,7 +5,7 @@ import path from 'node:path';
 import { inUserNamespace } from '../util/user-namespace.js';
 import { UsageError } from '../errors.js';
 import { SANDBOX_HOSTNAME } from './etc-files.js';
-import { takeStepNetwork } from './network-pool.js';
+import { takeStepNetwork, type StepNetwork } from './network-pool.js';
 import type { SandboxResult, SandboxSpec } from './run.js';
 
 /** Docker's default capabilities, as the built-in sandbox keeps them. */
@@ -127,8 +127,10 @@ export async function runInRuntime(runtime: string, spec: SandboxSpec): Promise<
   const rootfs = path.join(bundle, 'rootfs');
   for (const d of [upper, work, rootfs]) mkdirSync(d, { recursive: true, mode: 0o755 });
   await run('mount', ['-t', 'overlay', 'overlay', '-o', spec.rootfs.options, rootfs], spec.rootfs.base);
-  const net = spec.network === 'sandbox' ? await takeStepNetwork() : undefined;
+  let net: StepNetwork | undefined;
   try {
+    // inside the try: a network that cannot be made leaves no overlay mounted
+    net = spec.network === 'sandbox' ? await takeStepNetwork() : undefined;
     writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(ociConfig(spec, rootfs, net?.path)));
     const id = `tsbuild-${path.basename(spec.stepDir)}-${process.pid}-${Date.now().toString(36)}`;
     const { execa } = await import('execa');

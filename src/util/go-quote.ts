@@ -1,5 +1,6 @@
 // Go's %q quoting, for messages in BuildKit's words.
-const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]$/u;
+// made when first needed: a Unicode property class costs a millisecond to compile at every start
+let printable: RegExp | undefined;
 const SHORT: Record<string, string> = { '\x07': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v' };
 
 /**
@@ -10,7 +11,7 @@ export function goQuote(s: string): string {
   let out = '"';
   for (const ch of s) {
     if (ch === '"' || ch === '\\') out += `\\${ch}`;
-    else if (PRINTABLE.test(ch)) out += ch;
+    else if ((printable ??= /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]$/u).test(ch)) out += ch;
     else if (SHORT[ch]) out += SHORT[ch];
     else {
       const cp = ch.codePointAt(0)!;

@@ -117,7 +117,7 @@ export function shell(ctx: StepContext, ins: ShellInstruction): void {
 export function goDuration(ns: number): string {
   if (ns === 0) return '0s';
   if (ns < 1e3) return `${ns}ns`;
-  if (ns < 1e6) return `${trimFloat(ns / 1e3)}µs`;
+  if (ns < 1e6) return `${trimFloat(ns / 1e3)}\u00b5s`;
   if (ns < 1e9) return `${trimFloat(ns / 1e6)}ms`;
   let s = ns / 1e9;
   const h = Math.floor(s / 3600);

@@ -1,35 +1,15 @@
-// RUN: a command in the sandbox over the stage's layers; its upper dir becomes a layer.
-import { readFileSync, statfsSync, writeFileSync } from 'node:fs';
+// RUN: the command line and its cache key; a step that misses runs in run-step.ts.
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ExpandedRun } from '../expand-instruction.js';
 import { heredocsInLine } from '../../dockerfile/parse.js';
-import { BuildStepError } from '../../errors.js';
-import { envGet, envSet } from '../../image/config.js';
-import { makeInitLayer, MountPointError } from '../../overlay/init-layer.js';
-import { stepRootfs } from '../../overlay/mounts.js';
-import { haveSlirp, runInSandbox, type SandboxSpec } from '../../sandbox/run.js';
-import { runInRuntime } from '../../sandbox/oci-runtime.js';
-import { hasLimits, StepCgroup } from '../../sandbox/cgroups.js';
-import { resolveUser } from '../../sandbox/user.js';
-import { cachedStep, commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
-import { withFileLock } from '../../store/lock.js';
-import { mountKeys, prepareMounts, type PreparedMounts } from '../run-mounts.js';
-import type { RootfsView } from '../../fs/rootfs-view.js';
+import { envGet } from '../../image/config.js';
+import { cachedStep, fail, type StepContext } from '../step-context.js';
+import { mountKeys } from '../run-mounts.js';
 import { buildArgValue } from '../../plan/args.js';
 import { shellOf } from './config.js';
-import { goQuote } from '../../util/go-quote.js';
 
-/** Whether the store's filesystem has (next to) no room left: what makes a step that writes fail. */
-function storeIsFull(root: string): boolean {
-  try {
-    const st = statfsSync(root);
-    return st.bavail * st.bsize < 1 << 20;
-  } catch {
-    return false;
-  }
-}
-
-const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
+export const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
 
 /** BuildKit's history form: `RUN |2 A=1 B=2 /bin/sh -c cmd # buildkit`. */
 function createdBy(ctx: StepContext, argv: string[]): string {
@@ -40,7 +20,7 @@ function createdBy(ctx: StepContext, argv: string[]): string {
   return `RUN ${[...prefix, ...argv].join(' ')} # buildkit`;
 }
 
-interface Script {
+export interface Script {
   argv: string[];
   /** Host file to bind at /dev/pipes/<name>: a heredoc script with a #! line. */
   pipe?: { name: string; hostFile: string };
@@ -96,102 +76,6 @@ export async function run(ctx: StepContext, ins: ExpandedRun): Promise<void> {
     mounts: await mountKeys(ctx, ins),
     createdBy: createdBy(ctx, argv), // the history text a hit reuses
   };
-  await cachedStep(ctx, material, () => runStep(ctx, ins, argv, pipe, network));
-}
-
-async function runStep(ctx: StepContext, ins: ExpandedRun, argv: string[], pipe: Script['pipe'], network: string): Promise<void> {
-  const view = await viewOf(ctx);
-  const prepared = await prepareMounts(ctx, ins, view);
-  try {
-    await runPrepared(ctx, ins, argv, pipe, network, view, prepared);
-  } finally {
-    for (const stop of prepared.cleanup) await stop(); // forwarded ssh agents
-  }
-}
-
-async function runPrepared(ctx: StepContext, ins: ExpandedRun, argv: string[], pipe: Script['pipe'], network: string, view: RootfsView, prepared: PreparedMounts): Promise<void> {
-  const config = ctx.state.config.config;
-  let user;
-  try {
-    user = resolveUser(config.User, (p) => view.readFile(p));
-  } catch (err) {
-    throw new BuildStepError((err as Error).message, { location: ins.location, cause: err });
-  }
-  let env = [...ctx.state.env];
-  if (envGet(env, 'HOME') === undefined) env = envSet(env, 'HOME', user.home);
-  // proxy settings given with --build-arg reach RUN without an ARG, and stay out of the history
-  for (const key of PROXY_ARGS) {
-    const value = buildArgValue(ctx.options.buildArgs, key);
-    if (value !== undefined && envGet(env, key) === undefined) env = envSet(env, key, value);
-  }
-
-  env = [...env, ...prepared.env];
-  const initDir = path.join(ctx.stepDir, 'init');
-  let bindable: string[];
-  try {
-    bindable = makeInitLayer(initDir, view, prepared.points);
-  } catch (err) {
-    if (err instanceof MountPointError) fail(ctx, `RUN --mount ${err.message}`, err);
-    throw err;
-  }
-  const sandboxNet = network === 'default' && haveSlirp();
-  const binds: Record<string, string> = Object.fromEntries(bindable.map((f) => [f, ctx.etcFiles[f]!]));
-  if (sandboxNet && binds['etc/resolv.conf']) binds['etc/resolv.conf'] = ctx.etcFiles['sandbox/resolv.conf']!;
-  if (pipe) binds[`dev/pipes/${pipe.name}`] = pipe.hostFile;
-
-  const output = ctx.output;
-  const limits = ctx.options.limits;
-  const cgroup = hasLimits(limits) ? StepCgroup.create(`${path.basename(ctx.stepDir)}-${process.pid}-${Date.now().toString(36)}`, limits) : undefined;
-  const spec: SandboxSpec = {
-    rootfs: stepRootfs(ctx.store.layers, ctx.state.layers, initDir, ctx.stepDir),
-    stepDir: ctx.stepDir,
-    binds,
-    argv,
-    env,
-    cwd: config.WorkingDir || '/',
-    user,
-    output,
-    signal: ctx.options.signal,
-    mounts: prepared.mounts,
-    network: network === 'none' ? 'none' : sandboxNet ? 'sandbox' : 'host',
-    insecure: ins.flags.string('security') === 'insecure',
-    cgroups: cgroup?.dirs,
-    rlimits: ctx.options.ulimits,
-    shmSize: ctx.options.shmSize,
-  };
-  const runtime = ctx.options.runtime;
-  const run = () => (runtime ? runInRuntime(runtime, spec) : runInSandbox(spec));
-  let result: Awaited<ReturnType<typeof run>>;
-  let oom: boolean;
-  try {
-    // sharing=locked cache mounts: one step at a time per cache, across builds
-    result = await prepared.locked.reduce<() => Promise<Awaited<ReturnType<typeof run>>>>(
-      (inner, lockFile) => () => withFileLock(lockFile, inner),
-      run,
-    )();
-    oom = result.exitCode !== 0 && cgroup?.oomKilled() === true;
-  } finally {
-    cgroup?.remove();
-  }
-  ctx.options.signal?.throwIfAborted();
-  if (result.setupError) {
-    const why = result.setupError.startsWith('--mount') ? result.setupError : `could not set up the step: ${result.setupError}`;
-    throw new BuildStepError(`RUN ${why}`, { location: ins.location });
-  }
-  if (oom) {
-    const mib = limits!.memory! / (1 << 20);
-    throw new BuildStepError(`RUN was killed for memory: process ${goQuote(argv.join(' '))} needed more than --memory ${Number.isInteger(mib) ? `${mib}MiB` : `${limits!.memory} bytes`} (exit code: ${result.exitCode})`, {
-      location: ins.location,
-      exitCode: 1,
-    });
-  }
-  if (result.exitCode !== 0) {
-    // BuildKit's words: the arguments joined, quoted as Go's %q quotes them; a full store is likely why
-    const full = storeIsFull(ctx.store.root) ? ` (the store's filesystem is full: no space left on ${ctx.store.root})` : '';
-    throw new BuildStepError(`RUN failed: process ${goQuote(argv.join(' '))} did not complete successfully: exit code: ${result.exitCode}${full}`, {
-      location: ins.location,
-      exitCode: 1,
-    });
-  }
-  await commitLayerDir(ctx, result.upper, createdBy(ctx, argv));
+  // the sandbox's code loads when a step runs: a fully cached build never evaluates it
+  await cachedStep(ctx, material, async () => (await import('./run-step.js')).runStep(ctx, ins, { argv, pipe, network, createdBy: material.createdBy }));
 }

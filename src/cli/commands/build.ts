@@ -5,12 +5,9 @@ import type { BuildOptions } from '../../builder/options.js';
 import { UsageError } from '../../errors.js';
 import { parsePlatform } from '../../image/platform.js';
 import { parseCacheExport, parseCacheImport } from '../../remote-cache/spec.js';
-import { parseSsh } from '../../builder/ssh-agent.js';
-import { runtimePath } from '../../sandbox/oci-runtime.js';
 import type { ResourceLimits } from '../../sandbox/cgroups.js';
 import { parseSize } from '../../util/units.js';
 import { fullName, parseReference } from '../../image/reference.js';
-import { exportImage } from '../../archive/export.js';
 import { parseOutputSpec } from '../../archive/output-spec.js';
 import { makeProgress, type ProgressMode } from '../../progress/progress.js';
 import type { Store } from '../../store/store.js';
@@ -148,6 +145,9 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
   const cacheFrom = flags.cacheFrom.map(parseCacheImport);
   if (cacheTo.some((c) => c.type === 'inline') && pushTo.length === 0) progress0Warning.push('--cache-to type=inline is kept in the image config: it reaches other machines only through a push (--push or -o type=registry)');
   const registry = registryOptions(flags);
+  // the modules of what is asked for only: a plain cached build loads neither the archive writer nor the sandbox's
+  const ssh = flags.ssh.length > 0 ? (await import('../../builder/ssh-agent.js')).parseSsh(flags.ssh) : {};
+  const runtime = flags.runtime ? (await import('../../sandbox/oci-runtime.js')).runtimePath(flags.runtime) : undefined;
   const progress = makeProgress(flags.quiet ? 'quiet' : (flags.progress as ProgressMode), process.stderr);
   for (const w of progress0Warning) progress.warning(w);
   const result = await build({
@@ -158,9 +158,9 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     buildArgs: parseBuildArgs(flags.buildArg),
     target: flags.target,
     secrets: parseSecrets(flags.secret),
-    ssh: parseSsh(flags.ssh),
+    ssh,
     limits: parseLimits(flags),
-    ...(flags.runtime ? { runtime: runtimePath(flags.runtime) } : {}),
+    ...(runtime ? { runtime } : {}),
     ulimits: flags.ulimit.map(parseUlimit),
     shmSize: flags.shmSize !== undefined ? bytes('--shm-size', flags.shmSize) : undefined,
     network: parseNetwork(flags.network),
@@ -181,6 +181,7 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
   });
   if (archive) {
     const { dest } = archive;
+    const { exportImage } = await import('../../archive/export.js');
     const done = await exportImage(store, result.imageId, archive, archive.names ?? flags.tag, flags.jobs);
     progress.info(done === 'unchanged' ? `${dest} already holds this image: unchanged` : `exported to ${dest === '-' ? 'standard output' : dest}`);
   }

@@ -1,0 +1,36 @@
+// Bundles the CLI into dist/tsbuild.cjs (see bin/bundle.cjs), then writes its code cache.
+// Whitespace and syntax are minified, names kept: a stack trace still names its functions.
+// commander loads node:child_process at its start for external subcommands, which tsbuild has
+// none of; loading it then (with net, dgram and their streams) cost every command ~3 ms, so the
+// bundle's commander gets it on first use.
+import { build } from 'esbuild';
+
+const lazyChildProcess = {
+  name: 'commander-lazy-child-process',
+  setup(b) {
+    b.onLoad({ filter: /commander[\\/]lib[\\/]command\.js$/ }, async (args) => {
+      const { readFile } = await import('node:fs/promises');
+      const text = await readFile(args.path, 'utf8');
+      const eager = "const childProcess = require('node:child_process');";
+      if (!text.includes(eager)) throw new Error(`${args.path}: its require of node:child_process has changed; update scripts/bundle.js`);
+      const lazy = "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };";
+      return { contents: text.replace(eager, lazy), loader: 'js' };
+    });
+  },
+};
+
+await build({
+  entryPoints: ['src/cli/main.ts'],
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  outfile: 'dist/tsbuild.cjs',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  logLevel: 'warning',
+  define: { 'import.meta.url': '__tsbuild_url' },
+  banner: { js: "const __tsbuild_url = require('node:url').pathToFileURL(__filename).href;" },
+  plugins: [lazyChildProcess],
+});
+await import('./code-cache.js');

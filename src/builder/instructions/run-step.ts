@@ -1,0 +1,134 @@
+// A RUN step that missed the cache: its mounts, the sandbox (or an OCI runtime), its layer.
+import { statfsSync } from 'node:fs';
+import path from 'node:path';
+import type { ExpandedRun } from '../expand-instruction.js';
+import { BuildStepError } from '../../errors.js';
+import { envGet, envSet } from '../../image/config.js';
+import { makeInitLayer, MountPointError } from '../../overlay/init-layer.js';
+import { stepRootfs } from '../../overlay/mounts.js';
+import { haveSlirp, runInSandbox, type SandboxSpec } from '../../sandbox/run.js';
+import { runInRuntime } from '../../sandbox/oci-runtime.js';
+import { hasLimits, StepCgroup } from '../../sandbox/cgroups.js';
+import { resolveUser } from '../../sandbox/user.js';
+import { commitLayerDir, fail, viewOf, type StepContext } from '../step-context.js';
+import { withFileLock } from '../../store/lock.js';
+import { prepareMounts, type PreparedMounts } from '../run-mounts.js';
+import type { RootfsView } from '../../fs/rootfs-view.js';
+import { buildArgValue } from '../../plan/args.js';
+import { goQuote } from '../../util/go-quote.js';
+import { PROXY_ARGS, type Script } from './run.js';
+
+/** Whether the store's filesystem has (next to) no room left: what makes a step that writes fail. */
+function storeIsFull(root: string): boolean {
+  try {
+    const st = statfsSync(root);
+    return st.bavail * st.bsize < 1 << 20;
+  } catch {
+    return false;
+  }
+}
+
+/** What run.ts worked out of the instruction: the command line, its heredoc script, the network, the history text. */
+export interface RunCommand extends Script {
+  network: string;
+  createdBy: string;
+}
+
+/** Runs a RUN step that missed the cache: its mounts, the sandbox, and its layer from the upper dir. */
+export async function runStep(ctx: StepContext, ins: ExpandedRun, command: RunCommand): Promise<void> {
+  const view = await viewOf(ctx);
+  const prepared = await prepareMounts(ctx, ins, view);
+  try {
+    await runPrepared(ctx, ins, command, view, prepared);
+  } finally {
+    for (const stop of prepared.cleanup) await stop(); // forwarded ssh agents
+  }
+}
+
+async function runPrepared(ctx: StepContext, ins: ExpandedRun, command: RunCommand, view: RootfsView, prepared: PreparedMounts): Promise<void> {
+  const { argv, pipe, network } = command;
+  const config = ctx.state.config.config;
+  let user;
+  try {
+    user = resolveUser(config.User, (p) => view.readFile(p));
+  } catch (err) {
+    throw new BuildStepError((err as Error).message, { location: ins.location, cause: err });
+  }
+  let env = [...ctx.state.env];
+  if (envGet(env, 'HOME') === undefined) env = envSet(env, 'HOME', user.home);
+  // proxy settings given with --build-arg reach RUN without an ARG, and stay out of the history
+  for (const key of PROXY_ARGS) {
+    const value = buildArgValue(ctx.options.buildArgs, key);
+    if (value !== undefined && envGet(env, key) === undefined) env = envSet(env, key, value);
+  }
+
+  env = [...env, ...prepared.env];
+  const initDir = path.join(ctx.stepDir, 'init');
+  let bindable: string[];
+  try {
+    bindable = makeInitLayer(initDir, view, prepared.points);
+  } catch (err) {
+    if (err instanceof MountPointError) fail(ctx, `RUN --mount ${err.message}`, err);
+    throw err;
+  }
+  const sandboxNet = network === 'default' && haveSlirp();
+  const binds: Record<string, string> = Object.fromEntries(bindable.map((f) => [f, ctx.etcFiles[f]!]));
+  if (sandboxNet && binds['etc/resolv.conf']) binds['etc/resolv.conf'] = ctx.etcFiles['sandbox/resolv.conf']!;
+  if (pipe) binds[`dev/pipes/${pipe.name}`] = pipe.hostFile;
+
+  const output = ctx.output;
+  const limits = ctx.options.limits;
+  const cgroup = hasLimits(limits) ? StepCgroup.create(`${path.basename(ctx.stepDir)}-${process.pid}-${Date.now().toString(36)}`, limits) : undefined;
+  const spec: SandboxSpec = {
+    rootfs: stepRootfs(ctx.store.layers, ctx.state.layers, initDir, ctx.stepDir),
+    stepDir: ctx.stepDir,
+    binds,
+    argv,
+    env,
+    cwd: config.WorkingDir || '/',
+    user,
+    output,
+    signal: ctx.options.signal,
+    mounts: prepared.mounts,
+    network: network === 'none' ? 'none' : sandboxNet ? 'sandbox' : 'host',
+    insecure: ins.flags.string('security') === 'insecure',
+    cgroups: cgroup?.dirs,
+    rlimits: ctx.options.ulimits,
+    shmSize: ctx.options.shmSize,
+  };
+  const runtime = ctx.options.runtime;
+  const run = () => (runtime ? runInRuntime(runtime, spec) : runInSandbox(spec));
+  let result: Awaited<ReturnType<typeof run>>;
+  let oom: boolean;
+  try {
+    // sharing=locked cache mounts: one step at a time per cache, across builds
+    result = await prepared.locked.reduce<() => Promise<Awaited<ReturnType<typeof run>>>>(
+      (inner, lockFile) => () => withFileLock(lockFile, inner),
+      run,
+    )();
+    oom = result.exitCode !== 0 && cgroup?.oomKilled() === true;
+  } finally {
+    cgroup?.remove();
+  }
+  ctx.options.signal?.throwIfAborted();
+  if (result.setupError) {
+    const why = result.setupError.startsWith('--mount') ? result.setupError : `could not set up the step: ${result.setupError}`;
+    throw new BuildStepError(`RUN ${why}`, { location: ins.location });
+  }
+  if (oom) {
+    const mib = limits!.memory! / (1 << 20);
+    throw new BuildStepError(`RUN was killed for memory: process ${goQuote(argv.join(' '))} needed more than --memory ${Number.isInteger(mib) ? `${mib}MiB` : `${limits!.memory} bytes`} (exit code: ${result.exitCode})`, {
+      location: ins.location,
+      exitCode: 1,
+    });
+  }
+  if (result.exitCode !== 0) {
+    // BuildKit's words: the arguments joined, quoted as Go's %q quotes them; a full store is likely why
+    const full = storeIsFull(ctx.store.root) ? ` (the store's filesystem is full: no space left on ${ctx.store.root})` : '';
+    throw new BuildStepError(`RUN failed: process ${goQuote(argv.join(' '))} did not complete successfully: exit code: ${result.exitCode}${full}`, {
+      location: ins.location,
+      exitCode: 1,
+    });
+  }
+  await commitLayerDir(ctx, result.upper, command.createdBy);
+}
