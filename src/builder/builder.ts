@@ -115,7 +115,7 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
     if (run.cachedSteps) await exportCaches(run, run.cachedSteps, final.layers);
     return { imageId, tags: options.tags ?? [] };
   } finally {
-    temp.remove();
+    await temp.remove();
   }
 }
 

@@ -149,7 +149,7 @@ async function runStep(run: BuildRun, state: StageState, stage: Stage, ins: Inst
     progress.failed(id, signal.aborted ? undefined : shown instanceof Error ? shown.message : String(shown));
     throw shown;
   }
-  if (stepDir) store.removeTemp(stepDir);
+  if (stepDir) run.temp.release(stepDir);
   progress.done(id, (Date.now() - started) / 1000, ctx.cached === true);
 }
 

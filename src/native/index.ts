@@ -27,6 +27,12 @@ interface NativeAddon {
    * to it and resolved beneath it through no symlink.
    */
   readFileInto(rootFd: number, file: string, dev: number, ino: number, size: number, buf: Buffer, offset: number): boolean;
+  /** pipe2(O_CLOEXEC): [read end, write end]. */
+  pipe(): [number, number];
+  /** posix_spawnp on a libuv thread: the child's pid; its descriptor i is fds[i] (see sandbox/spawn.ts). */
+  spawn(file: string, argv: string[], env: string[], fds: number[]): Promise<number>;
+  /** waitpid(WNOHANG): null while the process runs, else [exit code or -1, signal number or 0]. */
+  reap(pid: number): [number, number] | null;
 }
 
 /** The package's root: the nearest directory above this module with build/ (dist/cli/.. or the bundle's dist/..). */

@@ -1,9 +1,8 @@
 // RUN steps' default network: namespaces made ahead of the steps that take them, each connected by a slirp4netns of its own.
-import type * as ChildProcesses from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { sandboxHelperPath } from '../native/index.js';
+import { spawnProcess, type Spawned } from './spawn.js';
 
 /** One step's network namespace, connected; `stop` ends it (the namespace goes with its holder). */
 export interface StepNetwork {
@@ -23,12 +22,29 @@ function networkHint(why: string): string {
   return '';
 }
 
-function once(stream: Readable, what: () => string, child: ChildProcess): Promise<void> {
+/** Resolves at the first byte on `stream`; rejects with `what()` if the process ends first (once its stderr is read). */
+function once(stream: Readable, what: () => string, child: Spawned, stderr: Readable): Promise<void> {
   return new Promise((resolve, reject) => {
-    stream.once('data', () => resolve());
-    child.once('exit', () => reject(new Error(what())));
-    child.once('error', (err) => reject(err));
+    let ready = false;
+    stream.once('data', () => {
+      ready = true;
+      resolve();
+    });
+    void child.exited.then(async () => {
+      if (ready) return;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([finished(stderr).catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 200)))]);
+      clearTimeout(timer);
+      reject(new Error(what()));
+    });
   });
+}
+
+/** Whatever a process writes on a pipe, kept for its error message. */
+function collect(stream: Readable | undefined): () => string {
+  let text = '';
+  stream?.on('data', (d: Buffer) => (text += d.toString()));
+  return () => text.trim();
 }
 
 /**
@@ -37,26 +53,23 @@ function once(stream: Readable, what: () => string, child: ChildProcess): Promis
  * tap0 (10.0.2.100/24, DNS at 10.0.2.3) with the host's loopback out of reach.
  */
 async function prepare(): Promise<StepNetwork> {
-  // required here, not at start-up: a cached build runs nothing (and a bundle cannot import())
-  const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof ChildProcesses;
-  const holder = spawn(sandboxHelperPath(), ['--hold-net'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let holderWhy = '';
-  holder.stderr?.on('data', (d: Buffer) => (holderWhy += d.toString()));
-  let slirp: ChildProcess | undefined;
+  const holder = await spawnProcess(sandboxHelperPath(), ['--hold-net'], { env: process.env, stdio: ['to-child', 'from-child', 'from-child'] });
+  const holderWhy = collect(holder.stdio[2]);
+  let slirp: Spawned | undefined;
   const stop = () => {
     slirp?.kill('SIGKILL');
-    (holder.stdin as Writable).destroy();
     holder.kill('SIGKILL');
+    for (const s of [...holder.stdio, ...(slirp?.stdio ?? [])]) s?.destroy();
   };
   try {
-    await once(holder.stdout!, () => `cannot make the step's network namespace: ${holderWhy.trim()}`, holder);
+    await once(holder.stdio[1]!, () => `cannot make the step's network namespace: ${holderWhy()}`, holder, holder.stdio[2]!);
     // --exit-fd: the pipe closes when tsbuild dies, however it dies, and slirp4netns with it
-    slirp = spawn('slirp4netns', ['--configure', '--mtu=65520', '--disable-host-loopback', '--ready-fd=3', '--exit-fd=4', String(holder.pid), 'tap0'], {
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+    slirp = await spawnProcess('slirp4netns', ['--configure', '--mtu=65520', '--disable-host-loopback', '--ready-fd=3', '--exit-fd=4', String(holder.pid), 'tap0'], {
+      env: process.env,
+      stdio: ['ignore', 'ignore', 'from-child', 'from-child', 'to-child'],
     });
-    let why = '';
-    slirp.stderr?.on('data', (d: Buffer) => (why += d.toString()));
-    await once(slirp.stdio[3] as Readable, () => `slirp4netns could not connect the step's network: ${why.trim().replace(/\s*\n\s*/g, '; ')}${networkHint(why)}`, slirp);
+    const why = collect(slirp.stdio[2]);
+    await once(slirp.stdio[3]!, () => `slirp4netns could not connect the step's network: ${why().replace(/\s*\n\s*/g, '; ')}${networkHint(why())}`, slirp, slirp.stdio[2]!);
   } catch (err) {
     stop();
     throw err;
@@ -74,7 +87,8 @@ class NetworkPool {
 
   take(): Promise<StepNetwork> {
     const network = this.spare ?? prepare();
-    this.spare = prepare();
+    // started once the taking step's own process is: its spawns must not go before that one
+    this.spare = new Promise((resolve) => setImmediate(() => resolve(prepare())));
     this.spare.catch(() => undefined); // its failure is told when a step takes it
     return network;
   }

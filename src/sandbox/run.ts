@@ -1,9 +1,12 @@
 // Running one RUN command in the sandbox helper (native/sandbox.c), with its network.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { sandboxHelperPath } from '../native/index.js';
 import { takeStepNetwork, type StepNetwork } from './network-pool.js';
+import { spawnProcess, type Spawned } from './spawn.js';
 import { inUserNamespace } from '../util/user-namespace.js';
 import type { ExecUser } from './user.js';
 import { SANDBOX_HOSTNAME } from './etc-files.js';
@@ -109,24 +112,35 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   const errorFile = path.join(spec.stepDir, 'setup-error');
   args.push('--error-file', errorFile);
   args.push('--', ...spec.argv);
-  const { execa } = await import('execa'); // loaded on the first RUN: a fully cached build never needs it
-  const child = execa(sandboxHelperPath(), args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    buffer: false,
-    reject: false,
-    env: {},
-    extendEnv: false,
-    cancelSignal: spec.signal,
-    forceKillAfterDelay: 2000,
-  });
-  child.stdout?.pipe(spec.output, { end: false });
-  child.stderr?.pipe(spec.output, { end: false });
+  let stopped = () => {};
   try {
-    const result = await child;
-    const exitCode = result.exitCode ?? 128 + 9;
+    const child = await spawnProcess(sandboxHelperPath(), args, { env: {}, stdio: ['ignore', 'from-child', 'from-child'] });
+    stopped = stopOnAbort(child, spec.signal);
+    const outputs = [child.stdio[1]!, child.stdio[2]!].map((stream) => {
+      stream.pipe(spec.output, { end: false });
+      return finished(stream).catch(() => undefined);
+    });
+    const [exit] = await Promise.all([child.exited, ...outputs]);
+    const exitCode = exit.code ?? 128 + (os.constants.signals[exit.signal!] ?? 9);
     const setupError = exitCode === 125 ? readFileOrUndefined(errorFile) : undefined;
     return { exitCode, upper, ...(setupError ? { setupError } : {}) };
   } finally {
+    stopped();
     network?.stop();
   }
+}
+
+/** On abort: SIGTERM, then SIGKILL two seconds on if it still runs. Returns what undoes this. */
+function stopOnAbort(child: Spawned, signal: AbortSignal | undefined): () => void {
+  let killer: NodeJS.Timeout | undefined;
+  const onAbort = () => {
+    child.kill('SIGTERM');
+    killer = setTimeout(() => child.kill('SIGKILL'), 2000);
+  };
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  return () => {
+    signal?.removeEventListener('abort', onAbort);
+    clearTimeout(killer);
+  };
 }
