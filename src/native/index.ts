@@ -21,6 +21,8 @@ interface NativeAddon {
   finishFile(fd: number, uid: number, gid: number, mode: number, mtime: number): void;
   /** A directory (a final symlink not followed): its real path, entry names, and 12 lstat numbers per entry (see fs/scan-dir.ts). */
   scanDir(dir: string): { real: string; names: string[]; stats: Float64Array };
+  /** A directory's entry names, each ended by a NUL, and their inode numbers (getdents: no stat). */
+  listNames(dir: string): { names: string; inos: Float64Array };
   /**
    * Reads exactly `size` bytes of a file into buf at offset; false when the file is not the one planned
    * (dev, ino, size; unchecked when dev < 0), vanished or shrank. With rootFd >= 0, `file` is relative

@@ -1,5 +1,5 @@
 // The build cache's records: a step's key to its layer.
-import { existsSync, mkdirSync, rmSync, utimesSync } from 'node:fs';
+import { appendFileSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { dirFd } from '../fs/dir-fds.js';
 import { scanDir } from '../fs/scan-dir.js';
 import { native } from '../native/index.js';
@@ -17,20 +17,37 @@ interface CacheEntry {
 
 /** A build cache entry as prune and system df see it. */
 export interface CacheRef {
-  file: string;
+  /** The step's key: its file is cache/<key>.json. */
+  key: string;
   /** The layer it names ('sha256:' when the entry is unreadable). */
   chainId: Digest;
-  /** When a build last used it (prune evicts the least recently used first). */
+  /** When a build last used it (prune evicts the least recently used first); NaN when not asked for. */
   mtimeMs: number;
+  /** Its file's inode, as listed. */
+  ino: number;
+  /** Whether the index named it (else its file was read). */
+  indexed: boolean;
 }
+
+/** cache/index.log: one line per entry written, `<key> <inode of its file> <chainId>`. */
+const INDEX = 'index.log';
 
 /**
  * The build cache, shared by every build on a store and kept across runs: cache/<key>.json names
  * the layer a step made (the key is the builder's: cache-key.ts). An entry whose layer is gone from
  * the store is a miss. Entries are written without fsync: losing one costs a rebuild of the step.
+ *
+ * prune needs every entry's layer, and a CI store holds tens of thousands of entries: reading each
+ * file costs seconds. So each write also appends a line to cache/index.log (one write with
+ * O_APPEND: whole, whatever else appends), naming the layer and the inode of the file written. A
+ * listing trusts a line only for the file with that inode (a file rewritten since, or written by a
+ * command that died before its line, is read instead), and prune, which holds the store to itself,
+ * rewrites the index without the lines of removed entries.
  */
 export class BuildCache {
   readonly dir: string;
+  /** Lines the index held when entries() last read it. */
+  private indexLines = 0;
 
   constructor(private readonly store: Store) {
     this.dir = path.join(store.root, 'cache');
@@ -50,33 +67,90 @@ export class BuildCache {
 
   put(key: string, layer: LayerMeta, createdBy: string): void {
     mkdirSync(this.dir, { recursive: true });
-    writeFileAtomic(path.join(this.dir, `${key}.json`), JSON.stringify({ chainId: layer.chainId, createdBy } satisfies CacheEntry), 0o644, false);
+    const file = path.join(this.dir, `${key}.json`);
+    writeFileAtomic(file, JSON.stringify({ chainId: layer.chainId, createdBy } satisfies CacheEntry), 0o644, false);
+    appendFileSync(path.join(this.dir, INDEX), `${key} ${lstatSync(file).ino} ${layer.chainId}\n`);
+  }
+
+  /** The index's lines, the last for each key, as key -> "<inode> <chainId>". */
+  private readIndex(): Map<string, string> {
+    const index = new Map<string, string>();
+    let text: string;
+    try {
+      text = readFileSync(path.join(this.dir, INDEX), 'latin1');
+    } catch {
+      return index;
+    }
+    let lines = 0;
+    for (let at = 0; at < text.length; ) {
+      let end = text.indexOf('\n', at);
+      if (end < 0) end = text.length;
+      const space = text.indexOf(' ', at);
+      if (space > at && space < end) index.set(text.slice(at, space), text.slice(space + 1, end));
+      lines++;
+      at = end + 1;
+    }
+    this.indexLines = lines;
+    return index;
   }
 
   /**
-   * Every entry, readable or not: the directory listed with each entry's lstat in one call, and each
-   * file read in one call (a store of CI runs holds tens of thousands).
+   * Every entry, readable or not, each with its layer: from the index where it names the file as it
+   * is, else read. `times`: each entry's last use too (an lstat of each; prune's filters need it),
+   * else mtimeMs is NaN.
    */
-  entries(): CacheRef[] {
+  entries(opts: { times?: boolean } = {}): CacheRef[] {
     if (!existsSync(this.dir)) return [];
-    const { entries } = scanDir(this.dir);
+    const index = this.readIndex();
     const refs: CacheRef[] = [];
+    const checked = new Set<string>(); // chain IDs seen to be digests: entries share a few layers
     let buf = Buffer.alloc(4096);
-    for (const [name, st] of entries) {
-      if (!name.endsWith('.json') || name.startsWith('.') || !st.isFile()) continue;
-      if (st.size > buf.length) buf = Buffer.alloc(st.size);
-      let entry: CacheEntry | undefined;
-      try {
-        if (native().readFileInto(dirFd(this.dir), name, -1, -1, st.size, buf, 0)) entry = JSON.parse(buf.toString('utf8', 0, st.size)) as CacheEntry;
-      } catch {
-        entry = undefined; // unreadable: named 'sha256:' below, so prune removes it
+    const add = (name: string, ino: number, size: number, mtimeMs: number) => {
+      if (!name.endsWith('.json') || name.startsWith('.')) return;
+      const key = name.slice(0, -'.json'.length);
+      const line = index.get(key);
+      const inoText = `${ino} `;
+      let chainId = line?.startsWith(inoText) ? line.slice(inoText.length) : undefined;
+      const indexed = chainId !== undefined;
+      if (!indexed) {
+        try {
+          const bytes = size >= 0 ? size : lstatSync(`${this.dir}/${name}`).size;
+          if (bytes > buf.length) buf = Buffer.alloc(bytes);
+          if (native().readFileInto(dirFd(this.dir), name, -1, -1, bytes, buf, 0)) chainId = (JSON.parse(buf.toString('utf8', 0, bytes)) as CacheEntry).chainId;
+        } catch {
+          chainId = undefined; // unreadable: named 'sha256:' below, so prune removes it
+        }
       }
-      refs.push({ file: path.join(this.dir, name), chainId: entry && isDigest(entry.chainId) ? entry.chainId : ('sha256:' as Digest), mtimeMs: st.mtimeMs });
+      const valid = chainId !== undefined && (checked.has(chainId) || (isDigest(chainId) && checked.add(chainId)));
+      refs.push({ key, chainId: valid ? (chainId as Digest) : ('sha256:' as Digest), mtimeMs, ino, indexed });
+    };
+    if (opts.times) {
+      for (const [name, st] of scanDir(this.dir).entries) if (st.isFile()) add(name, st.ino, st.size, st.mtimeMs);
+    } else {
+      const { names, inos } = native().listNames(this.dir);
+      let i = 0;
+      for (let at = 0; at < names.length; i++) {
+        const end = names.indexOf('\0', at);
+        add(names.slice(at, end), inos[i]!, -1, NaN);
+        at = end + 1;
+      }
     }
     return refs;
   }
 
+  /**
+   * Rewrites the index as the lines of these entries, as entries() listed them (prune calls it with
+   * those it keeps, holding the store): removed entries' lines go, and entries written before the
+   * index was (or whose line was lost) get one.
+   */
+  writeIndex(live: readonly CacheRef[]): void {
+    // nothing to add or drop: left as it is
+    if (!existsSync(this.dir) || (live.every((r) => r.indexed) && this.indexLines === live.length)) return;
+    const lines = live.filter((r) => r.chainId !== 'sha256:').map((r) => `${r.key} ${r.ino} ${r.chainId}\n`);
+    writeFileAtomic(path.join(this.dir, INDEX), lines.join(''), 0o644, false);
+  }
+
   remove(ref: CacheRef): void {
-    rmSync(ref.file, { force: true });
+    rmSync(path.join(this.dir, `${ref.key}.json`), { force: true });
   }
 }

@@ -11,9 +11,9 @@ import type { LayerMeta } from './layers.js';
 import { BuildCache, type CacheRef } from './build-cache.js';
 import { CacheMounts, type CacheMountRef } from './cache-mounts.js';
 import { CompressedLayers } from './compressed-layers.js';
-import { listImages, type StoredImage } from './stored-image.js';
+import { imageSize, readImage } from './stored-image.js';
 import type { Store } from './store.js';
-import { ImageIndex } from './images.js';
+import { ImageIndex, namesByImage } from './images.js';
 import { LayerSources } from './layer-sources.js';
 
 function allLayers(store: Store): LayerMeta[] {
@@ -37,19 +37,60 @@ export function cacheKeptLayers(store: Store, inv: Pick<Inventory, 'entries' | '
   return keep;
 }
 
+/** An image as prune plans over it and system df counts it. */
+interface ImageRef {
+  id: Digest;
+  manifestDigest: Digest;
+  tags: string[];
+  added: string;
+  size: number;
+  /** Its top layer's chain ID (undefined: no layers); the layers' parent links give the rest. */
+  top?: Digest;
+  /** Read in full: its record lacked the top layer's chain ID. */
+  readFully?: boolean;
+}
+
+/** Every image, from images.json alone where its record names its top layer, else read in full. */
+function imageRefs(store: Store): ImageRef[] {
+  const data = store.images.read();
+  const names = namesByImage(data);
+  return Object.values(data.images).map((r) => {
+    const ref = { id: r.id, manifestDigest: r.manifest, tags: names.tags(r.id), added: r.added };
+    if (r.top !== undefined && r.size !== undefined) return { ...ref, size: r.size, top: r.top || undefined };
+    const img = readImage(store, r.id, data, names);
+    return { ...ref, size: imageSize(img.layers), top: img.layers.at(-1)?.chainId, readFully: true };
+  });
+}
+
+/** Writes into images.json what imageRefs had to read in full, so that the next prune need not (the caller holds the store lock). */
+function recordTops(store: Store, refs: readonly ImageRef[]): void {
+  if (!refs.some((r) => r.readFully)) return;
+  const data = store.images.read();
+  for (const r of refs) {
+    const record = data.images[r.id];
+    if (r.readFully && record) Object.assign(record, { size: r.size, top: r.top ?? '' });
+  }
+  store.images.write(data);
+}
+
 /** What prune plans over and system df counts, read from the store once. */
 interface Inventory {
-  images: StoredImage[];
+  /** The build cache the entries were listed from. */
+  cache: BuildCache;
+  images: ImageRef[];
   entries: CacheRef[];
   layers: LayerMeta[];
   mounts: CacheMountRef[];
   compressed: ReturnType<CompressedLayers['list']>;
 }
 
-function inventory(store: Store): Inventory {
+/** `times`: the cache entries' last use too (prune's age and size filters). */
+function inventory(store: Store, times = false): Inventory {
+  const cache = new BuildCache(store);
   return {
-    images: listImages(store),
-    entries: new BuildCache(store).entries(),
+    cache,
+    images: imageRefs(store),
+    entries: cache.entries({ times }),
     layers: allLayers(store),
     mounts: new CacheMounts(store).list(),
     compressed: new CompressedLayers(store).list(),
@@ -134,11 +175,12 @@ function planPrune(store: Store, inv: Inventory, opts: PruneOptions): PrunePlan 
   if (opts.all) plan.images = allImages.filter((i) => i.tags.length === 0 && oldEnough(Date.parse(i.added))).map((i) => i.id);
   const images = allImages.filter((i) => !plan.images.includes(i.id));
   const layersByChain = byChain(inv.layers);
-  const stale = (e: CacheRef) => !isDigest(e.chainId) || !layersByChain.has(e.chainId) || (opts.all === true && oldEnough(e.mtimeMs));
-  plan.cacheEntries = inv.entries.filter(stale);
-  let entries = inv.entries.filter((e) => !stale(e));
+  // an unreadable entry's chain ID is 'sha256:', which names no layer
+  const stale = (e: CacheRef) => !layersByChain.has(e.chainId) || (opts.all === true && oldEnough(e.mtimeMs));
+  let entries: CacheRef[] = [];
+  for (const e of inv.entries) (stale(e) ? plan.cacheEntries : entries).push(e);
   const used = new Set<string>();
-  for (const img of images) for (const l of img.layers) used.add(l.chainId);
+  for (const img of images) if (img.top) withParents(layersByChain, img.top, used);
   if (opts.keepStorage !== undefined) {
     const size = (c: Digest) => (used.has(c) ? 0 : (layersByChain.get(c)?.contentSize ?? 0));
     let kept = entries.reduce((n, e) => n + size(e.chainId), 0);
@@ -154,7 +196,7 @@ function planPrune(store: Store, inv: Inventory, opts: PruneOptions): PrunePlan 
   }
   // who held what before this prune: a freed layer is counted where it was used
   const imageLayers = new Set<string>();
-  for (const img of allImages) for (const l of img.layers) imageLayers.add(l.chainId);
+  for (const img of allImages) if (img.top) withParents(layersByChain, img.top, imageLayers);
   const cacheLayers = cacheKeptLayers(store, inv);
   const keep = new Set<string>(used);
   for (const e of entries) withParents(layersByChain, e.chainId, keep);
@@ -206,14 +248,15 @@ export function usage(store: Store): Usage {
   const inv = inventory(store);
   const { images, layers, mounts } = inv;
   const used = new Set<string>();
-  for (const img of images) for (const l of img.layers) used.add(l.chainId);
+  const layersByChain = byChain(layers);
+  for (const img of images) if (img.top) withParents(layersByChain, img.top, used);
   const cached = cacheKeptLayers(store, inv);
   const records = inv.compressed.flatMap((r) => (r.record && store.blobs.has(r.record.digest) ? [r.record] : []));
   const plain = planPrune(store, inv, {}).freed;
   const all = planPrune(store, inv, { all: true }).freed;
   const row = (owner: Owner, count: number, size: number): UsageRow => ({ count, size, reclaimable: plain[owner], reclaimableAll: all[owner] });
   return {
-    images: row('images', images.length, images.reduce((n, i) => n + i.layers.reduce((m, l) => m + l.contentSize, 0), 0)),
+    images: row('images', images.length, images.reduce((n, i) => n + i.size, 0)),
     layers: row('layers', layers.length, layers.reduce((n, l) => n + l.contentSize, 0)),
     cache: row('cache', inv.entries.length, layers.filter((l) => !used.has(l.chainId) && cached.has(l.chainId)).reduce((n, l) => n + l.contentSize, 0)),
     compressed: row('compressed', records.length, records.reduce((n, r) => n + r.size, 0)),
@@ -229,14 +272,17 @@ export function usage(store: Store): Usage {
 export async function prune(store: Store, opts: PruneOptions = {}): Promise<PruneReport> {
   return store.collecting(() =>
     store.withLock(() => {
-      const plan = planPrune(store, inventory(store), opts);
+      const inv = inventory(store, opts.olderThanMs !== undefined || opts.keepStorage !== undefined);
+      const plan = planPrune(store, inv, opts);
+      recordTops(store, inv.images);
       if (plan.images.length > 0) {
         const data = store.images.read();
         ImageIndex.drop(data, plan.images);
         store.images.write(data);
       }
-      const cache = new BuildCache(store);
-      for (const e of plan.cacheEntries) cache.remove(e);
+      for (const e of plan.cacheEntries) inv.cache.remove(e);
+      const removed = new Set(plan.cacheEntries);
+      inv.cache.writeIndex(inv.entries.filter((e) => !removed.has(e)));
       const trash = store.makeTemp('prune');
       const mounts = new CacheMounts(store);
       for (const m of plan.cacheMounts) mounts.remove(m, trash);

@@ -19,6 +19,11 @@ export interface ImageRecord {
    */
   created?: string;
   size?: number;
+  /**
+   * The chain ID of its top layer ('' for an image of no layers): prune and system df follow the
+   * layers' parent links from it instead of reading 1,000 configs (older records lack it).
+   */
+  top?: Digest | '';
 }
 
 export interface ImageIndexFile {

@@ -42,7 +42,7 @@ export async function commitImage(store: Store, configBytes: Buffer, tags: reado
     layers.map((l) => ({ digest: l.diffId, size: l.size })),
   );
   const manifestDigest = store.blobs.putBytes(serializeManifest(manifest));
-  const summary = { ...(config.created ? { created: config.created } : {}), size: imageSize(layers) };
+  const summary = { ...(config.created ? { created: config.created } : {}), size: imageSize(layers), top: layers.at(-1)?.chainId ?? ('' as const) };
   await store.withLock(() =>
     store.images.put({ id: configDigest, manifest: manifestDigest, added: new Date().toISOString(), ...(parent && parent !== configDigest ? { parent } : {}), ...summary }, tags.map(normalizeName), opts.repoDigests),
   );

@@ -126,7 +126,7 @@ describe.skipIf(lacks('root'))('the local store', () => {
     await ok(local, ['-t', 'a', context({ Dockerfile: 'FROM busybox\nRUN head -c 300000 /dev/zero > /a\nRUN head -c 200000 /dev/zero > /b\n' })]);
     await ok(local, ['rmi', 'a']); // its layers stay in the build cache
     // a layer whose cache entry is lost (a crash between the two) is dangling: a plain prune frees it
-    const entries = readdirSync(path.join(local, 'cache'));
+    const entries = readdirSync(path.join(local, 'cache')).filter((e) => e.endsWith('.json'));
     const lost = entries.find((e) => readFileSync(path.join(local, 'cache', e), 'utf8').includes(readdirSync(path.join(local, 'layers')).find((l) => existsSync(path.join(local, 'layers', l, 'diff/b')))!));
     execFileSync('rm', [path.join(local, 'cache', lost!)]);
     let before = await df();
@@ -139,6 +139,45 @@ describe.skipIf(lacks('root'))('the local store', () => {
     expect(await reclaimed([])).toBe('0B');
     expect(await reclaimed(['--all'])).toBe(before.all);
     expect(await df()).toEqual({ plain: '0B', all: '0B', cachePlain: '0B', cacheAll: '0B' });
+  });
+
+  it('prune reads the build cache from its index and image records, trusting neither for a file that changed since', async () => {
+    const local = tempDir('store-');
+    await ok(local, ['import', rootfsTar, 'busybox']);
+    await ok(local, ['-t', 'a', context({ Dockerfile: 'FROM busybox\nRUN head -c 300000 /dev/zero > /a\nRUN head -c 200000 /dev/zero > /b\n' })]);
+    const cacheDir = path.join(local, 'cache');
+    const layerWith = (file: string) => readdirSync(path.join(local, 'layers')).find((l) => existsSync(path.join(local, 'layers', l, 'diff', file)))!;
+    const [layerA, layerB] = [layerWith('a'), layerWith('b')];
+    const index = () => readFileSync(path.join(cacheDir, 'index.log'), 'utf8').trim().split('\n').sort();
+    const entryOf = (layer: string) => readdirSync(cacheDir).find((e) => e.endsWith('.json') && readFileSync(path.join(cacheDir, e), 'utf8').includes(layer))!;
+    const entryB = entryOf(layerB);
+    // one line per entry written: its key, its file's inode, its layer
+    expect(index()).toEqual([entryOf(layerA), entryB].map((e) => `${e.slice(0, -5)} ${statSync(path.join(cacheDir, e)).ino} sha256:${e === entryB ? layerB : layerA}`).sort());
+    // images.json names each image's top layer: prune reads no config
+    const images = JSON.parse(readFileSync(path.join(local, 'images.json'), 'utf8'));
+    const a = JSON.parse((await ok(local, ['inspect', 'a'])).stdout)[0];
+    expect(images.images[a.Id].top).toBe(a.Layers.at(-1).ChainID);
+    // records written before `top` was kept are read in full, then given it
+    for (const r of Object.values<{ top?: string }>(images.images)) delete r.top;
+    writeFileSync(path.join(local, 'images.json'), JSON.stringify(images));
+    expect(/^Total reclaimed space: (\S+)$/m.exec((await ok(local, ['prune'])).stdout)![1]).toBe('0B');
+    expect(JSON.parse(readFileSync(path.join(local, 'images.json'), 'utf8')).images[a.Id].top).toBe(a.Layers.at(-1).ChainID);
+    await ok(local, ['rmi', 'a']); // its layers stay, for the build cache
+    // B's entry rewritten (a new file) to name layer A, its index line left as it was: B's layer is
+    // dangling now, and only a prune that reads the changed file sees it
+    const rewritten = path.join(cacheDir, `.${entryB}.new`);
+    writeFileSync(rewritten, readFileSync(path.join(cacheDir, entryB), 'utf8').replace(layerB, layerA));
+    execFileSync('mv', [rewritten, path.join(cacheDir, entryB)]);
+    expect(/^Total reclaimed space: (\S+)$/m.exec((await ok(local, ['prune'])).stdout)![1]).toBe('200kB');
+    expect(existsSync(path.join(local, 'layers', layerB))).toBe(false);
+    expect(index()).toContain(`${entryB.slice(0, -5)} ${statSync(path.join(cacheDir, entryB)).ino} sha256:${layerA}`);
+    // an index lost whole: the files are read, and the index written again
+    execFileSync('rm', [path.join(cacheDir, 'index.log')]);
+    expect(/^Total reclaimed space: (\S+)$/m.exec((await ok(local, ['prune'])).stdout)![1]).toBe('0B');
+    expect(existsSync(path.join(local, 'layers', layerA))).toBe(true);
+    expect(index()).toHaveLength(2);
+    expect(/^Total reclaimed space: (\S+)$/m.exec((await ok(local, ['prune', '--all'])).stdout)![1]).toBe('300kB');
+    expect(readdirSync(cacheDir).filter((e) => e.endsWith('.json'))).toEqual([]);
   });
 
   it('cache mounts are counted by system df and removed by prune, alone with --filter type=exec.cachemount', async () => {
