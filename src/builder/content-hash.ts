@@ -2,7 +2,10 @@
 import { createHash } from 'node:crypto';
 import type { EntryStat } from '../fs/scan-dir.js';
 import type { StatCache } from '../store/stat-cache.js';
-import { isSent, type SourceEntry, type SourceTree } from './source-tree.js';
+import { ContextTree, isSent, type SourceEntry, type SourceTree } from './source-tree.js';
+
+/** Lines are hashed in batches this big: 100,000 files make 100,000 lines. */
+const BATCH = 64 * 1024;
 
 /**
  * What COPY's cache key hashes of its sources: every path it would copy (after .dockerignore) with
@@ -11,25 +14,37 @@ import { isSent, type SourceEntry, type SourceTree } from './source-tree.js';
  */
 export function hashSources(tree: SourceTree, entries: readonly SourceEntry[], stats: StatCache): string {
   const hash = createHash('sha256');
-  const line = (rel: string, st: EntryStat, comps: readonly string[]) => {
+  let pending = '';
+  // the stat cache's key: the path in the context, or for another tree's files, their host path's
+  const inContext = tree instanceof ContextTree;
+  /** One entry's line; `comps` made only when its content or link target must be read. */
+  const line = (rel: string, st: EntryStat, comps: () => readonly string[], treeRel: string) => {
     const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : 'o';
-    const detail = kind === 'f' ? stats.digest(tree.hostPath(comps), st, tree.readContent && (() => tree.readContent!(comps, st))) : kind === 'l' ? tree.readlink(comps) : '';
-    hash.update(`${rel}\0${kind}\0${st.mode & 0o7777}\0${detail}\n`);
+    let detail = '';
+    if (kind === 'f') {
+      const file = () => tree.hostPath(comps());
+      detail = stats.digest(inContext ? treeRel : stats.keyOf(file()), st, file, tree.readContent && (() => tree.readContent!(comps(), st)));
+    } else if (kind === 'l') detail = tree.readlink(comps());
+    pending += `${rel}\0${kind}\0${st.mode & 0o7777}\0${detail}\n`;
+    if (pending.length >= BATCH) {
+      hash.update(pending);
+      pending = '';
+    }
   };
-  const walk = (comps: readonly string[], rel: string) => {
-    for (const name of tree.readdir(comps)) {
-      const child = [...comps, name];
+  const walk = (comps: readonly string[], rel: string, treeRel: string) => {
+    for (const [name, st] of tree.list(comps)) {
+      const childTreeRel = treeRel === '' ? name : `${treeRel}/${name}`;
+      if (!isSent(tree, childTreeRel, st)) continue;
       const childRel = `${rel}/${name}`;
-      const st = tree.lstat(child);
-      if (!st) continue;
-      if (!isSent(tree, child.join('/'), st)) continue;
-      line(childRel, st, child);
-      if (st.isDirectory()) walk(child, childRel);
+      line(childRel, st, () => [...comps, name], childTreeRel);
+      if (st.isDirectory()) walk([...comps, name], childRel, childTreeRel);
     }
   };
   for (const e of entries) {
-    line(e.name, e.stat, e.comps);
-    if (e.stat.isDirectory()) walk(e.comps, e.name);
+    const treeRel = e.comps.join('/');
+    line(e.name, e.stat, () => e.comps, treeRel);
+    if (e.stat.isDirectory()) walk(e.comps, e.name, treeRel);
   }
+  hash.update(pending);
   return hash.digest('hex');
 }

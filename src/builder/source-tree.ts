@@ -1,12 +1,13 @@
 // Where COPY reads: the build context (after .dockerignore) or another stage's or image's rootfs.
 import { readlinkSync, realpathSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import { globToRegex } from '../dockerfile/dockerignore.js';
 import { components, resolveComponents } from '../fs/resolve.js';
 import type { RootfsView } from '../fs/rootfs-view.js';
 import { lstatOrNull } from '../fs/lstat.js';
-import { scanDir, type DirScan, type EntryStat } from '../fs/scan-dir.js';
+import { scanDirs, type DirScan, type EntryStat } from '../fs/scan-dir.js';
 import { dirFd } from '../fs/dir-fds.js';
 import { native } from '../native/index.js';
 
@@ -23,6 +24,8 @@ export interface SourceTree {
   readonly name: string;
   lstat(comps: readonly string[]): EntryStat | null;
   readdir(comps: readonly string[]): string[];
+  /** A directory's entries in name order, with their lstat (a walk's one look at each). */
+  list(comps: readonly string[]): Array<[string, EntryStat]>;
   readlink(comps: readonly string[]): string;
   /** The host file holding an entry's content. */
   hostPath(comps: readonly string[]): string;
@@ -58,6 +61,8 @@ const BUFFER_COST = 256;
  */
 const KEPT_SCANS = 256;
 const KEPT_ENTRIES = 50_000;
+/** Directories scanned at once: one per CPU, up to 4. */
+const PREFETCH = Math.max(1, Math.min(4, availableParallelism()));
 
 export class ContextTree implements SourceTree {
   readonly name: string;
@@ -66,6 +71,8 @@ export class ContextTree implements SourceTree {
   /** Recent directory scans by relative path, least recently used first. */
   private readonly scans = new Map<string, DirScan>();
   private kept = 0;
+  /** Sorted subdirectory names of scanned directories, to find the ones a walk lists next. */
+  private readonly subdirs = new Map<string, string[]>();
   /** Small files' contents read for hashing, by relative path, until the layer takes them. */
   private readonly contents = new Map<string, Buffer>();
   private contentBytes = 0;
@@ -91,17 +98,57 @@ export class ContextTree implements SourceTree {
       this.scans.set(key, known);
       return known;
     }
-    const dir = this.hostPath(comps);
-    const found = scanDir(dir);
-    if (found.real !== this.confinedTo && !found.real.startsWith(`${this.confinedTo}/`)) throw new SourceError(`${dir} left the build context while it was being read`);
-    this.scans.set(key, found);
-    this.kept += found.entries.size;
+    // the next few directories a walk will list (this one's later siblings) are scanned with it, on
+    // a thread each: lstat is the kernel's work, and most of the walk's time
+    const parentKey = comps.slice(0, -1).join('/');
+    const siblings = comps.length > 0 && this.scans.has(parentKey) ? this.laterSubdirs(parentKey, comps.at(-1)!) : [];
+    const keys = [key, ...siblings.map((n) => (parentKey === '' ? n : `${parentKey}/${n}`))];
+    const found = scanDirs(keys.map((k) => (k === '' ? this.dir : path.join(this.dir, k))));
+    for (const [i, k] of keys.entries()) {
+      const scan = found[i]!;
+      if (scan instanceof Error) {
+        if (i === 0) throw scan;
+        continue; // a sibling's error is told when the walk gets to it
+      }
+      if (scan.real !== this.confinedTo && !scan.real.startsWith(`${this.confinedTo}/`)) {
+        if (i === 0) throw new SourceError(`${this.hostPath(comps)} left the build context while it was being read`);
+        continue;
+      }
+      this.scans.set(k, scan);
+      this.kept += scan.entries.size;
+    }
     for (const [oldest, scan] of this.scans) {
-      if (this.scans.size <= 1 || (this.scans.size <= KEPT_SCANS && this.kept <= KEPT_ENTRIES)) break;
+      if (this.scans.size <= keys.length || (this.scans.size <= KEPT_SCANS && this.kept <= KEPT_ENTRIES)) break;
       this.scans.delete(oldest);
       this.kept -= scan.entries.size;
     }
-    return found;
+    // the one asked for is the most recent
+    const mine = this.scans.get(key)!;
+    this.scans.delete(key);
+    this.scans.set(key, mine);
+    return mine;
+  }
+
+  /** Up to PREFETCH - 1 subdirectories of a scanned directory that sort after `name` and are not scanned yet. */
+  private laterSubdirs(parentKey: string, name: string): string[] {
+    if (PREFETCH === 1) return [];
+    let sorted = this.subdirs.get(parentKey);
+    if (!sorted) {
+      sorted = [...this.scans.get(parentKey)!.entries].filter(([, st]) => st.isDirectory()).map(([n]) => n).sort();
+      if (this.subdirs.size >= KEPT_SCANS) this.subdirs.clear();
+      this.subdirs.set(parentKey, sorted);
+    }
+    let lo = 0;
+    for (let hi = sorted.length; lo < hi; ) {
+      const mid = (lo + hi) >> 1;
+      if (sorted[mid]! <= name) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: string[] = [];
+    for (let i = lo; i < sorted.length && out.length < PREFETCH - 1; i++) {
+      if (!this.scans.has(parentKey === '' ? sorted[i]! : `${parentKey}/${sorted[i]}`)) out.push(sorted[i]!);
+    }
+    return out;
   }
 
   lstat(comps: readonly string[]): EntryStat | null {
@@ -116,6 +163,9 @@ export class ContextTree implements SourceTree {
   }
   readdir(comps: readonly string[]) {
     return [...this.scan(comps).entries.keys()].sort();
+  }
+  list(comps: readonly string[]): Array<[string, EntryStat]> {
+    return [...this.scan(comps).entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
   readContent(comps: readonly string[], st: EntryStat): Buffer | undefined {
     if (!st.isFile() || st.size > SMALL_FILE) return undefined;
@@ -162,6 +212,12 @@ export class RootfsTree implements SourceTree {
   }
   readdir(comps: readonly string[]) {
     return this.view.list(comps).sort();
+  }
+  list(comps: readonly string[]): Array<[string, EntryStat]> {
+    return this.readdir(comps).flatMap((name) => {
+      const st = this.lstat([...comps, name]);
+      return st ? [[name, st] as [string, EntryStat]] : [];
+    });
   }
   readlink(comps: readonly string[]) {
     return readlinkSync(this.hostPath(comps));

@@ -1,5 +1,6 @@
 // A directory's entries with their lstat, in one native call.
 import type { Stats } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { native } from '../native/index.js';
 
 /** What tsbuild reads of an lstat: Node's Stats has it, and so has a ScannedStat. */
@@ -43,13 +44,36 @@ export interface DirScan {
 /** Node's own formula (seconds * 1e3 + nanoseconds / 1e6): a time compares equal to what lstat gave. */
 const ms = (s: number, ns: number) => s * 1e3 + ns / 1e6;
 
-/** Lists a directory (not followed if it is a symlink) with every entry's lstat, as readdir plus lstat would. */
-export function scanDir(dir: string): DirScan {
-  const { real, names, stats } = native().scanDir(dir);
+/** What the addon gives for one directory: names each ended by a NUL, FIELDS numbers per entry. */
+interface RawScan {
+  real: string;
+  names: string;
+  stats: Float64Array;
+}
+
+function toScan({ real, names, stats }: RawScan): DirScan {
   const entries = new Map<string, EntryStat>();
-  for (let i = 0; i < names.length; i++) {
+  for (let i = 0, at = 0; at < names.length; i++) {
+    const end = names.indexOf('\0', at);
     const f = i * FIELDS;
-    entries.set(names[i]!, new ScannedStat(stats[f]!, stats[f + 1]!, stats[f + 2]!, stats[f + 3]!, ms(stats[f + 4]!, stats[f + 5]!), ms(stats[f + 6]!, stats[f + 7]!), stats[f + 8]!, stats[f + 9]!, stats[f + 10]!));
+    entries.set(names.slice(at, end), new ScannedStat(stats[f]!, stats[f + 1]!, stats[f + 2]!, stats[f + 3]!, ms(stats[f + 4]!, stats[f + 5]!), ms(stats[f + 6]!, stats[f + 7]!), stats[f + 8]!, stats[f + 9]!, stats[f + 10]!));
+    at = end + 1;
   }
   return { real, entries };
+}
+
+/** Lists a directory (not followed if it is a symlink) with every entry's lstat, as readdir plus lstat would. */
+export function scanDir(dir: string): DirScan {
+  return toScan(native().scanDir(dir));
+}
+
+/**
+ * scanDir of several directories, on as many threads as there are CPUs: the lstat of each entry
+ * is the kernel's work, and most of a walk's time. A directory that fails gives its Error.
+ */
+export function scanDirs(dirs: readonly string[]): Array<DirScan | Error> {
+  if (dirs.length === 0) return [];
+  return native()
+    .scanDirs([...dirs], Math.min(dirs.length, availableParallelism()))
+    .map((r) => (r instanceof Error ? r : toScan(r)));
 }

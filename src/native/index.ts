@@ -19,8 +19,10 @@ interface NativeAddon {
   writeNewFile(file: string, data: Buffer, uid: number, gid: number, mode: number, mtime: number): void;
   /** Owner, mode, then times of a file written through fd; closes fd whatever happens. */
   finishFile(fd: number, uid: number, gid: number, mode: number, mtime: number): void;
-  /** A directory (a final symlink not followed): its real path, entry names, and 12 lstat numbers per entry (see fs/scan-dir.ts). */
-  scanDir(dir: string): { real: string; names: string[]; stats: Float64Array };
+  /** A directory (a final symlink not followed): its real path, entry names (each ended by a NUL), and 12 lstat numbers per entry (see fs/scan-dir.ts). */
+  scanDir(dir: string): { real: string; names: string; stats: Float64Array };
+  /** scanDir of each directory, on up to `threads` threads; an Error for each that failed. */
+  scanDirs(dirs: string[], threads: number): Array<{ real: string; names: string; stats: Float64Array } | Error>;
   /** A directory's entry names, each ended by a NUL, and their inode numbers (getdents: no stat). */
   listNames(dir: string): { names: string; inos: Float64Array };
   /**

@@ -51,7 +51,7 @@ export function defaultRoot(): string {
  *   opaque-xattr                        which xattr its layers mark opaque directories with (this file)
  *   cache/<key>.json                    build cache: a step's key -> its layer and history (build-cache.ts)
  *   cache-mounts/<id hex>/ and .lock    RUN --mount=type=cache directories (cache-mounts.ts)
- *   stat-cache/<context>.json           context files' digests by (size, mtime, ctime, inode) (stat-cache.ts)
+ *   stat-cache/<context>.tsv            context files' digests by (size, mtime, ctime, inode) (stat-cache.ts)
  *   compressed/<diff hex>.<gzip|zstd>-<level|pulled>.json  a layer's compressed blob, made for -o or push, or kept as pulled (compressed-layers.ts)
  *   sources/<diff hex>.json             registry blobs known to hold a layer, for push (layer-sources.ts)
  *   outputs.json                        what tsbuild last wrote to each -o file (output-records.ts)

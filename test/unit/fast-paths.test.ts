@@ -4,7 +4,7 @@ import { closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, ren
 import path from 'node:path';
 import { Header } from 'tar/header';
 import { describe, expect, it } from 'vitest';
-import { scanDir } from '../../src/fs/scan-dir.js';
+import { scanDir, scanDirs } from '../../src/fs/scan-dir.js';
 import { decodeHeader, encodeHeader, encodeWithPax, type EntryType, type TarEntry } from '../../src/layer/tar-format.js';
 import { native } from '../../src/native/index.js';
 import { tempDir } from '../helpers/fixtures.js';
@@ -118,6 +118,25 @@ describe('native batch calls', () => {
       expect([s.isDirectory(), s.isFile(), s.isSymbolicLink()]).toEqual([st.isDirectory(), st.isFile(), st.isSymbolicLink()]);
     }
     expect(() => scanDir(path.join(dir, 'l'))).toThrow(/scandir/); // a symlink is not followed
+  });
+
+  it('scanDirs scans on several threads what scanDir scans one by one, and gives each failure as its Error', () => {
+    const dir = tempDir('scans-');
+    const dirs = Array.from({ length: 9 }, (_, i) => path.join(dir, `d${i}`));
+    for (const [i, d] of dirs.entries()) {
+      mkdirSync(d);
+      for (let j = 0; j < i * 50; j++) writeFileSync(path.join(d, `f${j}`), 'x'.repeat(j));
+    }
+    const scans = scanDirs([...dirs, path.join(dir, 'missing')]);
+    expect(scans).toHaveLength(10);
+    for (const [i, d] of dirs.entries()) {
+      const one = scanDir(d);
+      const many = scans[i] as Exclude<(typeof scans)[number], Error>;
+      expect(many.real).toBe(one.real);
+      expect([...many.entries].map(([n, st]) => [n, st.size, st.ino])).toEqual([...one.entries].map(([n, st]) => [n, st.size, st.ino]));
+    }
+    expect(scans[9]).toBeInstanceOf(Error);
+    expect((scans[9] as Error).message).toMatch(/scandir .*missing: No such file/);
   });
 
   it('readFileInto reads a planned file, and refuses one swapped, grown or reached through a symlink', () => {
