@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <pthread.h>
+#include <openssl/evp.h>
 
 #define MAX_PATH 4096
 
@@ -755,6 +756,171 @@ static napi_value reap(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* hashFiles' shared state: the files, where their results go, and the next one to take. */
+typedef struct {
+  int root;
+  char **paths;
+  const double *expect; /* dev, ino, size per file */
+  const double *offsets; /* where a kept file's content goes in contents, or -1 */
+  unsigned char *contents;
+  size_t contents_len;
+  unsigned char *digests; /* 32 bytes per file */
+  unsigned char *ok;      /* 1: hashed; 0: changed, vanished or reached through a symlink; 2: error (errs) */
+  int32_t *errs;
+  size_t count, next;
+  pthread_mutex_t lock;
+} hash_batch;
+
+/* Hashes one file of the batch (see hashFiles). */
+static void hash_one(hash_batch *b, size_t i, unsigned char *buf, size_t buflen, EVP_MD_CTX *ctx) {
+  struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  int fd = syscall(SYS_openat2, b->root, b->paths[i], &how, sizeof how);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ELOOP || errno == EXDEV || errno == ENOTDIR) b->ok[i] = 0;
+    else {
+      b->ok[i] = 2;
+      b->errs[i] = errno;
+    }
+    return;
+  }
+  struct stat st;
+  const double *e = b->expect + 3 * i;
+  if (fstat(fd, &st) < 0) {
+    b->ok[i] = 2;
+    b->errs[i] = errno;
+    close(fd);
+    return;
+  }
+  if (!S_ISREG(st.st_mode) || (double)st.st_dev != e[0] || (double)st.st_ino != e[1] || (double)st.st_size != e[2]) {
+    b->ok[i] = 0;
+    close(fd);
+    return;
+  }
+  size_t want = (size_t)e[2], got = 0;
+  double off = b->offsets[i];
+  unsigned char *keep = off >= 0 && off + e[2] <= (double)b->contents_len ? b->contents + (size_t)off : NULL;
+  EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+  while (got < want) {
+    unsigned char *dst = keep ? keep + got : buf;
+    size_t room = keep ? want - got : (want - got < buflen ? want - got : buflen);
+    ssize_t r = read(fd, dst, room);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      b->ok[i] = 2;
+      b->errs[i] = errno;
+      close(fd);
+      return;
+    }
+    if (r == 0) break; /* shrank while read */
+    EVP_DigestUpdate(ctx, dst, (size_t)r);
+    got += (size_t)r;
+  }
+  close(fd);
+  unsigned int len = 32;
+  EVP_DigestFinal_ex(ctx, b->digests + 32 * i, &len);
+  b->ok[i] = got == want;
+}
+
+static void *hash_worker(void *arg) {
+  hash_batch *b = arg;
+  size_t buflen = 1 << 20;
+  unsigned char *buf = malloc(buflen);
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  for (;;) {
+    pthread_mutex_lock(&b->lock);
+    size_t i = b->next++;
+    pthread_mutex_unlock(&b->lock);
+    if (i >= b->count) break;
+    if (!buf || !ctx) {
+      b->ok[i] = 2;
+      b->errs[i] = ENOMEM;
+      continue;
+    }
+    hash_one(b, i, buf, buflen, ctx);
+  }
+  free(buf);
+  EVP_MD_CTX_free(ctx);
+  return NULL;
+}
+
+/*
+ * hashFiles(rootFd, paths, expect, offsets, contents, digests, ok, errs, threads): the sha256 of
+ * each file, on up to `threads` threads: a COPY of 100,000 small files spends its time opening and
+ * reading them, which is the kernel's work. `paths` (each ended by a NUL) are relative to rootFd,
+ * resolved beneath it through no symlink; each must still be the regular file planned (expect:
+ * dev, ino, size). A file with offsets[i] >= 0 also leaves its content in `contents` there. Results:
+ * digests (32 bytes each), ok (1 hashed, 0 changed or gone, 2 an error: errs[i] is its errno).
+ */
+static napi_value hash_files(napi_env env, napi_callback_info info) {
+  napi_value argv[9];
+  if (get_args(env, info, 9, argv)) return NULL;
+  hash_batch b = {0};
+  int32_t threads;
+  napi_get_value_int32(env, argv[0], &b.root);
+  napi_get_value_int32(env, argv[8], &threads);
+  size_t plen;
+  if (napi_get_value_string_utf8(env, argv[1], NULL, 0, &plen) != napi_ok) {
+    napi_throw_type_error(env, NULL, "hashFiles: paths must be a string");
+    return NULL;
+  }
+  char *text = malloc(plen + 1);
+  if (!text) {
+    napi_throw_error(env, NULL, "hashFiles: out of memory");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, argv[1], text, plen + 1, &plen);
+  size_t count = 0;
+  for (size_t k = 0; k < plen; k++) count += text[k] == 0;
+  void *expect, *offsets, *contents, *digests, *ok, *errs;
+  size_t n_expect, n_offsets, n_contents, n_digests, n_ok, n_errs;
+  napi_typedarray_type t;
+  napi_value ab;
+  size_t boff;
+  napi_get_typedarray_info(env, argv[2], &t, &n_expect, &expect, &ab, &boff);
+  napi_get_typedarray_info(env, argv[3], &t, &n_offsets, &offsets, &ab, &boff);
+  napi_get_buffer_info(env, argv[4], &contents, &n_contents);
+  napi_get_buffer_info(env, argv[5], &digests, &n_digests);
+  napi_get_typedarray_info(env, argv[6], &t, &n_ok, &ok, &ab, &boff);
+  napi_get_typedarray_info(env, argv[7], &t, &n_errs, &errs, &ab, &boff);
+  if (n_expect < 3 * count || n_offsets < count || n_digests < 32 * count || n_ok < count || n_errs < count) {
+    free(text);
+    napi_throw_range_error(env, NULL, "hashFiles: a result array is shorter than the list of files");
+    return NULL;
+  }
+  char **paths = malloc((count ? count : 1) * sizeof(char *));
+  if (!paths) {
+    free(text);
+    napi_throw_error(env, NULL, "hashFiles: out of memory");
+    return NULL;
+  }
+  for (size_t k = 0, at = 0; k < count; k++) {
+    paths[k] = text + at;
+    at += strlen(text + at) + 1;
+  }
+  b.paths = paths;
+  b.expect = expect;
+  b.offsets = offsets;
+  b.contents = contents;
+  b.contents_len = n_contents;
+  b.digests = digests;
+  b.ok = ok;
+  b.errs = errs;
+  b.count = count;
+  pthread_mutex_init(&b.lock, NULL);
+  if (threads < 1) threads = 1;
+  if (threads > 16) threads = 16;
+  pthread_t ids[16];
+  int started = 0;
+  for (int k = 1; k < threads && (size_t)k < count; k++)
+    if (pthread_create(&ids[started], NULL, hash_worker, &b) == 0) started++;
+  hash_worker(&b);
+  for (int k = 0; k < started; k++) pthread_join(ids[k], NULL);
+  pthread_mutex_destroy(&b.lock);
+  free(paths);
+  free(text);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"listXattrs", NULL, list_xattrs, NULL, NULL, NULL, napi_default, NULL},
@@ -767,6 +933,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_default, NULL},
       {"listNames", NULL, list_names, NULL, NULL, NULL, napi_default, NULL},
       {"scanDirs", NULL, scan_dirs, NULL, NULL, NULL, napi_default, NULL},
+      {"hashFiles", NULL, hash_files, NULL, NULL, NULL, napi_default, NULL},
       {"readFileInto", NULL, read_file_into, NULL, NULL, NULL, napi_default, NULL},
       {"pipe", NULL, make_pipe, NULL, NULL, NULL, napi_default, NULL},
       {"spawn", NULL, do_spawn, NULL, NULL, NULL, napi_default, NULL},

@@ -17,26 +17,60 @@ export function hashSources(tree: SourceTree, entries: readonly SourceEntry[], s
   let pending = '';
   // the stat cache's key: the path in the context, or for another tree's files, their host path's
   const inContext = tree instanceof ContextTree;
-  /** One entry's line; `comps` made only when its content or link target must be read. */
-  const line = (rel: string, st: EntryStat, comps: () => readonly string[], treeRel: string) => {
-    const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : 'o';
-    let detail = '';
-    if (kind === 'f') {
-      const file = () => tree.hostPath(comps());
-      detail = stats.digest(inContext ? treeRel : stats.keyOf(file()), st, file, tree.readContent && (() => tree.readContent!(comps(), st)));
-    } else if (kind === 'l') detail = tree.readlink(comps());
+  const emit = (rel: string, kind: string, st: EntryStat, detail: string) => {
     pending += `${rel}\0${kind}\0${st.mode & 0o7777}\0${detail}\n`;
     if (pending.length >= BATCH) {
       hash.update(pending);
       pending = '';
     }
   };
+  const kindOf = (st: EntryStat) => (st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : 'o');
+  /** One entry's line; `comps` made only when its content or link target must be read. */
+  const line = (rel: string, st: EntryStat, comps: () => readonly string[], treeRel: string, known?: string) => {
+    const kind = kindOf(st);
+    let detail = '';
+    if (kind === 'f') {
+      const file = () => tree.hostPath(comps());
+      detail = known ?? stats.digest(inContext ? treeRel : stats.keyOf(file()), st, file, tree.readContent && (() => tree.readContent!(comps(), st)));
+    } else if (kind === 'l') detail = tree.readlink(comps());
+    emit(rel, kind, st, detail);
+  };
+  /**
+   * A directory's files the stat cache does not know, read and hashed together on threads (when
+   * the tree can): what a cold COPY of 100,000 small files spends its time on.
+   */
+  const hashed = (comps: readonly string[], list: ReadonlyArray<readonly [string, EntryStat]>, treeRel: string): Map<string, string> => {
+    const out = new Map<string, string>();
+    if (!inContext || !tree.hashFiles) return out;
+    const unknown: Array<readonly [string, EntryStat]> = [];
+    for (const entry of list) {
+      const [name, st] = entry;
+      if (!st.isFile()) continue;
+      const key = treeRel === '' ? name : `${treeRel}/${name}`;
+      if (!isSent(tree, key, st)) continue;
+      const known = stats.lookup(key, st);
+      if (known !== undefined) out.set(name, known);
+      else unknown.push(entry);
+    }
+    if (unknown.length < 2) return out; // hashed one by one, below
+    const hashedAt = Date.now();
+    const digests = tree.hashFiles(comps, unknown);
+    for (const [i, [name, st]] of unknown.entries()) {
+      const digest = digests[i];
+      if (digest === undefined) continue; // changed while read: hashed again below, as it is then
+      stats.remember(treeRel === '' ? name : `${treeRel}/${name}`, st, digest, hashedAt);
+      out.set(name, digest);
+    }
+    return out;
+  };
   const walk = (comps: readonly string[], rel: string, treeRel: string) => {
-    for (const [name, st] of tree.list(comps)) {
+    const list = tree.list(comps);
+    const digests = hashed(comps, list, treeRel);
+    for (const [name, st] of list) {
       const childTreeRel = treeRel === '' ? name : `${treeRel}/${name}`;
       if (!isSent(tree, childTreeRel, st)) continue;
       const childRel = `${rel}/${name}`;
-      line(childRel, st, () => [...comps, name], childTreeRel);
+      line(childRel, st, () => [...comps, name], childTreeRel, digests.get(name));
       if (st.isDirectory()) walk([...comps, name], childRel, childTreeRel);
     }
   };

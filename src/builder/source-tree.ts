@@ -1,6 +1,7 @@
 // Where COPY reads: the build context (after .dockerignore) or another stage's or image's rootfs.
 import { readlinkSync, realpathSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { getSystemErrorName } from 'node:util';
 import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import { globToRegex } from '../dockerfile/dockerignore.js';
@@ -43,6 +44,12 @@ export interface SourceTree {
    */
   readContent?(comps: readonly string[], st: EntryStat): Buffer | undefined;
   takeContent?(comps: readonly string[]): Buffer | undefined;
+  /**
+   * The sha256 (hex) of each of these regular files of one directory, read on threads, beneath the
+   * tree's root and checked against their lstat (undefined for a file that changed); small files'
+   * contents are kept as readContent keeps them.
+   */
+  hashFiles?(dir: readonly string[], files: ReadonlyArray<readonly [string, EntryStat]>): Array<string | undefined>;
   /** Context sources may not leave the context; other trees behave like a chroot. */
   readonly strict: boolean;
   /** A directory every file read must resolve inside (the context), checked when it is opened. */
@@ -52,7 +59,7 @@ export interface SourceTree {
 
 /** Files up to this size are kept after hashing, up to KEPT_CONTENT bytes in all (each counted with its buffer's own cost). */
 const SMALL_FILE = 64 * 1024;
-const KEPT_CONTENT = 32 << 20;
+const KEPT_CONTENT = 64 << 20;
 const BUFFER_COST = 256;
 
 /**
@@ -60,7 +67,7 @@ const BUFFER_COST = 256;
  * never more entries in all than this (memory stays bounded, whatever the context holds).
  */
 const KEPT_SCANS = 256;
-const KEPT_ENTRIES = 50_000;
+const KEPT_ENTRIES = 200_000;
 /** Directories scanned at once: one per CPU, up to 4. */
 const PREFETCH = Math.max(1, Math.min(4, availableParallelism()));
 
@@ -178,6 +185,40 @@ export class ContextTree implements SourceTree {
       this.contents.set(rel, buf);
     }
     return buf;
+  }
+  hashFiles(dir: readonly string[], files: ReadonlyArray<readonly [string, EntryStat]>): Array<string | undefined> {
+    const n = files.length;
+    const prefix = dir.length > 0 ? `${dir.join('/')}/` : '';
+    const expect = new Float64Array(3 * n);
+    const offsets = new Float64Array(n).fill(-1);
+    let kept = 0;
+    for (const [i, [name, st]] of files.entries()) {
+      expect[3 * i] = st.dev;
+      expect[3 * i + 1] = st.ino;
+      expect[3 * i + 2] = st.size;
+      if (st.size <= SMALL_FILE && !this.contents.has(prefix + name) && this.contentBytes + kept + st.size + BUFFER_COST * (i + 1) <= KEPT_CONTENT) {
+        offsets[i] = kept;
+        kept += st.size;
+      }
+    }
+    const contents = Buffer.allocUnsafe(kept);
+    const digests = Buffer.allocUnsafe(32 * n);
+    const ok = new Uint8Array(n);
+    const errs = new Int32Array(n);
+    const paths = files.map(([name]) => `${prefix}${name}\0`).join('');
+    native().hashFiles(dirFd(this.confinedTo), paths, expect, offsets, contents, digests, ok, errs, PREFETCH);
+    return files.map(([name, st], i) => {
+      if (ok[i] === 2) {
+        const code = getSystemErrorName(-errs[i]!);
+        throw Object.assign(new Error(`${code}: cannot read ${path.join(this.dir, prefix + name)}`), { code, errno: errs[i] });
+      }
+      if (ok[i] !== 1) return undefined;
+      if (offsets[i]! >= 0) {
+        this.contents.set(prefix + name, contents.subarray(offsets[i]!, offsets[i]! + st.size));
+        this.contentBytes += st.size + BUFFER_COST;
+      }
+      return digests.toString('hex', 32 * i, 32 * i + 32);
+    });
   }
   takeContent(comps: readonly string[]): Buffer | undefined {
     const rel = comps.join('/');

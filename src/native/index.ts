@@ -31,6 +31,11 @@ interface NativeAddon {
    * to it and resolved beneath it through no symlink.
    */
   readFileInto(rootFd: number, file: string, dev: number, ino: number, size: number, buf: Buffer, offset: number): boolean;
+  /**
+   * sha256 of files (NUL-ended paths beneath rootFd, no symlinks) on up to `threads` threads, each
+   * checked against expect (dev, ino, size); content kept at offsets[i] >= 0 (see ContextTree.hashFiles).
+   */
+  hashFiles(rootFd: number, paths: string, expect: Float64Array, offsets: Float64Array, contents: Buffer, digests: Buffer, ok: Uint8Array, errs: Int32Array, threads: number): void;
   /** pipe2(O_CLOEXEC): [read end, write end]. */
   pipe(): [number, number];
   /** posix_spawnp on a libuv thread: the child's pid; its descriptor i is fds[i] (see sandbox/spawn.ts). */

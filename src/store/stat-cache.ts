@@ -131,13 +131,25 @@ export class StatCache {
     return rest.slice(stat.length);
   }
 
+  /** The digest remembered for a file at this stat, if any. */
+  lookup(key: string, st: EntryStat): string | undefined {
+    return this.known(key, statText(st));
+  }
+
+  /** Remembers a file's digest, computed from content read after `hashedAt` (unless it changed too recently before). */
+  remember(key: string, st: EntryStat, digest: string, hashedAt: number): void {
+    this.dirty = true;
+    // (a key with a tab or a newline would break its line: such a file is not remembered)
+    const keep = Math.max(st.mtimeMs, st.ctimeMs) < hashedAt - RACY_MS && !/[\t\n]/.test(key);
+    this.answers.push([key, keep ? statText(st) + digest : undefined]);
+  }
+
   /**
    * The sha256 of a regular file's content, read (by `read`, when it gives it, else from `file()`)
    * only when the file changed since last time.
    */
   digest(key: string, st: EntryStat, file: () => string, read?: () => Buffer | undefined): string {
-    const stat = statText(st);
-    const known = this.known(key, stat);
+    const known = this.lookup(key, st);
     if (known !== undefined) return known;
     const hashedAt = Date.now();
     const hash = createHash('sha256');
@@ -155,10 +167,7 @@ export class StatCache {
       }
     }
     const digest = hash.digest('hex');
-    this.dirty = true;
-    // (a key with a tab or a newline would break its line: such a file is not remembered)
-    const keep = Math.max(st.mtimeMs, st.ctimeMs) < hashedAt - RACY_MS && !/[\t\n]/.test(key);
-    this.answers.push([key, keep ? stat + digest : undefined]);
+    this.remember(key, st, digest, hashedAt);
     return digest;
   }
 

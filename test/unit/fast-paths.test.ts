@@ -1,5 +1,6 @@
 // The fast paths for many small files give exactly what the general paths give.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Header } from 'tar/header';
@@ -161,5 +162,48 @@ describe('native batch calls', () => {
       closeSync(root);
     }
     expect(readFileSync(path.join(dir, 'secret'), 'utf8')).toBe('host!');
+  });
+
+  it('hashFiles hashes planned files on threads, keeps the contents asked for, and refuses one swapped, shrunk or reached through a symlink', () => {
+    const dir = tempDir('hashfiles-');
+    mkdirSync(path.join(dir, 'ctx/sub'), { recursive: true });
+    const names = Array.from({ length: 40 }, (_, i) => `sub/f${i}`);
+    for (const [i, n] of names.entries()) writeFileSync(path.join(dir, 'ctx', n), 'x'.repeat(i * 37));
+    writeFileSync(path.join(dir, 'secret'), 'host!');
+    const plan = [...names, 'sub/gone', 'link/secret', '../secret'];
+    const stats = names.map((n) => lstatSync(path.join(dir, 'ctx', n)));
+    const expect3 = new Float64Array(3 * plan.length).fill(-1);
+    stats.forEach((st, i) => expect3.set([st.dev, st.ino, st.size], 3 * i));
+    expect3.set([stats[0]!.dev, 1, 0], 3 * names.length); // a file planned but gone
+    symlinkSync(dir, path.join(dir, 'ctx/link'));
+    const offsets = new Float64Array(plan.length).fill(-1);
+    let kept = 0;
+    for (let i = 0; i < names.length; i += 3) {
+      offsets[i] = kept;
+      kept += stats[i]!.size;
+    }
+    // one file shrinks after it was planned: it is not the file planned any more
+    writeFileSync(path.join(dir, 'ctx/sub/f5'), 'short');
+    const contents = Buffer.alloc(kept);
+    const digests = Buffer.alloc(32 * plan.length);
+    const ok = new Uint8Array(plan.length);
+    const errs = new Int32Array(plan.length);
+    const root = openSync(path.join(dir, 'ctx'), constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      native().hashFiles(root, plan.map((p) => `${p}\0`).join(''), expect3, offsets, contents, digests, ok, errs, 3);
+    } finally {
+      closeSync(root);
+    }
+    for (const [i, n] of names.entries()) {
+      if (i === 5) {
+        expect(ok[i]).toBe(0);
+        continue;
+      }
+      const data = readFileSync(path.join(dir, 'ctx', n));
+      expect(ok[i], n).toBe(1);
+      expect(digests.toString('hex', 32 * i, 32 * i + 32)).toBe(createHash('sha256').update(data).digest('hex'));
+      if (offsets[i]! >= 0) expect(contents.subarray(offsets[i]!, offsets[i]! + data.length).equals(data)).toBe(true);
+    }
+    expect([...ok.subarray(names.length)]).toEqual([0, 0, 0]);
   });
 });
