@@ -36,6 +36,11 @@ interface NativeAddon {
    * checked against expect (dev, ino, size); content kept at offsets[i] >= 0 (see ContextTree.hashFiles).
    */
   hashFiles(rootFd: number, paths: string, expect: Float64Array, offsets: Float64Array, contents: Buffer, digests: Buffer, ok: Uint8Array, errs: Int32Array, threads: number): void;
+  /**
+   * writeNewFile of each file on up to `threads` threads (paths NUL-ended; meta: uid, gid, mode,
+   * mtime each); results per file: errno and the step that failed, or 0, 0 (see layer/apply.ts).
+   */
+  writeNewFiles(paths: string, datas: Buffer[], meta: Float64Array, results: Int32Array, threads: number): void;
   /** pipe2(O_CLOEXEC): [read end, write end]. */
   pipe(): [number, number];
   /** posix_spawnp on a libuv thread: the child's pid; its descriptor i is fds[i] (see sandbox/spawn.ts). */

@@ -150,6 +150,41 @@ describe.skipIf(lacks('root'))('layer extraction keeps what GNU tar writes', () 
   });
 });
 
+describe.skipIf(lacks('root'))('layer extraction of many files, created together on threads', () => {
+  const dir = (p: string, mode = 0o755): TarEntry => ({ path: p, type: 'dir', mode, uid: 0, gid: 0, size: 0, mtime: 7 });
+  const apply = async (entries: Array<TarEntry & { content?: string }>) => {
+    const dest = tempDir('batch-');
+    await applyLayer(readTar(Readable.from([craftTar(entries)])), dest);
+    return dest;
+  };
+
+  it('gives what applying the entries one by one gives: the later of one path twice, a replaced directory, owners, modes, times', async () => {
+    const many = Array.from({ length: 2500 }, (_, i) => ({ ...file(`d${i % 3}/f${i}`, `content ${i}`), uid: i % 7, gid: i % 5, mode: 0o600 + (i % 64), mtime: 1000 + i }));
+    const dest = await apply([
+      dir('d0'), dir('d1'), dir('d2', 0o500),
+      ...many,
+      file('d1/f1', 'the later one'),
+      dir('gone'), file('gone/inside', 'x'),
+      file('gone', 'a file where a directory was'),
+      dir('d0', 0o711),
+    ]);
+    for (const [i, e] of many.entries()) {
+      if (i === 1) continue;
+      const st = lstatSync(path.join(dest, e.path));
+      expect([readFileSync(path.join(dest, e.path), 'utf8'), st.uid, st.gid, st.mode & 0o7777, st.mtimeMs]).toEqual([e.content, e.uid, e.gid, e.mode, e.mtime * 1000]);
+    }
+    expect(readFileSync(path.join(dest, 'd1/f1'), 'utf8')).toBe('the later one');
+    expect(readFileSync(path.join(dest, 'gone'), 'utf8')).toBe('a file where a directory was');
+    expect(lstatSync(path.join(dest, 'd2')).mode & 0o777).toBe(0o500);
+    expect(lstatSync(path.join(dest, 'd0')).mode & 0o777).toBe(0o711);
+    expect(lstatSync(path.join(dest, 'd0')).mtimeMs).toBe(7000); // directory times last
+  });
+
+  it('refuses a file below a file of the same batch, as one by one', async () => {
+    await expect(apply([file('a', 'file'), file('a/b', 'below a file')])).rejects.toThrow(/parent is not a directory/);
+  });
+});
+
 describe.skipIf(lacks('root'))('layer extraction never writes outside its directory', () => {
 
   it('refuses entries that climb out with ..', async () => {
