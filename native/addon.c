@@ -25,6 +25,10 @@
 #include <spawn.h>
 #include <pthread.h>
 #include <openssl/evp.h>
+#include <sched.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #define MAX_PATH 4096
 
@@ -1054,6 +1058,54 @@ static napi_value write_new_files(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* makeNetns' thread: a new network namespace with loopback up, held by a descriptor; errno on failure. */
+static void *netns_thread(void *arg) {
+  int *out = arg;
+  out[0] = -1;
+  if (unshare(CLONE_NEWNET) < 0) {
+    out[1] = errno;
+    return NULL;
+  }
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0 || (ifr.ifr_flags |= IFF_UP | IFF_RUNNING, ioctl(s, SIOCSIFFLAGS, &ifr) < 0)) {
+    out[1] = errno;
+    if (s >= 0) close(s);
+    return NULL;
+  }
+  close(s);
+  out[0] = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (out[0] < 0) out[1] = errno;
+  return NULL;
+}
+
+/*
+ * makeNetns(): a descriptor of a new network namespace with loopback up, for one RUN step (slirp4netns
+ * connects it through /proc/<pid>/fd/<fd>, the sandbox joins it). A network namespace belongs to a
+ * thread, so a thread of its own makes it and ends; the descriptor keeps the namespace, as a
+ * holder process did (one process less to start for every step).
+ */
+static napi_value make_netns(napi_env env, napi_callback_info info) {
+  (void)info;
+  int out[2] = {-1, 0};
+  pthread_t id;
+  int err = pthread_create(&id, NULL, netns_thread, out);
+  if (err != 0) {
+    errno = err;
+    return throw_errno(env, "pthread_create", "");
+  }
+  pthread_join(id, NULL);
+  if (out[0] < 0) {
+    errno = out[1];
+    return throw_errno(env, "unshare", "a network namespace");
+  }
+  napi_value result;
+  napi_create_int32(env, out[0], &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"listXattrs", NULL, list_xattrs, NULL, NULL, NULL, napi_default, NULL},
@@ -1068,6 +1120,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"scanDirs", NULL, scan_dirs, NULL, NULL, NULL, napi_default, NULL},
       {"hashFiles", NULL, hash_files, NULL, NULL, NULL, napi_default, NULL},
       {"writeNewFiles", NULL, write_new_files, NULL, NULL, NULL, napi_default, NULL},
+      {"makeNetns", NULL, make_netns, NULL, NULL, NULL, napi_default, NULL},
       {"readFileInto", NULL, read_file_into, NULL, NULL, NULL, napi_default, NULL},
       {"pipe", NULL, make_pipe, NULL, NULL, NULL, napi_default, NULL},
       {"spawn", NULL, do_spawn, NULL, NULL, NULL, napi_default, NULL},

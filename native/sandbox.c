@@ -41,11 +41,8 @@
  *   --error-file PATH     where a failure to set the step up is described, in one line
  *   --net none|host|sandbox   none: a new network namespace with only loopback; host: the host's;
  *                         sandbox: the namespace --netns names, which tsbuild made and connected
- *   --netns PATH          the network namespace to join (/proc/PID/ns/net of a --hold-net helper)
- *
- * Or: tsbuild-sandbox --hold-net   makes a network namespace with loopback up, writes one byte on
- * stdout when it is ready, and holds it until its stdin closes or its parent dies (network-pool.ts
- * connects it with slirp4netns while the step before runs).
+ *   --netns PATH          the network namespace to join (/proc/<tsbuild>/fd/<n>: network-pool.ts
+ *                         makes it and connects it with slirp4netns while the step before runs)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -483,7 +480,7 @@ static void setup_rootfs(void) {
           "user xattrs, such as ext4, xfs or btrfs; this kernel is %s)", u.release);
     die("mount overlay on %s", rootfs);
   }
-  if (net_none) loopback_up(); /* a --hold-net namespace has it up already */
+  if (net_none) loopback_up(); /* a sandbox network namespace has it up already (makeNetns) */
   if (chdir(rootfs) < 0) die("chdir %s", rootfs);
   root_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) die("open the new root");
@@ -717,22 +714,7 @@ static void join_cgroups(void) {
   }
 }
 
-/* --hold-net: a network namespace for a step to come (see the top of this file). */
-static int hold_net(void) {
-  pid_t parent = getppid();
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) return 125;
-  if (unshare(CLONE_NEWNET) < 0) die("unshare a network namespace");
-  loopback_up();
-  if (write(1, "1", 1) != 1) return 125;
-  char b;
-  for (;;) {
-    ssize_t n = read(0, &b, 1);
-    if (n == 0 || (n < 0 && errno != EINTR)) return 0;
-  }
-}
-
 int main(int argc, char **argv) {
-  if (argc == 2 && strcmp(argv[1], "--hold-net") == 0) return hold_net();
   args_start = argv[0];
   args_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
   parse_args(argc, argv);

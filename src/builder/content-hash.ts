@@ -52,7 +52,8 @@ export function hashSources(tree: SourceTree, entries: readonly SourceEntry[], s
       if (known !== undefined) out.set(name, known);
       else unknown.push(entry);
     }
-    if (unknown.length < 2) return out; // hashed one by one, below
+    // (even one: asking the stat cache a second time for it, below, would take it out of its order)
+    if (unknown.length === 0) return out;
     const hashedAt = Date.now();
     const digests = tree.hashFiles(comps, unknown);
     for (const [i, [name, st]] of unknown.entries()) {

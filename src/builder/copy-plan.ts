@@ -123,8 +123,9 @@ export class LayerPlan {
     } else if (st.isFile()) {
       const p = this.checkReplace(parent, name, 'file', opts.replace).path;
       const inode = st.nlink > 1 ? `${opts.source ?? 0}:${st.dev}:${st.ino}` : undefined;
-      const content = tree.takeContent?.(comps);
-      parent.children!.set(name, { kind: 'file', path: p, ...attrs, size: st.size, ...(content ? { content } : {}), source: tree.hostPath(comps), expected: { dev: st.dev, ino: st.ino, ...(tree.confinedTo !== undefined ? { within: { dir: tree.confinedTo, rel: comps.join('/') } } : {}) }, inode });
+      const rel = comps.join('/');
+      const content = tree.takeContent?.(comps, rel);
+      parent.children!.set(name, { kind: 'file', path: p, ...attrs, size: st.size, ...(content ? { content } : {}), source: tree.hostPath(comps), expected: { dev: st.dev, ino: st.ino, ...(tree.confinedTo !== undefined ? { within: { dir: tree.confinedTo, rel } } : {}) }, inode });
     } else if (st.isSymbolicLink()) {
       const p = this.checkReplace(parent, name, 'symlink', opts.replace).path;
       parent.children!.set(name, { kind: 'symlink', path: p, ...attrs, mode: 0o777, size: 0, linkname: tree.readlink(comps) });
@@ -132,16 +133,13 @@ export class LayerPlan {
     // sockets, devices and fifos are not copied
   }
 
-  /** Adds the contents of a tree directory into a directory node. */
+  /** Adds the contents of a tree directory into a directory node (listed once, with each entry's lstat). */
   addDirContents(node: PlanNode, tree: SourceTree, comps: readonly string[], opts: SourceOptions): void {
-    for (const name of tree.readdir(comps)) {
-      const child = [...comps, name];
-      const rel = child.join('/');
-      const st = tree.lstat(child);
-      if (!st) continue;
+    const prefix = comps.length > 0 ? `${comps.join('/')}/` : '';
+    for (const [name, st] of tree.list(comps)) {
       // a directory an exception pattern reaches into is copied like any other (--chmod, --chown),
       // holding only what is kept inside
-      if (isSent(tree, rel, st)) this.addSource(node, name, tree, child, opts, st);
+      if (isSent(tree, prefix + name, st)) this.addSource(node, name, tree, [...comps, name], opts, st);
     }
   }
 

@@ -26,7 +26,7 @@ export interface SourceTree {
   lstat(comps: readonly string[]): EntryStat | null;
   readdir(comps: readonly string[]): string[];
   /** A directory's entries in name order, with their lstat (a walk's one look at each). */
-  list(comps: readonly string[]): Array<[string, EntryStat]>;
+  list(comps: readonly string[]): ReadonlyArray<readonly [string, EntryStat]>;
   readlink(comps: readonly string[]): string;
   /** The host file holding an entry's content. */
   hostPath(comps: readonly string[]): string;
@@ -43,7 +43,7 @@ export interface SourceTree {
    * (within a budget) until takeContent: hashing reads a file once, and the layer takes those bytes.
    */
   readContent?(comps: readonly string[], st: EntryStat): Buffer | undefined;
-  takeContent?(comps: readonly string[]): Buffer | undefined;
+  takeContent?(comps: readonly string[], rel?: string): Buffer | undefined;
   /**
    * The sha256 (hex) of each of these regular files of one directory, read on threads, beneath the
    * tree's root and checked against their lstat (undefined for a file that changed); small files'
@@ -78,16 +78,21 @@ export class ContextTree implements SourceTree {
   /** Recent directory scans by relative path, least recently used first. */
   private readonly scans = new Map<string, DirScan>();
   private kept = 0;
+  /** Scans' entries in name order, made once each (gone with the scan). */
+  private readonly sorted = new WeakMap<DirScan, Array<[string, EntryStat]>>();
   /** Sorted subdirectory names of scanned directories, to find the ones a walk lists next. */
   private readonly subdirs = new Map<string, string[]>();
   /** Small files' contents read for hashing, by relative path, until the layer takes them. */
   private readonly contents = new Map<string, Buffer>();
   private contentBytes = 0;
 
+  readonly dir: string;
+
   constructor(
-    readonly dir: string,
+    dir: string,
     private readonly ignore: IgnoreMatcher,
   ) {
+    this.dir = path.resolve(dir); // normalized: hostPath joins names to it as they are
     this.name = `the build context (${dir})`;
     this.confinedTo = realpathSync(dir);
   }
@@ -171,8 +176,10 @@ export class ContextTree implements SourceTree {
   readdir(comps: readonly string[]) {
     return [...this.scan(comps).entries.keys()].sort();
   }
-  list(comps: readonly string[]): Array<[string, EntryStat]> {
-    return [...this.scan(comps).entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  list(comps: readonly string[]): ReadonlyArray<readonly [string, EntryStat]> {
+    const scan = this.scan(comps);
+    // sorted once per scan: hashing and then planning list every directory
+    return (this.sorted.get(scan) ?? this.sorted.set(scan, [...scan.entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))).get(scan))!;
   }
   readContent(comps: readonly string[], st: EntryStat): Buffer | undefined {
     if (!st.isFile() || st.size > SMALL_FILE) return undefined;
@@ -220,8 +227,7 @@ export class ContextTree implements SourceTree {
       return digests.toString('hex', 32 * i, 32 * i + 32);
     });
   }
-  takeContent(comps: readonly string[]): Buffer | undefined {
-    const rel = comps.join('/');
+  takeContent(comps: readonly string[], rel = comps.join('/')): Buffer | undefined {
     const buf = this.contents.get(rel);
     if (buf) this.contents.delete(rel);
     return buf;
@@ -230,7 +236,9 @@ export class ContextTree implements SourceTree {
     return readlinkSync(this.hostPath(comps));
   }
   hostPath(comps: readonly string[]) {
-    return path.join(this.dir, ...comps);
+    // components are single names, never . nor ..: joined as they are (path.join per file was slow)
+    if (comps.length === 0) return this.dir;
+    return `${this.dir.endsWith('/') ? this.dir : `${this.dir}/`}${comps.join('/')}`;
   }
   excluded(rel: string) {
     return this.ignore.excludes(rel);
@@ -254,7 +262,7 @@ export class RootfsTree implements SourceTree {
   readdir(comps: readonly string[]) {
     return this.view.list(comps).sort();
   }
-  list(comps: readonly string[]): Array<[string, EntryStat]> {
+  list(comps: readonly string[]): ReadonlyArray<readonly [string, EntryStat]> {
     return this.readdir(comps).flatMap((name) => {
       const st = this.lstat([...comps, name]);
       return st ? [[name, st] as [string, EntryStat]] : [];

@@ -41,6 +41,8 @@ interface NativeAddon {
    * mtime each); results per file: errno and the step that failed, or 0, 0 (see layer/apply.ts).
    */
   writeNewFiles(paths: string, datas: Buffer[], meta: Float64Array, results: Int32Array, threads: number): void;
+  /** A descriptor (close-on-exec) of a new network namespace with loopback up. */
+  makeNetns(): number;
   /** pipe2(O_CLOEXEC): [read end, write end]. */
   pipe(): [number, number];
   /** posix_spawnp on a libuv thread: the child's pid; its descriptor i is fds[i] (see sandbox/spawn.ts). */

@@ -1,12 +1,13 @@
 // RUN steps' default network: namespaces made ahead of the steps that take them, each connected by a slirp4netns of its own.
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { sandboxHelperPath } from '../native/index.js';
+import { closeSync } from 'node:fs';
+import { native } from '../native/index.js';
 import { spawnProcess, type Spawned } from './spawn.js';
 
-/** One step's network namespace, connected; `stop` ends it (the namespace goes with its holder). */
+/** One step's network namespace, connected; `stop` ends it (slirp4netns, and the descriptor that holds the namespace). */
 export interface StepNetwork {
-  /** The namespace, for setns (the sandbox helper's --netns, an OCI runtime's namespace path). */
+  /** The namespace, for setns (the sandbox helper's --netns, an OCI runtime's namespace path): /proc/<tsbuild's pid>/fd/<n>. */
   path: string;
   stop(): void;
 }
@@ -48,23 +49,22 @@ function collect(stream: Readable | undefined): () => string {
 }
 
 /**
- * Makes a network namespace and connects it: the sandbox helper holds it (`--hold-net`: loopback
- * up, one byte when ready, gone when its stdin closes or tsbuild dies), and slirp4netns gives it
- * tap0 (10.0.2.100/24, DNS at 10.0.2.3) with the host's loopback out of reach.
+ * Makes a network namespace (loopback up, held by a descriptor of tsbuild's: no process holds it)
+ * and connects it: slirp4netns gives it tap0 (10.0.2.100/24, DNS at 10.0.2.3) with the host's
+ * loopback out of reach.
  */
 async function prepare(): Promise<StepNetwork> {
-  const holder = await spawnProcess(sandboxHelperPath(), ['--hold-net'], { env: process.env, stdio: ['to-child', 'from-child', 'from-child'] });
-  const holderWhy = collect(holder.stdio[2]);
+  const fd = native().makeNetns();
+  const netns = `/proc/${process.pid}/fd/${fd}`;
   let slirp: Spawned | undefined;
   const stop = () => {
     slirp?.kill('SIGKILL');
-    holder.kill('SIGKILL');
-    for (const s of [...holder.stdio, ...(slirp?.stdio ?? [])]) s?.destroy();
+    for (const s of slirp?.stdio ?? []) s?.destroy();
+    closeSync(fd);
   };
   try {
-    await once(holder.stdio[1]!, () => `cannot make the step's network namespace: ${holderWhy()}`, holder, holder.stdio[2]!);
     // --exit-fd: the pipe closes when tsbuild dies, however it dies, and slirp4netns with it
-    slirp = await spawnProcess('slirp4netns', ['--configure', '--mtu=65520', '--disable-host-loopback', '--ready-fd=3', '--exit-fd=4', String(holder.pid), 'tap0'], {
+    slirp = await spawnProcess('slirp4netns', ['--configure', '--mtu=65520', '--disable-host-loopback', '--netns-type=path', '--ready-fd=3', '--exit-fd=4', netns, 'tap0'], {
       env: process.env,
       stdio: ['ignore', 'ignore', 'from-child', 'from-child', 'to-child'],
     });
@@ -74,7 +74,7 @@ async function prepare(): Promise<StepNetwork> {
     stop();
     throw err;
   }
-  return { path: `/proc/${holder.pid}/ns/net`, stop };
+  return { path: netns, stop };
 }
 
 /**

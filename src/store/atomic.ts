@@ -1,5 +1,5 @@
 // Writes that are whole or absent: temp file, fsync, rename; and their leftovers.
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { native } from '../native/index.js';
@@ -63,21 +63,25 @@ export function readJsonIfAny<T>(file: string): T | undefined {
 
 /**
  * Writes the whole file or nothing: a temp file, fsync (unless `durable` is false: for caches, whose
- * loss costs only a recomputation), rename over the target.
+ * loss costs only a recomputation), rename over the target. Returns the inode of the file written
+ * (what another writer renames over it later does not change that).
  */
-export function writeFileAtomic(file: string, data: Buffer | string, mode = 0o644, durable = true): void {
+export function writeFileAtomic(file: string, data: Buffer | string, mode = 0o644, durable = true): number {
   const tmp = tempSibling(file);
   try {
     const fd = openSync(tmp, 'wx', mode);
+    let ino: number;
     try {
       const buf = typeof data === 'string' ? Buffer.from(data) : data;
       let off = 0;
       while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
       if (durable) fsyncSync(fd);
+      ino = fstatSync(fd).ino;
     } finally {
       closeSync(fd);
     }
     renameSync(tmp, file);
+    return ino;
   } catch (err) {
     rmSync(tmp, { force: true });
     throw err;

@@ -67,9 +67,8 @@ export class BuildCache {
 
   put(key: string, layer: LayerMeta, createdBy: string): void {
     mkdirSync(this.dir, { recursive: true });
-    const file = path.join(this.dir, `${key}.json`);
-    writeFileAtomic(file, JSON.stringify({ chainId: layer.chainId, createdBy } satisfies CacheEntry), 0o644, false);
-    appendFileSync(path.join(this.dir, INDEX), `${key} ${lstatSync(file).ino} ${layer.chainId}\n`);
+    const ino = writeFileAtomic(path.join(this.dir, `${key}.json`), JSON.stringify({ chainId: layer.chainId, createdBy } satisfies CacheEntry), 0o644, false);
+    appendFileSync(path.join(this.dir, INDEX), `${key} ${ino} ${layer.chainId}\n`);
   }
 
   /** The index's lines, the last for each key, as key -> "<inode> <chainId>". */
