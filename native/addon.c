@@ -356,17 +356,24 @@ static void scan_into(scan_result *r) {
   }
 }
 
+/* n doubles as a Float64Array of their own. */
+static napi_value float64_array(napi_env env, const double *values, size_t n) {
+  void *data;
+  napi_value ab, array;
+  napi_create_arraybuffer(env, n * sizeof(double), &data, &ab);
+  if (n) memcpy(data, values, n * sizeof(double));
+  napi_create_typedarray(env, napi_float64_array, n, ab, 0, &array);
+  return array;
+}
+
 /* A scan as JS values ({ real, names, stats }, names NUL-ended in one string), freeing its C memory; or its error, thrown. */
 static napi_value scan_value(napi_env env, scan_result *r) {
   if (r->err) {
     errno = r->err;
     return throw_errno(env, r->op, r->path);
   }
-  void *data;
-  napi_value ab, stats, result, realv, names;
-  napi_create_arraybuffer(env, r->n * S_FIELDS * sizeof(double), &data, &ab);
-  if (r->n) memcpy(data, r->nums, r->n * S_FIELDS * sizeof(double));
-  napi_create_typedarray(env, napi_float64_array, r->n * S_FIELDS, ab, 0, &stats);
+  napi_value result, realv, names;
+  napi_value stats = float64_array(env, r->nums, r->n * S_FIELDS);
   napi_create_string_utf8(env, r->names, r->names_len, &names);
   napi_create_string_utf8(env, r->real, NAPI_AUTO_LENGTH, &realv);
   free(r->nums);
@@ -395,24 +402,44 @@ static napi_value scan_dir(napi_env env, napi_callback_info info) {
   return scan_value(env, &r);
 }
 
-/* scanDirs' threads take the next directory to scan from a shared counter. */
+/*
+ * Runs each(arg, i) for every i below count, on up to `threads` threads (this one among them),
+ * each thread taking the next i: the batch calls below (scanDirs, hashFiles, writeNewFiles) put
+ * per-file kernel work on both cores this way.
+ */
 typedef struct {
-  scan_result *results;
-  size_t count;
-  size_t next;
+  void (*each)(void *arg, size_t i);
+  void *arg;
+  size_t count, next;
   pthread_mutex_t lock;
-} scan_batch;
+} parallel_job;
 
-static void *scan_worker(void *arg) {
-  scan_batch *b = arg;
+static void *parallel_worker(void *p) {
+  parallel_job *job = p;
   for (;;) {
-    pthread_mutex_lock(&b->lock);
-    size_t i = b->next++;
-    pthread_mutex_unlock(&b->lock);
-    if (i >= b->count) return NULL;
-    scan_into(&b->results[i]);
+    pthread_mutex_lock(&job->lock);
+    size_t i = job->next++;
+    pthread_mutex_unlock(&job->lock);
+    if (i >= job->count) return NULL;
+    job->each(job->arg, i);
   }
 }
+
+static void run_parallel(size_t count, int threads, void (*each)(void *arg, size_t i), void *arg) {
+  parallel_job job = {.each = each, .arg = arg, .count = count};
+  pthread_mutex_init(&job.lock, NULL);
+  if (threads < 1) threads = 1;
+  if (threads > 16) threads = 16;
+  pthread_t ids[16];
+  int started = 0;
+  for (int t = 1; t < threads && (size_t)t < count; t++)
+    if (pthread_create(&ids[started], NULL, parallel_worker, &job) == 0) started++;
+  parallel_worker(&job);
+  for (int t = 0; t < started; t++) pthread_join(ids[t], NULL);
+  pthread_mutex_destroy(&job.lock);
+}
+
+static void scan_each(void *arg, size_t i) { scan_into((scan_result *)arg + i); }
 
 /*
  * scanDirs(dirs, threads): scanDir of each, on up to `threads` threads at once (lstat is the
@@ -426,8 +453,6 @@ static napi_value scan_dirs(napi_env env, napi_callback_info info) {
   int32_t threads;
   napi_get_array_length(env, argv[0], &count);
   napi_get_value_int32(env, argv[1], &threads);
-  if (threads < 1) threads = 1;
-  if (threads > 16) threads = 16;
   scan_result *results = calloc(count ? count : 1, sizeof *results);
   char (*paths)[MAX_PATH] = calloc(count ? count : 1, MAX_PATH);
   if (!results || !paths) {
@@ -447,15 +472,7 @@ static napi_value scan_dirs(napi_env env, napi_callback_info info) {
     }
     results[i].path = paths[i];
   }
-  scan_batch batch = {.results = results, .count = count, .next = 0};
-  pthread_mutex_init(&batch.lock, NULL);
-  pthread_t ids[16];
-  int started = 0;
-  for (int t = 1; t < threads && (uint32_t)t < count; t++)
-    if (pthread_create(&ids[started], NULL, scan_worker, &batch) == 0) started++;
-  scan_worker(&batch); /* this thread works too */
-  for (int t = 0; t < started; t++) pthread_join(ids[t], NULL);
-  pthread_mutex_destroy(&batch.lock);
+  run_parallel(count, threads, scan_each, results);
   napi_value out;
   napi_create_array_with_length(env, count, &out);
   for (uint32_t i = 0; i < count; i++) {
@@ -513,12 +530,9 @@ static napi_value list_names(napi_env env, napi_callback_info info) {
     errno = failed ? failed : ENOMEM;
     return throw_errno(env, "scandir", path);
   }
-  void *data;
-  napi_value ab, inov, names, result;
-  napi_create_arraybuffer(env, n * sizeof(double), &data, &ab);
-  if (n) memcpy(data, inos, n * sizeof(double));
+  napi_value names, result;
+  napi_value inov = float64_array(env, inos, n);
   free(inos);
-  napi_create_typedarray(env, napi_float64_array, n, ab, 0, &inov);
   napi_create_string_utf8(env, text, tlen, &names);
   free(text);
   napi_create_object(env, &result);
@@ -760,7 +774,7 @@ static napi_value reap(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* hashFiles' shared state: the files, where their results go, and the next one to take. */
+/* hashFiles' batch: the files, and where their results go. */
 typedef struct {
   int root;
   char **paths;
@@ -771,12 +785,11 @@ typedef struct {
   unsigned char *digests; /* 32 bytes per file */
   unsigned char *ok;      /* 1: hashed; 0: changed, vanished or reached through a symlink; 2: error (errs) */
   int32_t *errs;
-  size_t count, next;
-  pthread_mutex_t lock;
+  size_t count;
 } hash_batch;
 
-/* Hashes one file of the batch (see hashFiles). */
-static void hash_one(hash_batch *b, size_t i, unsigned char *buf, size_t buflen, EVP_MD_CTX *ctx) {
+/* Hashes one file of the batch (see hashFiles) with this digest context; buf: a MiB for a file not kept. */
+static void hash_one(hash_batch *b, size_t i, EVP_MD_CTX *ctx, unsigned char *buf, size_t buflen) {
   struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
   int fd = syscall(SYS_openat2, b->root, b->paths[i], &how, sizeof how);
   if (fd < 0) {
@@ -825,26 +838,19 @@ static void hash_one(hash_batch *b, size_t i, unsigned char *buf, size_t buflen,
   b->ok[i] = got == want;
 }
 
-static void *hash_worker(void *arg) {
+static void hash_each(void *arg, size_t i) {
   hash_batch *b = arg;
+  double off = b->offsets[i];
+  int kept = off >= 0 && off + b->expect[3 * i + 2] <= (double)b->contents_len;
   size_t buflen = 1 << 20;
-  unsigned char *buf = malloc(buflen);
+  unsigned char *buf = kept ? NULL : malloc(buflen);
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  for (;;) {
-    pthread_mutex_lock(&b->lock);
-    size_t i = b->next++;
-    pthread_mutex_unlock(&b->lock);
-    if (i >= b->count) break;
-    if (!buf || !ctx) {
-      b->ok[i] = 2;
-      b->errs[i] = ENOMEM;
-      continue;
-    }
-    hash_one(b, i, buf, buflen, ctx);
-  }
+  if (!ctx || (!kept && !buf)) {
+    b->ok[i] = 2;
+    b->errs[i] = ENOMEM;
+  } else hash_one(b, i, ctx, buf, buflen);
   free(buf);
   EVP_MD_CTX_free(ctx);
-  return NULL;
 }
 
 /*
@@ -910,33 +916,24 @@ static napi_value hash_files(napi_env env, napi_callback_info info) {
   b.ok = ok;
   b.errs = errs;
   b.count = count;
-  pthread_mutex_init(&b.lock, NULL);
-  if (threads < 1) threads = 1;
-  if (threads > 16) threads = 16;
-  pthread_t ids[16];
-  int started = 0;
-  for (int k = 1; k < threads && (size_t)k < count; k++)
-    if (pthread_create(&ids[started], NULL, hash_worker, &b) == 0) started++;
-  hash_worker(&b);
-  for (int k = 0; k < started; k++) pthread_join(ids[k], NULL);
-  pthread_mutex_destroy(&b.lock);
+  run_parallel(count, threads, hash_each, &b);
   free(paths);
   free(text);
   return NULL;
 }
 
-/* writeNewFiles' shared state. */
+/* writeNewFiles' batch: the files, and where their results go. */
 typedef struct {
   char **paths;
   const unsigned char **datas;
   size_t *lens;
   const double *meta; /* uid, gid, mode, mtime per file */
   int32_t *results;   /* errno, and the step that failed (1 open, 2 write, 3 fchown, 4 fchmod, 5 futimens) */
-  size_t count, next;
-  pthread_mutex_t lock;
+  size_t count;
 } write_batch;
 
-static void write_one(write_batch *b, size_t i) {
+static void write_each(void *arg, size_t i) {
+  write_batch *b = arg;
   const double *m = b->meta + 4 * i;
   int32_t *r = b->results + 2 * i;
   int fd = open(b->paths[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -960,17 +957,6 @@ static void write_one(write_batch *b, size_t i) {
   if (finish_fd(fd, (uint32_t)m[0], (uint32_t)m[1], (uint32_t)m[2], (int64_t)m[3], &failed) < 0) {
     r[0] = errno;
     r[1] = strcmp(failed, "fchown") == 0 ? 3 : strcmp(failed, "fchmod") == 0 ? 4 : 5;
-  }
-}
-
-static void *write_worker(void *arg) {
-  write_batch *b = arg;
-  for (;;) {
-    pthread_mutex_lock(&b->lock);
-    size_t i = b->next++;
-    pthread_mutex_unlock(&b->lock);
-    if (i >= b->count) return NULL;
-    write_one(b, i);
   }
 }
 
@@ -1037,20 +1023,11 @@ static napi_value write_new_files(napi_env env, napi_callback_info info) {
   }
   int32_t threads;
   napi_get_value_int32(env, argv[4], &threads);
-  if (threads < 1) threads = 1;
-  if (threads > 16) threads = 16;
   b.meta = meta;
   b.results = results;
   b.count = count;
   memset(results, 0, 2 * count * sizeof(int32_t));
-  pthread_mutex_init(&b.lock, NULL);
-  pthread_t ids[16];
-  int started = 0;
-  for (int k = 1; k < threads && (size_t)k < count; k++)
-    if (pthread_create(&ids[started], NULL, write_worker, &b) == 0) started++;
-  write_worker(&b);
-  for (int k = 0; k < started; k++) pthread_join(ids[k], NULL);
-  pthread_mutex_destroy(&b.lock);
+  run_parallel(count, threads, write_each, &b);
   free(text);
   free(b.paths);
   free(b.datas);
