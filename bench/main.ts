@@ -210,7 +210,7 @@ async function main(): Promise<void> {
   const runNone = (stepMedian('none') - stepMedian('seed')) / 19;
   const floorStep = (stepMedian('floor20') - stepMedian('floor1')) / 19;
   // start-up: commands that do little, against Node starting and exiting; pairs run alternately
-  const startupRuns = Math.max(RUNS, 15);
+  const startupRuns = Math.max(RUNS, 25);
   const startup: Array<[string, string]> = [
     ['node -e 0', 'node -e 0'],
     ['tsbuild --version', tsb('--version')],

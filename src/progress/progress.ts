@@ -220,10 +220,11 @@ export class TtyProgress implements Progress {
   }
 }
 
-export function makeProgress(mode: ProgressMode, out: NodeJS.WritableStream & { isTTY?: boolean }): Progress {
+/** The display for a mode, writing to `stream()` (asked for only when something is shown: process.stderr on a pipe costs loading node:net). */
+export function makeProgress(mode: ProgressMode, stream: () => NodeJS.WritableStream & { isTTY?: boolean }): Progress {
+  if (mode === 'quiet') return new QuietProgress();
+  const out = stream();
   switch (mode) {
-    case 'quiet':
-      return new QuietProgress();
     case 'rawjson':
       return new RawJsonProgress(out);
     case 'plain':

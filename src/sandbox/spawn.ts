@@ -3,7 +3,8 @@
 // 3 to 5 ms a process on this machine, with the event loop stopped). The addon's posix_spawn does
 // not copy them, and runs on a libuv thread. Exits are seen on SIGCHLD, and on a slow timer in
 // case one is missed.
-import net from 'node:net';
+import type * as Net from 'node:net';
+import { createRequire } from 'node:module';
 import { closeSync, openSync } from 'node:fs';
 import os from 'node:os';
 import { native } from '../native/index.js';
@@ -17,10 +18,13 @@ export interface Exit {
   signal: NodeJS.Signals | null;
 }
 
+/** node:net, loaded by the first spawn: a fully cached build starts none, and need not load it. */
+let net: typeof Net | undefined;
+
 export interface Spawned {
   pid: number;
   /** By descriptor: the parent's end of each pipe (readable for 'from-child', writable for 'to-child'). */
-  stdio: Array<net.Socket | undefined>;
+  stdio: Array<Net.Socket | undefined>;
   exited: Promise<Exit>;
   /** Sends a signal while the process runs (never to a reaped pid, which may be another's by now). */
   kill(signal?: NodeJS.Signals): void;
@@ -82,9 +86,10 @@ export async function spawnProcess(file: string, args: readonly string[], opts: 
     const exited = new Promise<Exit>((resolve) => running.set(pid, resolve));
     reapAll(); // it may have ended before it was in `running`
     timer ??= setInterval(reapAll, 500);
+    net ??= createRequire(import.meta.url)('node:net') as typeof Net;
     const stdio = parentEnds.map((end) => {
       if (!end) return undefined;
-      const socket = new net.Socket({ fd: end.fd, readable: end.readable, writable: !end.readable });
+      const socket = new net!.Socket({ fd: end.fd, readable: end.readable, writable: !end.readable });
       socket.on('error', () => undefined); // a pipe's error (EPIPE to a dead child) is its end, as the exit says
       return socket;
     });

@@ -1,6 +1,5 @@
 // Locks between processes (flock).
 import { closeSync, openSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode, TsbuildError } from '../errors.js';
 import { native } from '../native/index.js';
 
@@ -24,7 +23,7 @@ export async function withFileLock<T>(lockFile: string, fn: () => Promise<T> | T
     const deadline = Date.now() + timeoutMs;
     while (!native().tryLock(fd, !shared)) {
       if (Date.now() > deadline) throw new TsbuildError(`timed out waiting for the store lock ${lockFile}`);
-      await sleep(5);
+      await new Promise((resolve) => setTimeout(resolve, 5));
     }
     return await fn(); // closing the descriptor releases the lock
   } finally {

@@ -148,7 +148,7 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
   // the modules of what is asked for only: a plain cached build loads neither the archive writer nor the sandbox's
   const ssh = flags.ssh.length > 0 ? (await import('../../builder/ssh-agent.js')).parseSsh(flags.ssh) : {};
   const runtime = flags.runtime ? (await import('../../sandbox/oci-runtime.js')).runtimePath(flags.runtime) : undefined;
-  const progress = makeProgress(flags.quiet ? 'quiet' : (flags.progress as ProgressMode), process.stderr);
+  const progress = makeProgress(flags.quiet ? 'quiet' : (flags.progress as ProgressMode), () => process.stderr);
   for (const w of progress0Warning) progress.warning(w);
   const result = await build({
     store,
