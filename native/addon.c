@@ -206,6 +206,33 @@ static int get_ids(napi_env env, napi_value *argv, uint32_t *uid, uint32_t *gid,
   return 0;
 }
 
+/* The steps of making a file, in order: writeNewFiles reports the one that failed by its number (from 1). */
+static const char *const FILE_STEPS[] = {"open", "write", "fchown", "fchmod", "futimens"};
+
+/*
+ * A new regular file (O_EXCL: never over anything, never through a final symlink) with its whole
+ * content, owner, mode and times; -1 with errno, and *failed naming the step (FILE_STEPS), on failure.
+ */
+static int create_file(const char *path, const void *data, size_t len, uint32_t uid, uint32_t gid, uint32_t mode, int64_t mtime, const char **failed) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *failed = "open";
+    return -1;
+  }
+  for (size_t off = 0; off < len;) {
+    ssize_t n = write(fd, (const char *)data + off, len - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      *failed = "write";
+      close_keeping_errno(fd);
+      return -1;
+    }
+    off += (size_t)n;
+  }
+  return finish_fd(fd, uid, gid, mode, mtime, failed);
+}
+
 /*
  * writeNewFile(path, data, uid, gid, mode, mtime): a new regular file (O_EXCL: never over anything,
  * never through a final symlink) with its whole content, owner, mode and times: what extracting a
@@ -224,20 +251,8 @@ static napi_value write_new_file(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (get_ids(env, argv + 2, &uid, &gid, &mode, &mtime)) return NULL;
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return throw_errno(env, "open", path);
-  for (size_t off = 0; off < len;) {
-    ssize_t n = write(fd, (const char *)data + off, len - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      if (n == 0) errno = EIO;
-      close_keeping_errno(fd);
-      return throw_errno(env, "write", path);
-    }
-    off += n;
-  }
   const char *failed = NULL;
-  if (finish_fd(fd, uid, gid, mode, mtime, &failed) < 0) return throw_errno(env, failed, path);
+  if (create_file(path, data, len, uid, gid, mode, mtime, &failed) < 0) return throw_errno(env, failed, path);
   return NULL;
 }
 
@@ -774,6 +789,47 @@ static napi_value reap(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* A JS string of paths, each ended by a NUL, as C strings: `at` points into the one copy, `text`. */
+typedef struct {
+  char *text;
+  char **at;
+  size_t count;
+} path_list;
+
+static void free_paths(path_list *p) {
+  free(p->at);
+  free(p->text);
+}
+
+/* Reads a path_list; -1 after throwing (`fn` names the call in the message). */
+static int get_paths(napi_env env, napi_value v, const char *fn, path_list *out) {
+  char msg[96];
+  size_t len;
+  *out = (path_list){0};
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+    snprintf(msg, sizeof msg, "%s: paths must be a string", fn);
+    napi_throw_type_error(env, NULL, msg);
+    return -1;
+  }
+  out->text = malloc(len + 1);
+  if (out->text) {
+    napi_get_value_string_utf8(env, v, out->text, len + 1, &len);
+    for (size_t k = 0; k < len; k++) out->count += out->text[k] == 0;
+    out->at = malloc((out->count ? out->count : 1) * sizeof(char *));
+  }
+  if (!out->text || !out->at) {
+    free_paths(out);
+    snprintf(msg, sizeof msg, "%s: out of memory", fn);
+    napi_throw_error(env, NULL, msg);
+    return -1;
+  }
+  for (size_t k = 0, at = 0; k < out->count; k++) {
+    out->at[k] = out->text + at;
+    at += strlen(out->text + at) + 1;
+  }
+  return 0;
+}
+
 /* hashFiles' batch: the files, and where their results go. */
 typedef struct {
   int root;
@@ -868,19 +924,9 @@ static napi_value hash_files(napi_env env, napi_callback_info info) {
   int32_t threads;
   napi_get_value_int32(env, argv[0], &b.root);
   napi_get_value_int32(env, argv[8], &threads);
-  size_t plen;
-  if (napi_get_value_string_utf8(env, argv[1], NULL, 0, &plen) != napi_ok) {
-    napi_throw_type_error(env, NULL, "hashFiles: paths must be a string");
-    return NULL;
-  }
-  char *text = malloc(plen + 1);
-  if (!text) {
-    napi_throw_error(env, NULL, "hashFiles: out of memory");
-    return NULL;
-  }
-  napi_get_value_string_utf8(env, argv[1], text, plen + 1, &plen);
-  size_t count = 0;
-  for (size_t k = 0; k < plen; k++) count += text[k] == 0;
+  path_list paths;
+  if (get_paths(env, argv[1], "hashFiles", &paths)) return NULL;
+  size_t count = paths.count;
   void *expect, *offsets, *contents, *digests, *ok, *errs;
   size_t n_expect, n_offsets, n_contents, n_digests, n_ok, n_errs;
   napi_typedarray_type t;
@@ -893,21 +939,11 @@ static napi_value hash_files(napi_env env, napi_callback_info info) {
   napi_get_typedarray_info(env, argv[6], &t, &n_ok, &ok, &ab, &boff);
   napi_get_typedarray_info(env, argv[7], &t, &n_errs, &errs, &ab, &boff);
   if (n_expect < 3 * count || n_offsets < count || n_digests < 32 * count || n_ok < count || n_errs < count) {
-    free(text);
+    free_paths(&paths);
     napi_throw_range_error(env, NULL, "hashFiles: a result array is shorter than the list of files");
     return NULL;
   }
-  char **paths = malloc((count ? count : 1) * sizeof(char *));
-  if (!paths) {
-    free(text);
-    napi_throw_error(env, NULL, "hashFiles: out of memory");
-    return NULL;
-  }
-  for (size_t k = 0, at = 0; k < count; k++) {
-    paths[k] = text + at;
-    at += strlen(text + at) + 1;
-  }
-  b.paths = paths;
+  b.paths = paths.at;
   b.expect = expect;
   b.offsets = offsets;
   b.contents = contents;
@@ -917,8 +953,7 @@ static napi_value hash_files(napi_env env, napi_callback_info info) {
   b.errs = errs;
   b.count = count;
   run_parallel(count, threads, hash_each, &b);
-  free(paths);
-  free(text);
+  free_paths(&paths);
   return NULL;
 }
 
@@ -936,28 +971,11 @@ static void write_each(void *arg, size_t i) {
   write_batch *b = arg;
   const double *m = b->meta + 4 * i;
   int32_t *r = b->results + 2 * i;
-  int fd = open(b->paths[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    r[0] = errno;
-    r[1] = 1;
-    return;
-  }
-  for (size_t off = 0; off < b->lens[i];) {
-    ssize_t n = write(fd, b->datas[i] + off, b->lens[i] - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      r[0] = n == 0 ? EIO : errno;
-      r[1] = 2;
-      close(fd);
-      return;
-    }
-    off += (size_t)n;
-  }
   const char *failed = NULL;
-  if (finish_fd(fd, (uint32_t)m[0], (uint32_t)m[1], (uint32_t)m[2], (int64_t)m[3], &failed) < 0) {
-    r[0] = errno;
-    r[1] = strcmp(failed, "fchown") == 0 ? 3 : strcmp(failed, "fchmod") == 0 ? 4 : 5;
-  }
+  if (create_file(b->paths[i], b->datas[i], b->lens[i], (uint32_t)m[0], (uint32_t)m[1], (uint32_t)m[2], (int64_t)m[3], &failed) == 0) return;
+  r[0] = errno;
+  r[1] = 1;
+  while (r[1] < 5 && strcmp(FILE_STEPS[r[1] - 1], failed) != 0) r[1]++;
 }
 
 /*
@@ -970,40 +988,27 @@ static void write_each(void *arg, size_t i) {
  */
 static napi_value write_new_files(napi_env env, napi_callback_info info) {
   napi_value argv[5];
-  if (get_args(env, info, 5, argv)) return NULL;
-  size_t plen;
-  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &plen) != napi_ok) {
-    napi_throw_type_error(env, NULL, "writeNewFiles: paths must be a string");
-    return NULL;
-  }
+  path_list paths;
+  if (get_args(env, info, 5, argv) || get_paths(env, argv[0], "writeNewFiles", &paths)) return NULL;
   write_batch b = {0};
-  char *text = malloc(plen + 1);
   uint32_t count;
   napi_get_array_length(env, argv[1], &count);
-  b.paths = malloc((count ? count : 1) * sizeof(char *));
   b.datas = malloc((count ? count : 1) * sizeof(char *));
   b.lens = malloc((count ? count : 1) * sizeof(size_t));
-  if (!text || !b.paths || !b.datas || !b.lens) {
-    free(text);
-    free(b.paths);
-    free(b.datas);
-    free(b.lens);
-    napi_throw_error(env, NULL, "writeNewFiles: out of memory");
-    return NULL;
-  }
-  napi_get_value_string_utf8(env, argv[0], text, plen + 1, &plen);
-  size_t at = 0, n = 0;
-  for (; n < count && at < plen; n++) {
-    b.paths[n] = text + at;
-    at += strlen(text + at) + 1;
-  }
   void *meta, *results;
   size_t n_meta, n_results, boff;
   napi_typedarray_type t;
   napi_value ab;
   napi_get_typedarray_info(env, argv[2], &t, &n_meta, &meta, &ab, &boff);
   napi_get_typedarray_info(env, argv[3], &t, &n_results, &results, &ab, &boff);
-  const char *bad = n != count ? "a path for each data" : n_meta < 4 * count ? "4 numbers of meta for each file" : n_results < 2 * count ? "2 results for each file" : NULL;
+  if (!b.datas || !b.lens) {
+    free_paths(&paths);
+    free(b.datas);
+    free(b.lens);
+    napi_throw_error(env, NULL, "writeNewFiles: out of memory");
+    return NULL;
+  }
+  const char *bad = paths.count != count ? "a path for each data" : n_meta < 4 * count ? "4 numbers of meta for each file" : n_results < 2 * count ? "2 results for each file" : NULL;
   for (uint32_t i = 0; !bad && i < count; i++) {
     napi_value v;
     void *d;
@@ -1012,8 +1017,7 @@ static napi_value write_new_files(napi_env env, napi_callback_info info) {
     b.datas[i] = d;
   }
   if (bad) {
-    free(text);
-    free(b.paths);
+    free_paths(&paths);
     free(b.datas);
     free(b.lens);
     char msg[128];
@@ -1023,13 +1027,13 @@ static napi_value write_new_files(napi_env env, napi_callback_info info) {
   }
   int32_t threads;
   napi_get_value_int32(env, argv[4], &threads);
+  b.paths = paths.at;
   b.meta = meta;
   b.results = results;
   b.count = count;
   memset(results, 0, 2 * count * sizeof(int32_t));
   run_parallel(count, threads, write_each, &b);
-  free(text);
-  free(b.paths);
+  free_paths(&paths);
   free(b.datas);
   free(b.lens);
   return NULL;

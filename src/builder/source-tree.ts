@@ -80,8 +80,8 @@ export class ContextTree implements SourceTree {
   private kept = 0;
   /** Scans' entries in name order, made once each (gone with the scan). */
   private readonly sorted = new WeakMap<DirScan, Array<[string, EntryStat]>>();
-  /** Sorted subdirectory names of scanned directories, to find the ones a walk lists next. */
-  private readonly subdirs = new Map<string, string[]>();
+  /** Scans' subdirectory names in order, to find the ones a walk lists next (gone with the scan). */
+  private readonly subdirs = new WeakMap<DirScan, string[]>();
   /** Small files' contents read for hashing, by relative path, until the layer takes them. */
   private readonly contents = new Map<string, Buffer>();
   private contentBytes = 0;
@@ -144,12 +144,9 @@ export class ContextTree implements SourceTree {
   /** Up to PREFETCH - 1 subdirectories of a scanned directory that sort after `name` and are not scanned yet. */
   private laterSubdirs(parentKey: string, name: string): string[] {
     if (PREFETCH === 1) return [];
-    let sorted = this.subdirs.get(parentKey);
-    if (!sorted) {
-      sorted = [...this.scans.get(parentKey)!.entries].filter(([, st]) => st.isDirectory()).map(([n]) => n).sort();
-      if (this.subdirs.size >= KEPT_SCANS) this.subdirs.clear();
-      this.subdirs.set(parentKey, sorted);
-    }
+    const parent = this.scans.get(parentKey)!;
+    let sorted = this.subdirs.get(parent);
+    if (!sorted) this.subdirs.set(parent, (sorted = this.sortedEntries(parent).flatMap(([n, st]) => (st.isDirectory() ? [n] : []))));
     let lo = 0;
     for (let hi = sorted.length; lo < hi; ) {
       const mid = (lo + hi) >> 1;
@@ -173,13 +170,18 @@ export class ContextTree implements SourceTree {
       return null; // no such directory (or not one): nothing there
     }
   }
+  /** A scan's entries in name order, sorted once per scan: hashing and then planning list every directory. */
+  private sortedEntries(scan: DirScan): ReadonlyArray<readonly [string, EntryStat]> {
+    let sorted = this.sorted.get(scan);
+    if (!sorted) this.sorted.set(scan, (sorted = [...scan.entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
+    return sorted;
+  }
+
   readdir(comps: readonly string[]) {
-    return [...this.scan(comps).entries.keys()].sort();
+    return this.list(comps).map(([name]) => name);
   }
   list(comps: readonly string[]): ReadonlyArray<readonly [string, EntryStat]> {
-    const scan = this.scan(comps);
-    // sorted once per scan: hashing and then planning list every directory
-    return (this.sorted.get(scan) ?? this.sorted.set(scan, [...scan.entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))).get(scan))!;
+    return this.sortedEntries(this.scan(comps));
   }
   readContent(comps: readonly string[], st: EntryStat): Buffer | undefined {
     if (!st.isFile() || st.size > SMALL_FILE) return undefined;
@@ -187,11 +189,16 @@ export class ContextTree implements SourceTree {
     const buf = Buffer.allocUnsafe(st.size);
     // beneath the context through no symlink, and still the file lstat saw, or not at all
     if (!native().readFileInto(dirFd(this.confinedTo), rel, st.dev, st.ino, st.size, buf, 0)) return undefined;
-    if (!this.contents.has(rel) && this.contentBytes + buf.length + BUFFER_COST <= KEPT_CONTENT) {
-      this.contentBytes += buf.length + BUFFER_COST;
-      this.contents.set(rel, buf);
-    }
+    if (this.roomFor(rel, buf.length)) this.keep(rel, buf);
     return buf;
+  }
+  /** Whether a file's content may be kept for the layer, with `pending` bytes already promised. */
+  private roomFor(rel: string, size: number, pending = 0): boolean {
+    return !this.contents.has(rel) && this.contentBytes + pending + size + BUFFER_COST <= KEPT_CONTENT;
+  }
+  private keep(rel: string, content: Buffer): void {
+    this.contentBytes += content.length + BUFFER_COST;
+    this.contents.set(rel, content);
   }
   hashFiles(dir: readonly string[], files: ReadonlyArray<readonly [string, EntryStat]>): Array<string | undefined> {
     const n = files.length;
@@ -203,7 +210,7 @@ export class ContextTree implements SourceTree {
       expect[3 * i] = st.dev;
       expect[3 * i + 1] = st.ino;
       expect[3 * i + 2] = st.size;
-      if (st.size <= SMALL_FILE && !this.contents.has(prefix + name) && this.contentBytes + kept + st.size + BUFFER_COST * (i + 1) <= KEPT_CONTENT) {
+      if (st.size <= SMALL_FILE && this.roomFor(prefix + name, st.size, kept + BUFFER_COST * i)) {
         offsets[i] = kept;
         kept += st.size;
       }
@@ -220,10 +227,7 @@ export class ContextTree implements SourceTree {
         throw Object.assign(new Error(`${code}: cannot read ${path.join(this.dir, prefix + name)}`), { code, errno: errs[i] });
       }
       if (ok[i] !== 1) return undefined;
-      if (offsets[i]! >= 0) {
-        this.contents.set(prefix + name, contents.subarray(offsets[i]!, offsets[i]! + st.size));
-        this.contentBytes += st.size + BUFFER_COST;
-      }
+      if (offsets[i]! >= 0) this.keep(prefix + name, contents.subarray(offsets[i]!, offsets[i]! + st.size));
       return digests.toString('hex', 32 * i, 32 * i + 32);
     });
   }

@@ -153,6 +153,11 @@ function create(parents: ParentDirs, target: string, make: () => void, keepDir =
 
 const EMPTY = Buffer.alloc(0);
 
+/** A regular file whose whole content is in hand, in one native call (what is at `target` removed first). */
+function writeWhole(parents: ParentDirs, target: string, data: Buffer, e: TarReadEntry): void {
+  create(parents, target, () => native().writeNewFile(target, data, e.uid, e.gid, e.mode, e.mtime));
+}
+
 /** A file's body, started: its first chunk read (to tell whether it came whole). */
 interface Body {
   chunks: AsyncIterator<Buffer>;
@@ -172,9 +177,8 @@ async function startBody(e: TarReadEntry): Promise<Body> {
 async function writeFile(parents: ParentDirs, target: string, e: TarReadEntry, body?: Body): Promise<void> {
   const head = body?.head ?? EMPTY;
   try {
-    if (head.length === (body ? e.size : 0)) {
-      create(parents, target, () => native().writeNewFile(target, head, e.uid, e.gid, e.mode, e.mtime));
-    } else {
+    if (head.length === (body ? e.size : 0)) writeWhole(parents, target, head, e);
+    else {
       let fd = -1;
       create(parents, target, () => (fd = openSync(target, CREATE, 0o600)));
       try {
@@ -257,7 +261,7 @@ class FileBatch {
       const step = FAILED_STEP[results[2 * i + 1]!]!;
       try {
         // something there already (an earlier layer entry of the same name): removed, then made alone
-        if (step === 'open' && errno === osConstants.errno.EEXIST) create(this.parents, target, () => native().writeNewFile(target, datas[i]!, e.uid, e.gid, e.mode, e.mtime));
+        if (step === 'open' && errno === osConstants.errno.EEXIST) writeWhole(this.parents, target, datas[i]!, e);
         else {
           const [code, message] = getSystemErrorMap().get(-errno) ?? ['EIO', 'i/o error'];
           throw Object.assign(new Error(`${step} ${target}: ${message}`), { code, errno, syscall: step });

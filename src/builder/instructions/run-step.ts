@@ -14,9 +14,7 @@ import { commitLayerDir, fail, viewOf, type StepContext } from '../step-context.
 import { withFileLock } from '../../store/lock.js';
 import { prepareMounts, type PreparedMounts } from '../run-mounts.js';
 import type { RootfsView } from '../../fs/rootfs-view.js';
-import { buildArgValue } from '../../plan/args.js';
 import { goQuote } from '../../util/go-quote.js';
-import { PROXY_ARGS, type Script } from './run.js';
 
 /** Whether the store's filesystem has (next to) no room left: what makes a step that writes fail. */
 function storeIsFull(root: string): boolean {
@@ -28,9 +26,14 @@ function storeIsFull(root: string): boolean {
   }
 }
 
-/** What run.ts worked out of the instruction: the command line, its heredoc script, the network, the history text. */
-export interface RunCommand extends Script {
+/** What run.ts worked out of the instruction: the command line, its heredoc script, the network, proxies, the history text. */
+export interface RunCommand {
+  argv: string[];
+  /** Host file to bind at /dev/pipes/<name>: a heredoc script with a #! line. */
+  pipe?: { name: string; hostFile: string };
   network: string;
+  /** Proxy settings given with --build-arg, as [name, value]. */
+  proxies: ReadonlyArray<readonly [string, string]>;
   createdBy: string;
 }
 
@@ -57,10 +60,7 @@ async function runPrepared(ctx: StepContext, ins: ExpandedRun, command: RunComma
   let env = [...ctx.state.env];
   if (envGet(env, 'HOME') === undefined) env = envSet(env, 'HOME', user.home);
   // proxy settings given with --build-arg reach RUN without an ARG, and stay out of the history
-  for (const key of PROXY_ARGS) {
-    const value = buildArgValue(ctx.options.buildArgs, key);
-    if (value !== undefined && envGet(env, key) === undefined) env = envSet(env, key, value);
-  }
+  for (const [key, value] of command.proxies) if (envGet(env, key) === undefined) env = envSet(env, key, value);
 
   env = [...env, ...prepared.env];
   const initDir = path.join(ctx.stepDir, 'init');

@@ -8,8 +8,9 @@ import { cachedStep, fail, type StepContext } from '../step-context.js';
 import { mountKeys } from '../run-mounts.js';
 import { buildArgValue } from '../../plan/args.js';
 import { shellOf } from './config.js';
+import type { RunCommand } from './run-step.js';
 
-export const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
+const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
 
 /** BuildKit's history form: `RUN |2 A=1 B=2 /bin/sh -c cmd # buildkit`. */
 function createdBy(ctx: StepContext, argv: string[]): string {
@@ -20,11 +21,7 @@ function createdBy(ctx: StepContext, argv: string[]): string {
   return `RUN ${[...prefix, ...argv].join(' ')} # buildkit`;
 }
 
-export interface Script {
-  argv: string[];
-  /** Host file to bind at /dev/pipes/<name>: a heredoc script with a #! line. */
-  pipe?: { name: string; hostFile: string };
-}
+type Script = Pick<RunCommand, 'argv' | 'pipe'>;
 
 /**
  * The command line a RUN executes. Heredocs: `RUN <<EOF` alone runs the document as the script
@@ -63,7 +60,10 @@ export async function run(ctx: StepContext, ins: ExpandedRun): Promise<void> {
   if (!['none', 'host', 'default'].includes(network)) fail(ctx, `unsupported network mode "${network}" (none, host or default)`);
   const { argv, pipe } = script(ctx, ins);
   const config = ctx.state.config.config;
-  const proxies = PROXY_ARGS.map((k) => [k, buildArgValue(ctx.options.buildArgs, k)]).filter(([, v]) => v !== undefined);
+  const proxies = PROXY_ARGS.flatMap((k) => {
+    const v = buildArgValue(ctx.options.buildArgs, k);
+    return v === undefined ? [] : [[k, v] as const];
+  });
   const material = {
     argv,
     script: pipe ? readFileSync(pipe.hostFile, 'utf8') : undefined,
@@ -77,5 +77,5 @@ export async function run(ctx: StepContext, ins: ExpandedRun): Promise<void> {
     createdBy: createdBy(ctx, argv), // the history text a hit reuses
   };
   // the sandbox's code loads when a step runs: a fully cached build never evaluates it
-  await cachedStep(ctx, material, async () => (await import('./run-step.js')).runStep(ctx, ins, { argv, pipe, network, createdBy: material.createdBy }));
+  await cachedStep(ctx, material, async () => (await import('./run-step.js')).runStep(ctx, ins, { argv, pipe, network, proxies, createdBy: material.createdBy }));
 }
