@@ -16,6 +16,8 @@
  *   --lowers-dir DIR      directory the lowerdir names in --overlay are relative to (short links)
  *   --overlay OPTS        overlay mount options (lowerdir=..,upperdir=..,workdir=..)
  *   --rootfs DIR          where to mount the overlay (becomes the new root)
+ *   --erofs IMG:DIR       mount the EROFS image IMG (a layer not extracted) read-only on DIR before the
+ *                         overlay, both relative to --lowers-dir (repeatable)
  *   --hostname NAME
  *   --bind SRC:DST        bind-mount host file SRC over DST inside the rootfs (repeatable)
  *   --uid N --gid N --groups N,N,...
@@ -81,6 +83,8 @@
 static const char *lowers_dir, *overlay_opts, *rootfs, *hostname = "tsbuild", *cwd = "/";
 static const char *binds[64];
 static int nbinds;
+static const char *erofs_images[512];
+static int nerofs;
 static char *envv[MAX_ITEMS + 1];
 static int nenv;
 static uid_t uid;
@@ -214,7 +218,10 @@ static void parse_args(int argc, char **argv) {
     } else if (strcmp(a, "--netns") == 0) netns_path = v;
     else if (strcmp(a, "--uid") == 0) uid = (uid_t)strtoul(v, NULL, 10);
     else if (strcmp(a, "--gid") == 0) gid = (gid_t)strtoul(v, NULL, 10);
-    else if (strcmp(a, "--bind") == 0) {
+    else if (strcmp(a, "--erofs") == 0) {
+      if (nerofs >= 512) usage("too many --erofs");
+      erofs_images[nerofs++] = v;
+    } else if (strcmp(a, "--bind") == 0) {
       if (nbinds >= 64) usage("too many --bind");
       binds[nbinds++] = v;
     } else if (strcmp(a, "--env") == 0) {
@@ -466,6 +473,14 @@ static void loopback_up(void) {
 static void setup_rootfs(void) {
   mountf(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
   if (lowers_dir && chdir(lowers_dir) < 0) die("chdir %s", lowers_dir);
+  /* layers kept as EROFS images: mounted from the file (no loop device), in this namespace only */
+  for (int i = 0; i < nerofs; i++) {
+    char *spec = strdup(erofs_images[i]), *colon = strrchr(spec, ':');
+    if (!colon) usage("--erofs needs IMG:DIR");
+    *colon = 0;
+    if (mount(spec, colon + 1, "erofs", MS_RDONLY | MS_NODEV | MS_NOSUID, NULL) < 0) die("mount erofs image %s", spec);
+    free(spec);
+  }
   /* nodev: device nodes a step creates in its rootfs cannot open host devices; /dev is our tmpfs */
   if (mount("overlay", rootfs, "overlay", MS_NODEV, overlay_opts) < 0) {
     struct utsname u;

@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import type { Instruction } from '../dockerfile/instructions.js';
 import { DockerfileError, ImageNotFoundError, RegistryError } from '../errors.js';
-import { RootfsView } from '../fs/rootfs-view.js';
+import { RootfsView, type LayerFiles } from '../fs/rootfs-view.js';
+import { canMountImages } from '../overlay/erofs-support.js';
 import { writeLayerTar, type LayerTarResult } from '../layer/diff.js';
 import type { LayerMeta } from '../store/layers.js';
 import type { Digest } from '../util/digest.js';
@@ -112,9 +113,17 @@ export async function viewOfLayers(ctx: StepContext, layers: readonly LayerMeta[
   return new RootfsView(dirs.reverse());
 }
 
-/** The stage's rootfs as its layers make it. */
-export function viewOf(ctx: StepContext): Promise<RootfsView> {
-  return viewOfLayers(ctx, ctx.state.layers);
+/**
+ * The stage's rootfs as its layers make it, for lookups (and for the step's mount): layers not
+ * extracted yet are read from their EROFS images where RUN can mount those (erofs-support.ts).
+ */
+export async function viewOf(ctx: StepContext): Promise<RootfsView> {
+  const layers = ctx.state.layers;
+  await ctx.imported?.materialize(layers);
+  const images = !ctx.options.runtime && canMountImages();
+  const files: LayerFiles[] = [];
+  for (const l of layers) files.push(await ctx.store.layers.files(l.chainId, ctx.stepDir, images));
+  return new RootfsView(files.reverse());
 }
 
 /**

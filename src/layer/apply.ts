@@ -105,6 +105,11 @@ function makeParents(dest: string, host: string, parentAttrs: ParentAttrs | unde
  */
 class ParentDirs {
   private readonly known = new Map<string, string>();
+  /**
+   * Directories' times, set last (writing into a directory changes its mtime). The later entry of
+   * one directory gives its time; a directory removed or replaced gives none.
+   */
+  readonly dirTimes = new Map<string, number>();
 
   constructor(
     private readonly dest: string,
@@ -125,10 +130,12 @@ class ParentDirs {
     return parent;
   }
 
-  /** Removes whatever is at `p`; every resolved parent is forgotten. */
+  /** Removes whatever is at `p`; every resolved parent is forgotten, and the times of what was there. */
   clear(p: string): void {
     clear(p);
     this.known.clear();
+    const below = `${p}${path.sep}`;
+    for (const d of this.dirTimes.keys()) if (d === p || d.startsWith(below)) this.dirTimes.delete(d);
   }
 }
 
@@ -291,7 +298,6 @@ function setXattrs(target: string, e: TarReadEntry): void {
  * be inside `dest`.
  */
 export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: string, parentAttrs?: ParentAttrs): Promise<ApplyResult> {
-  const dirTimes: Array<{ file: string; mtime: number }> = [];
   const parents = new ParentDirs(dest, parentAttrs);
   const batch = new FileBatch(parents);
   let contentSize = 0;
@@ -330,7 +336,7 @@ export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: str
         continue;
       case 'dir':
         create(parents, target, () => mkdirSync(target, { mode: 0o700 }), true);
-        dirTimes.push({ file: target, mtime: e.mtime });
+        parents.dirTimes.set(target, e.mtime);
         break;
       case 'symlink':
         create(parents, target, () => symlinkSync(e.linkname ?? '', target));
@@ -367,7 +373,6 @@ export async function applyLayer(entries: AsyncIterable<TarReadEntry>, dest: str
     if (e.type !== 'dir') lutimesSync(target, e.mtime, e.mtime);
   }
   batch.flush();
-  // Directory times last, deepest first: writing into a directory changes its mtime.
-  for (let i = dirTimes.length - 1; i >= 0; i--) lutimesSync(dirTimes[i]!.file, dirTimes[i]!.mtime, dirTimes[i]!.mtime);
+  for (const [dir, mtime] of parents.dirTimes) lutimesSync(dir, mtime, mtime);
   return { contentSize };
 }

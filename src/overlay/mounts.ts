@@ -1,7 +1,7 @@
 // Every overlay mount: lowerdir lists and option strings, in one place.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { RootfsView } from '../fs/rootfs-view.js';
+import { DirLayer, type RootfsView } from '../fs/rootfs-view.js';
 import type { LayerMeta, LayerStore } from '../store/layers.js';
 import { inUserNamespace } from '../util/user-namespace.js';
 
@@ -40,6 +40,8 @@ function markerOptions(): string {
 export interface StepRootfs extends OverlayMount {
   upper: string;
   work: string;
+  /** Layers kept as EROFS images, to mount before the overlay: IMAGE:DIR, relative to `base`. */
+  images: string[];
 }
 
 /**
@@ -48,13 +50,21 @@ export interface StepRootfs extends OverlayMount {
  * upper dir is a plain diff; index stays off, so layers can be shared by many mounts at once.
  */
 export function stepRootfs(store: LayerStore, layers: readonly LayerMeta[], initDir: string, stepDir: string): StepRootfs {
-  for (const l of layers) store.ensureLink(l);
   const upper = path.join(stepDir, 'upper');
   const work = path.join(stepDir, 'work');
   const rel = (p: string) => path.relative(store.linksDir, p);
-  const lowers = [rel(initDir), ...layers.map((l) => l.link).reverse()];
-  const options = `lowerdir=${lowers.join(':')},upperdir=${rel(upper)},workdir=${rel(work)},index=off,metacopy=off,${markerOptions()}`;
-  return { ...overlay(store.linksDir, options, layers.length), upper, work };
+  const images: string[] = [];
+  const lowers = layers.map((l) => {
+    const image = store.imageMount(l);
+    if (!image) {
+      store.ensureLink(l);
+      return l.link;
+    }
+    images.push(`${rel(image.file)}:${image.link}`);
+    return image.link;
+  });
+  const options = `lowerdir=${[rel(initDir), ...lowers.reverse()].join(':')},upperdir=${rel(upper)},workdir=${rel(work)},index=off,metacopy=off,${markerOptions()}`;
+  return { ...overlay(store.linksDir, options, layers.length), upper, work, images };
 }
 
 /**
@@ -65,7 +75,11 @@ export function stepRootfs(store: LayerStore, layers: readonly LayerMeta[], init
 export function subtreeOverlay(store: LayerStore, view: RootfsView, layers: readonly LayerMeta[], dir: readonly string[], scratch: string): OverlayMount {
   for (const l of layers) store.ensureLink(l);
   const byDir = new Map(layers.map((l) => [store.diffDir(l.chainId), l.link]));
-  const lowers = view.dirLayers(dir).map((d) => path.join(byDir.get(d)!, ...dir));
+  const lowers = view.dirLayers(dir).map((d) => {
+    const link = d instanceof DirLayer ? byDir.get(d.dir) : undefined;
+    if (link === undefined) throw new Error('a subtree overlay is made of extracted layers only');
+    return path.join(link, ...dir);
+  });
   if (lowers.length < 2) {
     mkdirSync(scratch, { recursive: true });
     lowers.push(path.relative(store.linksDir, scratch));

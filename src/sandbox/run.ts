@@ -84,6 +84,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   const rootfs = path.join(spec.stepDir, 'rootfs');
   for (const d of [upper, work, rootfs]) mkdirSync(d, { recursive: true, mode: 0o755 });
   const args = ['--lowers-dir', spec.rootfs.base, '--overlay', spec.rootfs.options, '--rootfs', rootfs, '--hostname', SANDBOX_HOSTNAME];
+  for (const image of spec.rootfs.images) args.push('--erofs', image);
   for (const [inside, host] of Object.entries(spec.binds)) args.push('--bind', `${host}:/${inside}`);
   args.push('--uid', String(spec.user.uid), '--gid', String(spec.user.gid));
   if (spec.user.groups.length > 0) args.push('--groups', spec.user.groups.join(','));

@@ -5,6 +5,8 @@ import { errnoCode, IntegrityError } from '../errors.js';
 import type { ParentAttrs } from '../layer/apply.js';
 import { DigestCounter, hexOf, type Digest } from '../util/digest.js';
 import type { ByteSink } from '../util/sink.js';
+import type { ErofsImage } from '../fs/erofs-reader.js';
+import type { LayerFiles } from '../fs/rootfs-view.js';
 import { readJsonIfAny, tempSibling, writeFileAtomic } from './atomic.js';
 import type { BlobStore } from './blobs.js';
 
@@ -13,14 +15,22 @@ import type { BlobStore } from './blobs.js';
  * records (images, inspect, history) never load tar code.
  */
 const layerCode = async () => {
-  const [{ applyLayer }, { writeLayerTar }, { readTar }, { RootfsView }] = await Promise.all([
+  const [{ applyLayer }, { writeLayerTar }, { readTar }, { RootfsView, DirLayer, ErofsLayer }, { writeErofs, ErofsUnsupported }, { ErofsImage }] = await Promise.all([
     import('../layer/apply.js'),
     import('../layer/diff.js'),
     import('../layer/tar-reader.js'),
     import('../fs/rootfs-view.js'),
+    import('../layer/erofs-writer.js'),
+    import('../fs/erofs-reader.js'),
   ]);
-  return { applyLayer, writeLayerTar, readTar, RootfsView };
+  return { applyLayer, writeLayerTar, readTar, RootfsView, DirLayer, ErofsLayer, writeErofs, ErofsUnsupported, ErofsImage };
 };
+
+/** In a blob-backed layer's directory: its files as an EROFS image, and the empty directory it is mounted on. */
+const IMAGE = 'layer.erofs';
+const IMAGE_MOUNT = 'erofs';
+/** ...or a note that the layer needs extracting (erofs-writer.ts cannot lay it out exactly). */
+const NO_IMAGE = 'no-erofs';
 
 /** In a blob-backed layer's directory once diff/ is extracted: the digest of its files. */
 const EXTRACTED = 'extracted.json';
@@ -48,6 +58,13 @@ export interface LayerMeta {
   clampMtime?: number;
 }
 
+/** The digest of a file's bytes, read as a stream. */
+async function fileDigest(file: string): Promise<Digest> {
+  const counter = new DigestCounter();
+  for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) counter.update(c as Buffer);
+  return counter.digest();
+}
+
 /**
  * Moves a finished directory to its content-addressed name. If the name exists already (another
  * process committed the same content first), ours is dropped; an existing one is never replaced.
@@ -69,6 +86,9 @@ function renameOrDrop(staged: string, target: string): boolean {
  * (l/<16 hex>) so that a mount of 100+ layers fits in the kernel's one page of options.
  */
 export class LayerStore {
+  /** EROFS images opened for reading, by chain ID. */
+  private readonly images = new Map<Digest, ErofsImage>();
+
   constructor(
     readonly dir: string,
     readonly linksDir: string,
@@ -134,6 +154,97 @@ export class LayerStore {
   }
 
   /**
+   * A layer's files for reading and mounting: diff/ when it is there (a RUN layer, or extracted);
+   * else, with `images`, its EROFS image (made from the blob the first time), which a RUN step mounts
+   * read-only instead of extracting the layer; else diff/, extracted now.
+   */
+  async files(chainId: Digest, tmpDir: string, images: boolean): Promise<LayerFiles> {
+    const code = await layerCode();
+    const diff = this.diffDir(chainId);
+    if (!existsSync(diff) && images) {
+      const image = await this.ensureImage(chainId, tmpDir);
+      if (image) return new code.ErofsLayer(image);
+    }
+    return new code.DirLayer(await this.ensureExtracted(chainId, tmpDir));
+  }
+
+  /**
+   * The layer's EROFS image and the short link (l/<link>e, to the empty directory it is mounted on)
+   * when the layer is kept as an image and not extracted; undefined when its diff/ is what to mount.
+   */
+  imageMount(meta: LayerMeta): { file: string; link: string } | undefined {
+    const dir = this.layerDir(meta.chainId);
+    if (existsSync(path.join(dir, 'diff')) || !existsSync(path.join(dir, IMAGE))) return undefined;
+    const link = `${meta.link}e`;
+    const at = path.join(this.linksDir, link);
+    if (!existsSync(at)) {
+      const tmp = tempSibling(at);
+      symlinkSync(path.join('..', path.basename(this.dir), hexOf(meta.chainId), IMAGE_MOUNT), tmp);
+      renameSync(tmp, at);
+    }
+    return { file: path.join(dir, IMAGE), link };
+  }
+
+  /**
+   * Opens the layer's EROFS image, writing it from the blob first if needed (checked against the
+   * blob's digest on the way). Undefined when the layer must be extracted instead.
+   */
+  private async ensureImage(chainId: Digest, tmpDir: string): Promise<ErofsImage | undefined> {
+    const open = this.images.get(chainId);
+    if (open) return open;
+    const { ErofsUnsupported, ErofsImage } = await layerCode();
+    const dir = this.layerDir(chainId);
+    const file = path.join(dir, IMAGE);
+    if (!existsSync(file)) {
+      const meta = this.meta(chainId);
+      if (!meta.blob || existsSync(path.join(dir, NO_IMAGE))) return undefined;
+      let staged: string;
+      try {
+        staged = await this.writeImage(meta, tmpDir);
+      } catch (err) {
+        if (!(err instanceof ErofsUnsupported)) throw err;
+        writeFileAtomic(path.join(dir, NO_IMAGE), `${err.message}\n`, 0o644, false);
+        return undefined;
+      }
+      mkdirSync(path.join(dir, IMAGE_MOUNT), { recursive: true });
+      renameSync(staged, file); // the same bytes whoever writes them: a concurrent rename is harmless
+    }
+    const image = new ErofsImage(file);
+    this.images.set(chainId, image);
+    return image;
+  }
+
+  /** Writes a blob-backed layer's EROFS image into tmpDir from its blob, checked against its digest. */
+  private async writeImage(meta: LayerMeta, tmpDir: string): Promise<string> {
+    const { writeErofs, readTar } = await layerCode();
+    mkdirSync(tmpDir, { recursive: true });
+    const staged = path.join(tmpDir, `image-${hexOf(meta.chainId)}`);
+    rmSync(staged, { force: true });
+    const { chunks, counter } = this.tappedBlob(meta.blob!);
+    try {
+      await writeErofs(readTar(chunks), staged, meta.parent !== undefined);
+      for await (const _ of chunks); // the bytes after the end-of-archive blocks
+      if (counter.digest() !== meta.blob) throw new IntegrityError(`blob ${meta.blob} in the store is corrupt (content does not match its digest)`);
+    } catch (err) {
+      rmSync(staged, { force: true });
+      throw err;
+    }
+    return staged;
+  }
+
+  /** A blob's bytes as a stream, with the digest of what was read. */
+  private tappedBlob(blob: Digest): { chunks: AsyncGenerator<Buffer>; counter: DigestCounter } {
+    const counter = new DigestCounter();
+    const chunks = (async function* (file: string) {
+      for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) {
+        counter.update(c as Buffer);
+        yield c as Buffer;
+      }
+    })(this.blobs.path(blob));
+    return { chunks, counter };
+  }
+
+  /**
    * Makes sure diff/ exists (extracting the blob the first time, checked against its digest), so the
    * layer can be mounted or read. Its parents are extracted first: missing directories take their
    * attributes from them. What the extracted files must hash to is recorded later, by fsck, from a
@@ -157,16 +268,10 @@ export class LayerStore {
     const staged = path.join(tmpDir, `extract-${hexOf(chainId)}`);
     rmSync(staged, { recursive: true, force: true });
     mkdirSync(staged);
-    const counter = new DigestCounter();
-    const tapped = (async function* (file: string) {
-      for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) {
-        counter.update(c as Buffer);
-        yield c as Buffer;
-      }
-    })(this.blobs.path(meta.blob));
+    const { chunks, counter } = this.tappedBlob(meta.blob);
     try {
-      await applyLayer(readTar(tapped), staged, parentAttrs);
-      for await (const _ of tapped); // the bytes after the end-of-archive blocks
+      await applyLayer(readTar(chunks), staged, parentAttrs);
+      for await (const _ of chunks); // the bytes after the end-of-archive blocks
       if (counter.digest() !== meta.blob) throw new IntegrityError(`blob ${meta.blob} in the store is corrupt (content does not match its digest)`);
     } catch (err) {
       rmSync(staged, { recursive: true, force: true });
@@ -202,6 +307,17 @@ export class LayerStore {
   async verifyFiles(chainId: Digest, tmpDir: string): Promise<string | undefined> {
     const { writeLayerTar } = await layerCode();
     const meta = this.meta(chainId);
+    const image = path.join(this.layerDir(chainId), IMAGE);
+    if (meta.blob && existsSync(image)) {
+      // the image is written the same, byte for byte, whenever it is written from the blob
+      const fresh = await this.writeImage(meta, tmpDir);
+      try {
+        const [a, b] = await Promise.all([fresh, image].map((f) => fileDigest(f)));
+        if (a !== b) return `layer ${chainId}: its EROFS image (layer.erofs) no longer matches its blob ${meta.blob}`;
+      } finally {
+        rmSync(fresh, { force: true });
+      }
+    }
     if (!meta.blob) {
       const result = await writeLayerTar(this.diffDir(chainId), undefined, { clampMtime: meta.clampMtime });
       return result.diffId === meta.diffId ? undefined : `layer ${chainId}: its files no longer give diffID ${meta.diffId}`;
@@ -242,7 +358,7 @@ export class LayerStore {
   /** Removes a layer; it is first moved aside, so a crash never leaves half a layer under its name. */
   remove(chainId: Digest, trashDir: string): void {
     const meta = this.has(chainId) ? this.meta(chainId) : undefined;
-    if (meta) rmSync(path.join(this.linksDir, meta.link), { force: true });
+    if (meta) for (const link of [meta.link, `${meta.link}e`]) rmSync(path.join(this.linksDir, link), { force: true });
     const dir = this.layerDir(chainId);
     if (!existsSync(dir)) return;
     mkdirSync(trashDir, { recursive: true });

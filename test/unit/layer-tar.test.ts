@@ -6,11 +6,12 @@ import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { applyLayer } from '../../src/layer/apply.js';
 import { writeLayerTar } from '../../src/layer/diff.js';
-import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarEntry } from '../../src/layer/tar-format.js';
+import type { TarEntry } from '../../src/layer/tar-format.js';
 import { readTar } from '../../src/layer/tar-reader.js';
 import { native } from '../../src/native/index.js';
 import { lacks } from '../helpers/env.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { craftTar, dir, file, type CraftedEntry } from '../helpers/tars.js';
 
 const S_IFCHR = 0o020000;
 const CAP = Buffer.from('0100000200200000000000000000000000000000', 'hex'); // cap_net_bind_service+ep
@@ -117,18 +118,6 @@ describe.skipIf(lacks('root'))('layer tars from overlay upper dirs', () => {
   });
 });
 
-function craftTar(entries: Array<TarEntry & { content?: string }>): Buffer {
-  const parts: Buffer[] = [];
-  for (const e of entries) {
-    const content = Buffer.from(e.content ?? '');
-    parts.push(encodeHeader({ ...e, size: content.length }), content, paddingFor(content.length));
-  }
-  parts.push(END_OF_ARCHIVE);
-  return Buffer.concat(parts);
-}
-
-const file = (p: string, content = 'x'): TarEntry & { content: string } => ({ path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, content });
-
 describe.skipIf(lacks('root'))('layer extraction keeps what GNU tar writes', () => {
 
   it('reads device numbers from GNU-format headers (not whiteouts)', async () => {
@@ -151,8 +140,7 @@ describe.skipIf(lacks('root'))('layer extraction keeps what GNU tar writes', () 
 });
 
 describe.skipIf(lacks('root'))('layer extraction of many files, created together on threads', () => {
-  const dir = (p: string, mode = 0o755): TarEntry => ({ path: p, type: 'dir', mode, uid: 0, gid: 0, size: 0, mtime: 7 });
-  const apply = async (entries: Array<TarEntry & { content?: string }>) => {
+  const apply = async (entries: CraftedEntry[]) => {
     const dest = tempDir('batch-');
     await applyLayer(readTar(Readable.from([craftTar(entries)])), dest);
     return dest;
@@ -175,6 +163,7 @@ describe.skipIf(lacks('root'))('layer extraction of many files, created together
     }
     expect(readFileSync(path.join(dest, 'd1/f1'), 'utf8')).toBe('the later one');
     expect(readFileSync(path.join(dest, 'gone'), 'utf8')).toBe('a file where a directory was');
+    expect(lstatSync(path.join(dest, 'gone')).mtimeMs).toBe(0); // its own time, not the replaced directory's
     expect(lstatSync(path.join(dest, 'd2')).mode & 0o777).toBe(0o500);
     expect(lstatSync(path.join(dest, 'd0')).mode & 0o777).toBe(0o711);
     expect(lstatSync(path.join(dest, 'd0')).mtimeMs).toBe(7000); // directory times last

@@ -1,11 +1,12 @@
 // A RUN step that missed the cache: its mounts, the sandbox (or an OCI runtime), its layer.
-import { statfsSync } from 'node:fs';
+import { rmSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import type { ExpandedRun } from '../expand-instruction.js';
 import { BuildStepError } from '../../errors.js';
 import { envGet, envSet } from '../../image/config.js';
 import { makeInitLayer, MountPointError } from '../../overlay/init-layer.js';
 import { stepRootfs } from '../../overlay/mounts.js';
+import { imageMountFailed } from '../../overlay/erofs-support.js';
 import { haveSlirp, runInSandbox, type SandboxSpec } from '../../sandbox/run.js';
 import { runInRuntime } from '../../sandbox/oci-runtime.js';
 import { hasLimits, StepCgroup } from '../../sandbox/cgroups.js';
@@ -39,14 +40,25 @@ export interface RunCommand {
 
 /** Runs a RUN step that missed the cache: its mounts, the sandbox, and its layer from the upper dir. */
 export async function runStep(ctx: StepContext, ins: ExpandedRun, command: RunCommand): Promise<void> {
-  const view = await viewOf(ctx);
-  const prepared = await prepareMounts(ctx, ins, view);
-  try {
-    await runPrepared(ctx, ins, command, view, prepared);
-  } finally {
-    for (const stop of prepared.cleanup) await stop(); // forwarded ssh agents
+  for (let attempt = 0; ; attempt++) {
+    const view = await viewOf(ctx);
+    const prepared = await prepareMounts(ctx, ins, view);
+    try {
+      await runPrepared(ctx, ins, command, view, prepared);
+      return;
+    } catch (err) {
+      if (!(err instanceof ImageMountError) || attempt > 0) throw err;
+      // this kernel cannot mount the layers' images after all: they are extracted, and the step run again
+      imageMountFailed();
+      for (const d of ['upper', 'work', 'init']) rmSync(path.join(ctx.stepDir, d), { recursive: true, force: true });
+    } finally {
+      for (const stop of prepared.cleanup) await stop(); // forwarded ssh agents
+    }
   }
 }
+
+/** The sandbox could not mount a layer's EROFS image (nothing of the step ran). */
+class ImageMountError extends Error {}
 
 async function runPrepared(ctx: StepContext, ins: ExpandedRun, command: RunCommand, view: RootfsView, prepared: PreparedMounts): Promise<void> {
   const { argv, pipe, network } = command;
@@ -111,6 +123,7 @@ async function runPrepared(ctx: StepContext, ins: ExpandedRun, command: RunComma
     cgroup?.remove();
   }
   ctx.options.signal?.throwIfAborted();
+  if (result.setupError?.startsWith('mount erofs image') && spec.rootfs.images.length > 0) throw new ImageMountError(result.setupError);
   if (result.setupError) {
     const why = result.setupError.startsWith('--mount') ? result.setupError : `could not set up the step: ${result.setupError}`;
     throw new BuildStepError(`RUN ${why}`, { location: ins.location });
