@@ -16,7 +16,7 @@ import {
   SUPERBLOCK_OFFSET,
   XATTR_HEADER_SIZE,
   xattrName,
-} from '../layer/erofs-format.js';
+} from './erofs-format.js';
 
 /** One inode as the image holds it, with the stat fields Node's fs.Stats gives. */
 class ErofsStats {

@@ -23,7 +23,7 @@ import {
   SUPERBLOCK_OFFSET,
   XATTR_HEADER_SIZE,
   xattrKey,
-} from './erofs-format.js';
+} from '../fs/erofs-format.js';
 
 /**
  * A layer this writer leaves to extraction: what only a directory on disk gives exactly (a parent
