@@ -842,37 +842,69 @@ typedef struct {
   unsigned char *ok;      /* 1: hashed; 0: changed, vanished or reached through a symlink; 2: error (errs) */
   int32_t *errs;
   size_t count;
+  /* SHA-256 fetched once: EVP_sha256() makes OpenSSL 3 look the implementation up again on every
+     init, under a lock the threads contend for */
+  const EVP_MD *md;
 } hash_batch;
+
+/* Files a thread hashes at a time, with one digest context and one buffer. */
+#define HASH_CHUNK 64
+
+/*
+ * Opens a file beneath root through no symlink, and checks it is still the regular file planned
+ * (dev, ino, size). Returns the descriptor, or -1 with *ok 0 (changed, gone, or reached through a
+ * symlink) or 2 (an error: *err is its errno).
+ */
+static int open_planned(int root, const char *path, const double *expect, unsigned char *ok, int32_t *err) {
+  struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  int fd = syscall(SYS_openat2, root, path, &how, sizeof how);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ELOOP || errno == EXDEV || errno == ENOTDIR) *ok = 0;
+    else {
+      *ok = 2;
+      *err = errno;
+    }
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0) {
+    *ok = 2;
+    *err = errno;
+    close(fd);
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode) || (double)st.st_dev != expect[0] || (double)st.st_ino != expect[1] || (double)st.st_size != expect[2]) {
+    *ok = 0;
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* Reads exactly `want` bytes of fd into dst; 0, or -1 with errno (a file that shrank: EIO). */
+static int read_exactly(int fd, unsigned char *dst, size_t want) {
+  for (size_t got = 0; got < want;) {
+    ssize_t r = read(fd, dst + got, want - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -1;
+    if (r == 0) {
+      errno = EIO;
+      return -1;
+    }
+    got += (size_t)r;
+  }
+  return 0;
+}
 
 /* Hashes one file of the batch (see hashFiles) with this digest context; buf: a MiB for a file not kept. */
 static void hash_one(hash_batch *b, size_t i, EVP_MD_CTX *ctx, unsigned char *buf, size_t buflen) {
-  struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
-  int fd = syscall(SYS_openat2, b->root, b->paths[i], &how, sizeof how);
-  if (fd < 0) {
-    if (errno == ENOENT || errno == ELOOP || errno == EXDEV || errno == ENOTDIR) b->ok[i] = 0;
-    else {
-      b->ok[i] = 2;
-      b->errs[i] = errno;
-    }
-    return;
-  }
-  struct stat st;
   const double *e = b->expect + 3 * i;
-  if (fstat(fd, &st) < 0) {
-    b->ok[i] = 2;
-    b->errs[i] = errno;
-    close(fd);
-    return;
-  }
-  if (!S_ISREG(st.st_mode) || (double)st.st_dev != e[0] || (double)st.st_ino != e[1] || (double)st.st_size != e[2]) {
-    b->ok[i] = 0;
-    close(fd);
-    return;
-  }
+  int fd = open_planned(b->root, b->paths[i], e, b->ok + i, b->errs + i);
+  if (fd < 0) return;
   size_t want = (size_t)e[2], got = 0;
   double off = b->offsets[i];
   unsigned char *keep = off >= 0 && off + e[2] <= (double)b->contents_len ? b->contents + (size_t)off : NULL;
-  EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+  if (b->digests) EVP_DigestInit_ex(ctx, b->md, NULL);
   while (got < want) {
     unsigned char *dst = keep ? keep + got : buf;
     size_t room = keep ? want - got : (want - got < buflen ? want - got : buflen);
@@ -885,26 +917,30 @@ static void hash_one(hash_batch *b, size_t i, EVP_MD_CTX *ctx, unsigned char *bu
       return;
     }
     if (r == 0) break; /* shrank while read */
-    EVP_DigestUpdate(ctx, dst, (size_t)r);
+    if (b->digests) EVP_DigestUpdate(ctx, dst, (size_t)r);
     got += (size_t)r;
   }
   close(fd);
   unsigned int len = 32;
-  EVP_DigestFinal_ex(ctx, b->digests + 32 * i, &len);
+  if (b->digests) EVP_DigestFinal_ex(ctx, b->digests + 32 * i, &len);
   b->ok[i] = got == want;
 }
 
-static void hash_each(void *arg, size_t i) {
+/* Hashes the chunk-th HASH_CHUNK files of the batch; a MiB buffer only for a file not kept. */
+static void hash_each(void *arg, size_t chunk) {
   hash_batch *b = arg;
-  double off = b->offsets[i];
-  int kept = off >= 0 && off + b->expect[3 * i + 2] <= (double)b->contents_len;
-  size_t buflen = 1 << 20;
-  unsigned char *buf = kept ? NULL : malloc(buflen);
+  size_t buflen = 1 << 20, end = (chunk + 1) * HASH_CHUNK < b->count ? (chunk + 1) * HASH_CHUNK : b->count;
+  unsigned char *buf = NULL;
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if (!ctx || (!kept && !buf)) {
-    b->ok[i] = 2;
-    b->errs[i] = ENOMEM;
-  } else hash_one(b, i, ctx, buf, buflen);
+  for (size_t i = chunk * HASH_CHUNK; i < end; i++) {
+    double off = b->offsets[i];
+    int kept = off >= 0 && off + b->expect[3 * i + 2] <= (double)b->contents_len;
+    if (!kept && !buf) buf = malloc(buflen);
+    if (!ctx || (!kept && !buf)) {
+      b->ok[i] = 2;
+      b->errs[i] = ENOMEM;
+    } else hash_one(b, i, ctx, kept ? NULL : buf, buflen);
+  }
   free(buf);
   EVP_MD_CTX_free(ctx);
 }
@@ -915,7 +951,8 @@ static void hash_each(void *arg, size_t i) {
  * reading them, which is the kernel's work. `paths` (each ended by a NUL) are relative to rootFd,
  * resolved beneath it through no symlink; each must still be the regular file planned (expect:
  * dev, ino, size). A file with offsets[i] >= 0 also leaves its content in `contents` there. Results:
- * digests (32 bytes each), ok (1 hashed, 0 changed or gone, 2 an error: errs[i] is its errno).
+ * digests (32 bytes each; an empty buffer: nothing hashed, the files only read into contents), ok
+ * (1 hashed, 0 changed or gone, 2 an error: errs[i] is its errno).
  */
 static napi_value hash_files(napi_env env, napi_callback_info info) {
   napi_value argv[9];
@@ -938,7 +975,7 @@ static napi_value hash_files(napi_env env, napi_callback_info info) {
   napi_get_buffer_info(env, argv[5], &digests, &n_digests);
   napi_get_typedarray_info(env, argv[6], &t, &n_ok, &ok, &ab, &boff);
   napi_get_typedarray_info(env, argv[7], &t, &n_errs, &errs, &ab, &boff);
-  if (n_expect < 3 * count || n_offsets < count || n_digests < 32 * count || n_ok < count || n_errs < count) {
+  if (n_expect < 3 * count || n_offsets < count || (n_digests > 0 && n_digests < 32 * count) || n_ok < count || n_errs < count) {
     free_paths(&paths);
     napi_throw_range_error(env, NULL, "hashFiles: a result array is shorter than the list of files");
     return NULL;
@@ -948,12 +985,133 @@ static napi_value hash_files(napi_env env, napi_callback_info info) {
   b.offsets = offsets;
   b.contents = contents;
   b.contents_len = n_contents;
-  b.digests = digests;
+  b.digests = n_digests > 0 ? digests : NULL; /* none: the files are only read into contents */
   b.ok = ok;
   b.errs = errs;
   b.count = count;
-  run_parallel(count, threads, hash_each, &b);
+  EVP_MD *fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+  b.md = fetched ? fetched : EVP_sha256();
+  run_parallel((count + HASH_CHUNK - 1) / HASH_CHUNK, threads, hash_each, &b);
+  EVP_MD_free(fetched);
   free_paths(&paths);
+  return NULL;
+}
+
+/* An octal field as node-tar writes it (tar-format.ts octalInto); returns the sum of its bytes. */
+static unsigned octal_field(unsigned char *at, int size, unsigned long long n) {
+  int digits = 1;
+  for (unsigned long long x = n; x >= 8; x /= 8) digits++;
+  int width = digits == size - 1 ? size - 1 : size - 2;
+  unsigned sum = 0;
+  unsigned long long x = n;
+  for (int i = width - 1; i >= 0; i--, x /= 8) {
+    at[i] = (unsigned char)('0' + (x % 8));
+    sum += at[i];
+  }
+  if (width == size - 2) {
+    at[size - 2] = ' ';
+    sum += ' ';
+  }
+  at[size - 1] = 0;
+  return sum;
+}
+
+/* tarFiles' batch. */
+typedef struct {
+  int root;
+  char **paths, **names;
+  const double *meta; /* dev, ino, size, mode, uid, gid, mtime, offset per file */
+  unsigned char *out;
+  size_t out_len;
+  unsigned char *ok;
+  int32_t *errs;
+} tar_batch;
+
+#define TAR_META 8
+
+/* One file's ustar header and content into out at its offset (zeroed by the caller). */
+static void tar_each(void *arg, size_t i) {
+  tar_batch *b = arg;
+  const double *m = b->meta + TAR_META * i;
+  size_t size = (size_t)m[2], off = (size_t)m[7], namelen = strlen(b->names[i]);
+  if (off + 512 + size > b->out_len || namelen >= 100) {
+    b->ok[i] = 2;
+    b->errs[i] = EINVAL;
+    return;
+  }
+  int fd = open_planned(b->root, b->paths[i], m, b->ok + i, b->errs + i);
+  if (fd < 0) return;
+  unsigned char *h = b->out + off;
+  if (read_exactly(fd, h + 512, size) < 0) {
+    b->ok[i] = errno == EIO ? 0 : 2;
+    b->errs[i] = errno;
+    close(fd);
+    return;
+  }
+  close(fd);
+  /* the checksum counts its own field as spaces; every byte not written stays zero */
+  unsigned sum = 8 * ' ';
+  for (size_t k = 0; k < namelen; k++) sum += (h[k] = (unsigned char)b->names[i][k]);
+  sum += octal_field(h + 100, 8, (unsigned long long)m[3] & 07777);
+  sum += octal_field(h + 108, 8, (unsigned long long)m[4]);
+  sum += octal_field(h + 116, 8, (unsigned long long)m[5]);
+  sum += octal_field(h + 124, 12, (unsigned long long)size);
+  sum += octal_field(h + 136, 12, (unsigned long long)m[6]);
+  h[156] = '0';
+  sum += '0';
+  memcpy(h + 257, "ustar\0" "00", 8);
+  for (int k = 257; k < 265; k++) sum += h[k];
+  sum += octal_field(h + 329, 8, 0);
+  sum += octal_field(h + 337, 8, 0);
+  octal_field(h + 148, 8, sum);
+  b->ok[i] = 1;
+}
+
+/*
+ * tarFiles(rootFd, paths, names, meta, out, ok, errs, threads): small regular files as ustar
+ * entries, header and content, on threads: each file (paths: NUL-ended, beneath rootFd through no
+ * symlink, still the file planned: meta's dev, ino, size) goes into `out` (zeroed) at meta's
+ * offset, under its tar name (NUL-ended, under 100 bytes) with meta's mode, uid, gid and mtime,
+ * byte for byte as tar-format.ts encodeUstarInto writes it. ok and errs as hashFiles gives them.
+ */
+static napi_value tar_files(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  if (get_args(env, info, 8, argv)) return NULL;
+  tar_batch b = {0};
+  int32_t threads;
+  napi_get_value_int32(env, argv[0], &b.root);
+  napi_get_value_int32(env, argv[7], &threads);
+  path_list paths, names;
+  if (get_paths(env, argv[1], "tarFiles", &paths)) return NULL;
+  if (get_paths(env, argv[2], "tarFiles", &names)) {
+    free_paths(&paths);
+    return NULL;
+  }
+  void *meta, *out, *ok, *errs;
+  size_t n_meta, n_out, n_ok, n_errs, boff;
+  napi_typedarray_type t;
+  napi_value ab;
+  napi_get_typedarray_info(env, argv[3], &t, &n_meta, &meta, &ab, &boff);
+  napi_get_buffer_info(env, argv[4], &out, &n_out);
+  napi_get_typedarray_info(env, argv[5], &t, &n_ok, &ok, &ab, &boff);
+  napi_get_typedarray_info(env, argv[6], &t, &n_errs, &errs, &ab, &boff);
+  size_t count = paths.count;
+  if (names.count != count || n_meta < TAR_META * count || n_ok < count || n_errs < count) {
+    free_paths(&paths);
+    free_paths(&names);
+    napi_throw_range_error(env, NULL, "tarFiles: the lists of files are not the same length");
+    return NULL;
+  }
+  b.paths = paths.at;
+  b.names = names.at;
+  b.meta = meta;
+  b.out = out;
+  b.out_len = n_out;
+  b.ok = ok;
+  b.errs = errs;
+  run_parallel(count, threads, tar_each, &b);
+  free_paths(&paths);
+  free_paths(&names);
   return NULL;
 }
 
@@ -1100,6 +1258,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"listNames", NULL, list_names, NULL, NULL, NULL, napi_default, NULL},
       {"scanDirs", NULL, scan_dirs, NULL, NULL, NULL, napi_default, NULL},
       {"hashFiles", NULL, hash_files, NULL, NULL, NULL, napi_default, NULL},
+      {"tarFiles", NULL, tar_files, NULL, NULL, NULL, napi_default, NULL},
       {"writeNewFiles", NULL, write_new_files, NULL, NULL, NULL, napi_default, NULL},
       {"makeNetns", NULL, make_netns, NULL, NULL, NULL, napi_default, NULL},
       {"readFileInto", NULL, read_file_into, NULL, NULL, NULL, napi_default, NULL},

@@ -1,4 +1,9 @@
 // A COPY/ADD/WORKDIR layer planned in memory and written as a tar in one pass.
+import { availableParallelism } from 'node:os';
+import { getSystemErrorName } from 'node:util';
+import { TsbuildError } from '../errors.js';
+import { dirFd } from '../fs/dir-fds.js';
+import { native } from '../native/index.js';
 import type { EntryStat } from '../fs/scan-dir.js';
 import { components } from '../fs/resolve.js';
 import type { RootfsView } from '../fs/rootfs-view.js';
@@ -6,6 +11,74 @@ import { TarWriter, type Expected } from '../layer/tar-writer.js';
 import type { ByteSink } from '../util/sink.js';
 import type { LayerTarResult } from '../layer/diff.js';
 import { isSent, SourceError, type SourceTree } from './source-tree.js';
+
+/** Small files of a directory written together as the tar is written: at most this many, or bytes, at once. */
+const RUN_FILE = 64 * 1024;
+const RUN_FILES = 4096;
+const RUN_BYTES = 16 << 20;
+const USTAR_MAX = 0o7777777;
+const TAR_THREADS = Math.max(1, Math.min(4, availableParallelism()));
+const BLOCK = 512;
+
+/** A plan entry the addon can write as one plain ustar entry: a small context file, not hard-linked, no xattrs. */
+function plainSmallFile(child: PlanNode, tarPath: string, mtime: number): boolean {
+  return (
+    child.kind === 'file' &&
+    child.expected?.within !== undefined &&
+    child.inode === undefined &&
+    !child.xattrs &&
+    child.size <= RUN_FILE &&
+    child.uid >= 0 && child.uid <= USTAR_MAX &&
+    child.gid >= 0 && child.gid <= USTAR_MAX &&
+    Number.isInteger(mtime) && mtime >= 0 && mtime < 0o77777777777 &&
+    !tarPath.includes('\0') && Buffer.byteLength(tarPath) < 100
+  );
+}
+
+type RunFile = { node: PlanNode; path: string; mtime: number };
+
+/** The small context files (plainSmallFile, beneath one context) among a directory's sorted entries from `from` on, up to the first other. */
+function smallFileRun(node: PlanNode, names: readonly string[], from: number, prefix: string, clamp: (mtime: number) => number): RunFile[] {
+  const run: RunFile[] = [];
+  const root = node.children!.get(names[from]!)!.expected?.within?.dir;
+  for (let j = from, bytes = 0; j < names.length && run.length < RUN_FILES; j++) {
+    const next = node.children!.get(names[j]!)!;
+    const path = prefix ? `${prefix}/${names[j]}` : names[j]!;
+    const mtime = clamp(next.mtime);
+    if (!plainSmallFile(next, path, mtime) || next.expected!.within!.dir !== root) break;
+    if (run.length > 0 && bytes + next.size > RUN_BYTES) break;
+    bytes += next.size;
+    run.push({ node: next, path, mtime });
+  }
+  return run;
+}
+
+/**
+ * The tar entries of a run of small context files (consecutive in the tar, beneath one context),
+ * header and content, made on the addon's threads: a layer of 100,000 small files is that many
+ * opens, reads and headers. Each file must still be the one planned, as the tar writer checks.
+ */
+function tarRun(root: string, run: readonly RunFile[]): Buffer {
+  const meta = new Float64Array(8 * run.length);
+  let size = 0;
+  for (const [i, { node, mtime }] of run.entries()) {
+    meta.set([node.expected!.dev, node.expected!.ino, node.size, node.mode, node.uid, node.gid, mtime, size], 8 * i);
+    size += BLOCK + Math.ceil(node.size / BLOCK) * BLOCK;
+  }
+  const out = Buffer.alloc(size);
+  const ok = new Uint8Array(run.length);
+  const errs = new Int32Array(run.length);
+  const paths = run.map((f) => `${f.node.expected!.within!.rel}\0`).join('');
+  const names = run.map((f) => `${f.path}\0`).join('');
+  native().tarFiles(dirFd(root), paths, names, meta, out, ok, errs, TAR_THREADS);
+  for (const [i, { node }] of run.entries()) {
+    if (ok[i] === 1) continue;
+    if (ok[i] === 0) throw new TsbuildError(`${node.source} changed while it was being copied`);
+    const code = getSystemErrorName(-errs[i]!);
+    throw Object.assign(new Error(`${code}: cannot read ${node.source}`), { code, errno: errs[i] });
+  }
+  return out;
+}
 
 interface PlanNode {
   kind: 'dir' | 'file' | 'symlink';
@@ -158,11 +231,24 @@ export class LayerPlan {
     let contentSize = 0;
     const linked = new Map<string, string>();
     const tar = new TarWriter(sink);
+    const clamp = (mtime: number) => (this.clampMtime !== undefined && mtime > this.clampMtime ? this.clampMtime : mtime);
     const walk = async (node: PlanNode, prefix: string): Promise<void> => {
-      for (const name of [...node.children!.keys()].sort(sortBytes)) {
+      const names = [...node.children!.keys()].sort(sortBytes);
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i]!;
         const child = node.children!.get(name)!;
         const p = prefix ? `${prefix}/${name}` : name;
-        const mtime = this.clampMtime !== undefined && child.mtime > this.clampMtime ? this.clampMtime : child.mtime;
+        const mtime = clamp(child.mtime);
+        const run = smallFileRun(node, names, i, prefix, clamp);
+        if (run.length > 0) {
+          await tar.bytes(tarRun(child.expected!.within!.dir, run));
+          for (const f of run) {
+            contentSize += f.node.size;
+            f.node.content = undefined;
+          }
+          i += run.length - 1;
+          continue;
+        }
         const base = { path: p, mode: child.mode, uid: child.uid, gid: child.gid, mtime };
         const xattrs = child.xattrs ? { xattrs: child.xattrs } : {};
         if (child.kind === 'dir') {

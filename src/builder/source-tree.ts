@@ -71,6 +71,50 @@ const KEPT_ENTRIES = 200_000;
 /** Directories scanned at once: one per CPU, up to 4. */
 const PREFETCH = Math.max(1, Math.min(4, availableParallelism()));
 
+/** A file to read beneath a context directory: where, what it must still be, and whether to keep its bytes. */
+interface BeneathFile {
+  rel: string;
+  dev: number;
+  ino: number;
+  size: number;
+  keep: boolean;
+}
+
+/**
+ * Reads files beneath `root` (through no symlink, each still the file planned), on threads in the
+ * addon: their SHA-256 with `hash`, their bytes where `keep`. Undefined for a file that changed or
+ * went; an error the kernel gives is thrown, naming the file under `shown`.
+ */
+function readBeneath(root: string, shown: string, files: readonly BeneathFile[], hash: boolean): Array<{ digest?: string; content?: Buffer } | undefined> {
+  const n = files.length;
+  const expect = new Float64Array(3 * n);
+  const offsets = new Float64Array(n).fill(-1);
+  let kept = 0;
+  for (const [i, f] of files.entries()) {
+    expect.set([f.dev, f.ino, f.size], 3 * i);
+    if (f.keep) {
+      offsets[i] = kept;
+      kept += f.size;
+    }
+  }
+  const contents = Buffer.allocUnsafe(kept);
+  const digests = Buffer.allocUnsafe(hash ? 32 * n : 0);
+  const ok = new Uint8Array(n);
+  const errs = new Int32Array(n);
+  native().hashFiles(dirFd(root), files.map((f) => `${f.rel}\0`).join(''), expect, offsets, contents, digests, ok, errs, PREFETCH);
+  return files.map((f, i) => {
+    if (ok[i] === 2) {
+      const code = getSystemErrorName(-errs[i]!);
+      throw Object.assign(new Error(`${code}: cannot read ${path.join(shown, f.rel)}`), { code, errno: errs[i] });
+    }
+    if (ok[i] !== 1) return undefined;
+    return {
+      ...(hash ? { digest: digests.toString('hex', 32 * i, 32 * i + 32) } : {}),
+      ...(offsets[i]! >= 0 ? { content: contents.subarray(offsets[i]!, offsets[i]! + f.size) } : {}),
+    };
+  });
+}
+
 export class ContextTree implements SourceTree {
   readonly name: string;
   readonly strict = true;
@@ -201,34 +245,16 @@ export class ContextTree implements SourceTree {
     this.contents.set(rel, content);
   }
   hashFiles(dir: readonly string[], files: ReadonlyArray<readonly [string, EntryStat]>): Array<string | undefined> {
-    const n = files.length;
     const prefix = dir.length > 0 ? `${dir.join('/')}/` : '';
-    const expect = new Float64Array(3 * n);
-    const offsets = new Float64Array(n).fill(-1);
-    let kept = 0;
-    for (const [i, [name, st]] of files.entries()) {
-      expect[3 * i] = st.dev;
-      expect[3 * i + 1] = st.ino;
-      expect[3 * i + 2] = st.size;
-      if (st.size <= SMALL_FILE && this.roomFor(prefix + name, st.size, kept + BUFFER_COST * i)) {
-        offsets[i] = kept;
-        kept += st.size;
-      }
-    }
-    const contents = Buffer.allocUnsafe(kept);
-    const digests = Buffer.allocUnsafe(32 * n);
-    const ok = new Uint8Array(n);
-    const errs = new Int32Array(n);
-    const paths = files.map(([name]) => `${prefix}${name}\0`).join('');
-    native().hashFiles(dirFd(this.confinedTo), paths, expect, offsets, contents, digests, ok, errs, PREFETCH);
-    return files.map(([name, st], i) => {
-      if (ok[i] === 2) {
-        const code = getSystemErrorName(-errs[i]!);
-        throw Object.assign(new Error(`${code}: cannot read ${path.join(this.dir, prefix + name)}`), { code, errno: errs[i] });
-      }
-      if (ok[i] !== 1) return undefined;
-      if (offsets[i]! >= 0) this.keep(prefix + name, contents.subarray(offsets[i]!, offsets[i]! + st.size));
-      return digests.toString('hex', 32 * i, 32 * i + 32);
+    let pending = 0;
+    const batch = files.map(([name, st], i) => {
+      const keep = st.size <= SMALL_FILE && this.roomFor(prefix + name, st.size, pending + BUFFER_COST * i);
+      if (keep) pending += st.size;
+      return { rel: prefix + name, dev: st.dev, ino: st.ino, size: st.size, keep };
+    });
+    return readBeneath(this.confinedTo, this.dir, batch, true).map((r, i) => {
+      if (r?.content) this.keep(batch[i]!.rel, r.content);
+      return r?.digest;
     });
   }
   takeContent(comps: readonly string[], rel = comps.join('/')): Buffer | undefined {

@@ -37,6 +37,12 @@ interface NativeAddon {
    */
   hashFiles(rootFd: number, paths: string, expect: Float64Array, offsets: Float64Array, contents: Buffer, digests: Buffer, ok: Uint8Array, errs: Int32Array, threads: number): void;
   /**
+   * Small files beneath rootFd as ustar entries (header and content) into `out` (zeroed), on up to
+   * `threads` threads: paths and tar names NUL-ended; meta per file: dev, ino, size, mode, uid, gid,
+   * mtime, offset in out; results as hashFiles gives them (see builder/copy-plan.ts tarRun).
+   */
+  tarFiles(rootFd: number, paths: string, names: string, meta: Float64Array, out: Buffer, ok: Uint8Array, errs: Int32Array, threads: number): void;
+  /**
    * writeNewFile of each file on up to `threads` threads (paths NUL-ended; meta: uid, gid, mode,
    * mtime each); results per file: errno and the step that failed, or 0, 0 (see layer/apply.ts).
    */
