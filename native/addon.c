@@ -904,7 +904,7 @@ static void hash_one(hash_batch *b, size_t i, EVP_MD_CTX *ctx, unsigned char *bu
   size_t want = (size_t)e[2], got = 0;
   double off = b->offsets[i];
   unsigned char *keep = off >= 0 && off + e[2] <= (double)b->contents_len ? b->contents + (size_t)off : NULL;
-  if (b->digests) EVP_DigestInit_ex(ctx, b->md, NULL);
+  EVP_DigestInit_ex(ctx, b->md, NULL);
   while (got < want) {
     unsigned char *dst = keep ? keep + got : buf;
     size_t room = keep ? want - got : (want - got < buflen ? want - got : buflen);
@@ -917,12 +917,12 @@ static void hash_one(hash_batch *b, size_t i, EVP_MD_CTX *ctx, unsigned char *bu
       return;
     }
     if (r == 0) break; /* shrank while read */
-    if (b->digests) EVP_DigestUpdate(ctx, dst, (size_t)r);
+    EVP_DigestUpdate(ctx, dst, (size_t)r);
     got += (size_t)r;
   }
   close(fd);
   unsigned int len = 32;
-  if (b->digests) EVP_DigestFinal_ex(ctx, b->digests + 32 * i, &len);
+  EVP_DigestFinal_ex(ctx, b->digests + 32 * i, &len);
   b->ok[i] = got == want;
 }
 
@@ -951,8 +951,7 @@ static void hash_each(void *arg, size_t chunk) {
  * reading them, which is the kernel's work. `paths` (each ended by a NUL) are relative to rootFd,
  * resolved beneath it through no symlink; each must still be the regular file planned (expect:
  * dev, ino, size). A file with offsets[i] >= 0 also leaves its content in `contents` there. Results:
- * digests (32 bytes each; an empty buffer: nothing hashed, the files only read into contents), ok
- * (1 hashed, 0 changed or gone, 2 an error: errs[i] is its errno).
+ * digests (32 bytes each), ok (1 hashed, 0 changed or gone, 2 an error: errs[i] is its errno).
  */
 static napi_value hash_files(napi_env env, napi_callback_info info) {
   napi_value argv[9];
@@ -975,7 +974,7 @@ static napi_value hash_files(napi_env env, napi_callback_info info) {
   napi_get_buffer_info(env, argv[5], &digests, &n_digests);
   napi_get_typedarray_info(env, argv[6], &t, &n_ok, &ok, &ab, &boff);
   napi_get_typedarray_info(env, argv[7], &t, &n_errs, &errs, &ab, &boff);
-  if (n_expect < 3 * count || n_offsets < count || (n_digests > 0 && n_digests < 32 * count) || n_ok < count || n_errs < count) {
+  if (n_expect < 3 * count || n_offsets < count || n_digests < 32 * count || n_ok < count || n_errs < count) {
     free_paths(&paths);
     napi_throw_range_error(env, NULL, "hashFiles: a result array is shorter than the list of files");
     return NULL;
@@ -985,7 +984,7 @@ static napi_value hash_files(napi_env env, napi_callback_info info) {
   b.offsets = offsets;
   b.contents = contents;
   b.contents_len = n_contents;
-  b.digests = n_digests > 0 ? digests : NULL; /* none: the files are only read into contents */
+  b.digests = digests;
   b.ok = ok;
   b.errs = errs;
   b.count = count;

@@ -81,11 +81,11 @@ interface BeneathFile {
 }
 
 /**
- * Reads files beneath `root` (through no symlink, each still the file planned), on threads in the
- * addon: their SHA-256 with `hash`, their bytes where `keep`. Undefined for a file that changed or
- * went; an error the kernel gives is thrown, naming the file under `shown`.
+ * Hashes files beneath `root` (through no symlink, each still the file planned), on threads in the
+ * addon, keeping their bytes where `keep`. Undefined for a file that changed or went; an error the
+ * kernel gives is thrown, naming the file under `shown`.
  */
-function readBeneath(root: string, shown: string, files: readonly BeneathFile[], hash: boolean): Array<{ digest?: string; content?: Buffer } | undefined> {
+function hashBeneath(root: string, shown: string, files: readonly BeneathFile[]): Array<{ digest: string; content?: Buffer } | undefined> {
   const n = files.length;
   const expect = new Float64Array(3 * n);
   const offsets = new Float64Array(n).fill(-1);
@@ -98,7 +98,7 @@ function readBeneath(root: string, shown: string, files: readonly BeneathFile[],
     }
   }
   const contents = Buffer.allocUnsafe(kept);
-  const digests = Buffer.allocUnsafe(hash ? 32 * n : 0);
+  const digests = Buffer.allocUnsafe(32 * n);
   const ok = new Uint8Array(n);
   const errs = new Int32Array(n);
   native().hashFiles(dirFd(root), files.map((f) => `${f.rel}\0`).join(''), expect, offsets, contents, digests, ok, errs, PREFETCH);
@@ -108,10 +108,8 @@ function readBeneath(root: string, shown: string, files: readonly BeneathFile[],
       throw Object.assign(new Error(`${code}: cannot read ${path.join(shown, f.rel)}`), { code, errno: errs[i] });
     }
     if (ok[i] !== 1) return undefined;
-    return {
-      ...(hash ? { digest: digests.toString('hex', 32 * i, 32 * i + 32) } : {}),
-      ...(offsets[i]! >= 0 ? { content: contents.subarray(offsets[i]!, offsets[i]! + f.size) } : {}),
-    };
+    const digest = digests.toString('hex', 32 * i, 32 * i + 32);
+    return offsets[i]! >= 0 ? { digest, content: contents.subarray(offsets[i]!, offsets[i]! + f.size) } : { digest };
   });
 }
 
@@ -252,7 +250,7 @@ export class ContextTree implements SourceTree {
       if (keep) pending += st.size;
       return { rel: prefix + name, dev: st.dev, ino: st.ino, size: st.size, keep };
     });
-    return readBeneath(this.confinedTo, this.dir, batch, true).map((r, i) => {
+    return hashBeneath(this.confinedTo, this.dir, batch).map((r, i) => {
       if (r?.content) this.keep(batch[i]!.rel, r.content);
       return r?.digest;
     });
