@@ -161,7 +161,14 @@ export async function main(argv: string[]): Promise<number> {
     .description('show the history of an image')
     .argument('<image>')
     .option('--no-trunc', "don't truncate output")
-    .action(async (name: string, flags: { trunc: boolean }) => (await import('./commands/images.js')).historyCommand(openStore(true), name, !flags.trunc, io));
+    .option('--waste', 'per layer: files added, changed and removed, and bytes a later layer throws away; the image\'s wasted space and efficiency (as dive)')
+    .option('--format <format>', 'json: the --waste report as JSON')
+    .action(async (name: string, flags: { trunc: boolean; waste?: boolean; format?: string }) => {
+      const commands = await import('./commands/images.js');
+      if (flags.format !== undefined && (flags.format !== 'json' || !flags.waste)) throw new TsbuildError(`history: --format ${flags.format}: only --format json with --waste is supported`);
+      if (flags.waste) await commands.historyWasteCommand(openStore(true), name, flags.format, !flags.trunc, io);
+      else commands.historyCommand(openStore(true), name, !flags.trunc, io);
+    });
 
   program
     .command('inspect')

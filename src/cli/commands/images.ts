@@ -68,3 +68,38 @@ export function inspectCommand(store: Store, names: string[], io: Io): void {
   });
   io.out(JSON.stringify(out, null, 4));
 }
+
+/**
+ * `history --waste`: per layer its size, the files it adds, changes and removes, and the bytes of
+ * it a later layer deletes or overwrites; the image's biggest files, and its wasted space and
+ * efficiency as dive reports them (store/waste.ts). `--format json` gives the same as JSON.
+ */
+export async function historyWasteCommand(store: Store, name: string, format: string | undefined, noTrunc: boolean, io: Io): Promise<void> {
+  const { imageWaste } = await import('../../store/waste.js');
+  const report = await imageWaste(store, getImage(store, name));
+  if (format === 'json') {
+    io.out(JSON.stringify(report, null, 2));
+    return;
+  }
+  const rows = [['LAYER', 'SIZE', 'ADDED', 'CHANGED', 'REMOVED', 'WASTED', 'CREATED BY']];
+  for (const l of report.layers) {
+    rows.push([String(l.index), humanSize(l.size), String(l.added), String(l.changed), String(l.removed), humanSize(l.wasted), noTrunc ? l.createdBy : ellipsis(l.createdBy, 45)]);
+  }
+  const largest = [['SIZE', 'LAYER', 'PATH'], ...report.largest.map((f) => [humanSize(f.size), String(f.layer), f.path])];
+  const inefficient = [['COUNT', 'SPACE', 'PATH'], ...report.inefficient.slice(0, 10).map((f) => [String(f.count), humanSize(f.size), f.path])];
+  io.out(
+    [
+      table(rows),
+      '',
+      'Largest files:',
+      table(largest),
+      '',
+      'Files in more than one layer (each copy counts, as dive counts them):',
+      report.inefficient.length > 0 ? table(inefficient) : 'none',
+      '',
+      `Total image size: ${humanSize(report.totalSize)}`,
+      `Potential wasted space: ${humanSize(report.wastedBytes)} (${(100 * report.userWastedRatio).toFixed(1)}% of the layers above the first)`,
+      `Image efficiency score: ${(100 * report.efficiency).toFixed(1)} %`,
+    ].join('\n'),
+  );
+}
