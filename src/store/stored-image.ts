@@ -43,10 +43,32 @@ export async function commitImage(store: Store, configBytes: Buffer, tags: reado
   );
   const manifestDigest = store.blobs.putBytes(serializeManifest(manifest));
   const summary = { ...(config.created ? { created: config.created } : {}), size: imageSize(layers), top: layers.at(-1)?.chainId ?? ('' as const) };
-  await store.withLock(() =>
-    store.images.put({ id: configDigest, manifest: manifestDigest, added: new Date().toISOString(), ...(parent && parent !== configDigest ? { parent } : {}), ...summary }, tags.map(normalizeName), opts.repoDigests),
-  );
+  await store.withLock(() => {
+    store.images.put({ id: configDigest, manifest: manifestDigest, added: new Date().toISOString(), ...(parent && parent !== configDigest ? { parent } : {}), ...summary }, tags.map(normalizeName), opts.repoDigests);
+    addSummaries(store);
+  });
   return configDigest;
+}
+
+/**
+ * Gives the records written before images.json kept summaries (created, size, top layer) theirs,
+ * once, so that `images` and `prune` stop reading every such image's config and layers each time.
+ */
+function addSummaries(store: Store): void {
+  const data = store.images.read();
+  const old = Object.values(data.images).filter((r) => r.size === undefined);
+  if (old.length === 0) return;
+  const names = namesByImage(data);
+  for (const record of old) {
+    let img: StoredImage;
+    try {
+      img = readImage(store, record.id, data, names);
+    } catch {
+      continue; // a damaged image: fsck's to report, not this
+    }
+    Object.assign(record, { ...(img.config.created ? { created: img.config.created } : {}), size: imageSize(img.layers), top: img.layers.at(-1)?.chainId ?? '' });
+  }
+  store.images.write(data);
 }
 
 /** Tools reject configs whose layer-making history entries do not match the layers. */
