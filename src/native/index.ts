@@ -1,5 +1,4 @@
 // The native addon and the sandbox helper, found and loaded.
-import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,7 +74,11 @@ function load(): NativeAddon {
   if (!existsSync(file)) {
     throw new Error(`tsbuild's native addon is not built (${file}); run 'npm install' in ${packageRoot}`);
   }
-  return createRequire(import.meta.url)(file) as NativeAddon;
+  // process.dlopen, not require: a cached build loads the addon for its lock only, and require's
+  // resolution of a .node file cost more than loading it
+  const module = { exports: {} as NativeAddon };
+  process.dlopen(module, file);
+  return module.exports;
 }
 
 let addon: NativeAddon | undefined;
