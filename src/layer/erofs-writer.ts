@@ -65,7 +65,9 @@ interface DirLayout {
 
 /** Files up to this size (with their inode) go in the metadata, while this much is kept in memory in all. */
 const INLINE_BUDGET = 64 << 20;
-const MAX_NODES = 4_000_000;
+/** Entries of one layer kept as a tree in memory (~200 bytes each): a bigger layer is extracted, in bounded memory. */
+const MAX_NODES = 500_000;
+const MAX_ID = 0xffffffff;
 const SLAB = 1 << 20;
 
 const enc = (s: string) => Buffer.from(s, 'utf8');
@@ -155,6 +157,7 @@ class Tree {
 
   node(mode: number, uid: number, gid: number, mtime: number): Node {
     if (++this.count > MAX_NODES) throw new ErofsUnsupported(`more than ${MAX_NODES} entries`);
+    if (uid < 0 || uid > MAX_ID || gid < 0 || gid > MAX_ID) throw new ErofsUnsupported(`owner ${uid}:${gid}`);
     return { mode, uid, gid, mtime, size: 0, blkaddr: 0, rdev: 0, nid: -1, links: 0 };
   }
 }
@@ -162,10 +165,13 @@ class Tree {
 function setXattrs(node: Node, e: TarReadEntry): void {
   for (const [name, value] of e.xattrs ?? []) {
     if (isOverlayXattr(name)) continue; // overlayfs's own markers: a layer's tar cannot hide files through them
-    if (!xattrKey(name)) throw new ErofsUnsupported(`xattr ${name}`);
+    const key = xattrKey(name);
+    if (!key || Buffer.byteLength(key[1]) > 255) throw new ErofsUnsupported(`xattr ${name}`);
     if (value.length > 0xffff) throw new ErofsUnsupported(`xattr ${name} of ${value.length} bytes`);
     (node.xattrs ??= new Map()).set(name, value);
   }
+  // an inode and its xattrs stay within one block
+  if (INODE_SIZE + xattrBodySize(node.xattrs) > BLOCK_SIZE) throw new ErofsUnsupported(`"${e.path}": xattrs of more than a block`);
 }
 
 async function readBody(e: TarReadEntry): Promise<Buffer[]> {
@@ -179,6 +185,7 @@ async function addEntry(tree: Tree, image: ImageFile, tails: Tails, e: TarReadEn
   const comps = components(e.path);
   if (comps === null) return; // the root itself
   const base = comps.at(-1)!;
+  if (Buffer.byteLength(base) > 255) throw new ErofsUnsupported(`"${e.path}": a name longer than 255 bytes`);
   const parent = tree.dirAt(comps.slice(0, -1), e.path);
   const children = parent.children!;
   if (base === OPAQUE_MARKER) {
@@ -194,7 +201,7 @@ async function addEntry(tree: Tree, image: ImageFile, tails: Tails, e: TarReadEn
   let node: Node;
   switch (e.type) {
     case 'file': {
-      node = tree.node(S_IFREG | e.mode, e.uid, e.gid, e.mtime);
+      node = tree.node(S_IFREG | (e.mode & 0o7777), e.uid, e.gid, e.mtime);
       setXattrs(node, e);
       node.size = e.size;
       const room = BLOCK_SIZE - INODE_SIZE - xattrBodySize(node.xattrs);
@@ -219,7 +226,7 @@ async function addEntry(tree: Tree, image: ImageFile, tails: Tails, e: TarReadEn
         node.children = new Map();
         children.set(base, node);
       }
-      node.mode = S_IFDIR | e.mode;
+      node.mode = S_IFDIR | (e.mode & 0o7777);
       node.uid = e.uid;
       node.gid = e.gid;
       node.mtime = e.mtime;
@@ -254,8 +261,10 @@ async function addEntry(tree: Tree, image: ImageFile, tails: Tails, e: TarReadEn
     case 'block':
     case 'fifo': {
       const kind = e.type === 'char' ? S_IFCHR : e.type === 'block' ? S_IFBLK : 0o010000;
-      node = tree.node(kind | e.mode, e.uid, e.gid, e.mtime);
-      if (kind !== 0o010000) node.rdev = encodeDev(e.devmajor ?? 0, e.devminor ?? 0);
+      node = tree.node(kind | (e.mode & 0o7777), e.uid, e.gid, e.mtime);
+      const [major, minor] = [e.devmajor ?? 0, e.devminor ?? 0];
+      if (major > 0xfff || minor > 0xfffff) throw new ErofsUnsupported(`"${e.path}": device ${major}:${minor}`);
+      if (kind !== 0o010000) node.rdev = encodeDev(major, minor);
       setXattrs(node, e);
       children.set(base, node);
       return;

@@ -203,6 +203,9 @@ describe.skipIf(lacks('root'))('layers as EROFS images', () => {
       [dir('real'), entry('via', 'symlink', { linkname: 'real' }), file('via/f', 'through a symlinked parent')],
       [{ ...file('odd', 'x'), xattrs: new Map([['com.example.attr', Buffer.from('1')]]) }],
       [dir('d'), entry('l', 'hardlink', { linkname: 'd' })],
+      [{ ...file('big-owner', 'x'), uid: 2 ** 33 }],
+      [{ ...file('many-xattrs', 'x'), xattrs: new Map([['user.a', Buffer.alloc(3000)], ['user.b', Buffer.alloc(2000)]]) }],
+      [entry('dev/odd', 'char', { devmajor: 5000, devminor: 1 })],
     ];
     for (const entries of cases) await expect(imageOf(craftTar(entries))).rejects.toThrow(ErofsUnsupported);
     // over layers below, a directory the tar does not list takes their attributes: extraction knows them
