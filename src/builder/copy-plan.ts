@@ -1,24 +1,20 @@
 // A COPY/ADD/WORKDIR layer planned in memory and written as a tar in one pass.
-import { availableParallelism } from 'node:os';
-import { getSystemErrorName } from 'node:util';
 import { TsbuildError } from '../errors.js';
 import { dirFd } from '../fs/dir-fds.js';
-import { native } from '../native/index.js';
+import { ADDON_THREADS, native } from '../native/index.js';
 import type { EntryStat } from '../fs/scan-dir.js';
 import { components } from '../fs/resolve.js';
 import type { RootfsView } from '../fs/rootfs-view.js';
 import { TarWriter, type Expected } from '../layer/tar-writer.js';
 import type { ByteSink } from '../util/sink.js';
 import type { LayerTarResult } from '../layer/diff.js';
-import { isSent, SourceError, type SourceTree } from './source-tree.js';
+import { BLOCK, USTAR_MAX_NUMBER, USTAR_MAX_SIZE } from '../layer/tar-format.js';
+import { cannotRead, isSent, SourceError, type SourceTree } from './source-tree.js';
 
 /** Small files of a directory written together as the tar is written: at most this many, or bytes, at once. */
 const RUN_FILE = 64 * 1024;
 const RUN_FILES = 4096;
 const RUN_BYTES = 16 << 20;
-const USTAR_MAX = 0o7777777;
-const TAR_THREADS = Math.max(1, Math.min(4, availableParallelism()));
-const BLOCK = 512;
 
 /** A plan entry the addon can write as one plain ustar entry: a small context file, not hard-linked, no xattrs. */
 function plainSmallFile(child: PlanNode, tarPath: string, mtime: number): boolean {
@@ -28,9 +24,9 @@ function plainSmallFile(child: PlanNode, tarPath: string, mtime: number): boolea
     child.inode === undefined &&
     !child.xattrs &&
     child.size <= RUN_FILE &&
-    child.uid >= 0 && child.uid <= USTAR_MAX &&
-    child.gid >= 0 && child.gid <= USTAR_MAX &&
-    Number.isInteger(mtime) && mtime >= 0 && mtime < 0o77777777777 &&
+    child.uid >= 0 && child.uid <= USTAR_MAX_NUMBER &&
+    child.gid >= 0 && child.gid <= USTAR_MAX_NUMBER &&
+    Number.isInteger(mtime) && mtime >= 0 && mtime <= USTAR_MAX_SIZE &&
     !tarPath.includes('\0') && Buffer.byteLength(tarPath) < 100
   );
 }
@@ -70,12 +66,11 @@ function tarRun(root: string, run: readonly RunFile[]): Buffer {
   const errs = new Int32Array(run.length);
   const paths = run.map((f) => `${f.node.expected!.within!.rel}\0`).join('');
   const names = run.map((f) => `${f.path}\0`).join('');
-  native().tarFiles(dirFd(root), paths, names, meta, out, ok, errs, TAR_THREADS);
+  native().tarFiles(dirFd(root), paths, names, meta, out, ok, errs, ADDON_THREADS);
   for (const [i, { node }] of run.entries()) {
     if (ok[i] === 1) continue;
     if (ok[i] === 0) throw new TsbuildError(`${node.source} changed while it was being copied`);
-    const code = getSystemErrorName(-errs[i]!);
-    throw Object.assign(new Error(`${code}: cannot read ${node.source}`), { code, errno: errs[i] });
+    throw cannotRead(errs[i]!, node.source!);
   }
   return out;
 }

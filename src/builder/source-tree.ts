@@ -1,6 +1,5 @@
 // Where COPY reads: the build context (after .dockerignore) or another stage's or image's rootfs.
 import { readlinkSync, realpathSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import path from 'node:path';
 import type { IgnoreMatcher } from '../dockerfile/dockerignore.js';
@@ -10,7 +9,7 @@ import type { RootfsView } from '../fs/rootfs-view.js';
 import { lstatOrNull } from '../fs/lstat.js';
 import { scanDirs, type DirScan, type EntryStat } from '../fs/scan-dir.js';
 import { dirFd } from '../fs/dir-fds.js';
-import { native } from '../native/index.js';
+import { ADDON_THREADS, native } from '../native/index.js';
 
 import { xattrsOf } from '../layer/diff.js';
 
@@ -68,8 +67,14 @@ const BUFFER_COST = 256;
  */
 const KEPT_SCANS = 256;
 const KEPT_ENTRIES = 200_000;
-/** Directories scanned at once: one per CPU, up to 4. */
-const PREFETCH = Math.max(1, Math.min(4, availableParallelism()));
+/** Directories scanned at once: as many as the addon's threads. */
+const PREFETCH = ADDON_THREADS;
+
+/** The error for an errno a batch read of the addon gave for a file (hashFiles, tarFiles). */
+export function cannotRead(errno: number, file: string): Error {
+  const code = getSystemErrorName(-errno);
+  return Object.assign(new Error(`${code}: cannot read ${file}`), { code, errno });
+}
 
 /** A file to read beneath a context directory: where, what it must still be, and whether to keep its bytes. */
 interface BeneathFile {
@@ -103,10 +108,7 @@ function hashBeneath(root: string, shown: string, files: readonly BeneathFile[])
   const errs = new Int32Array(n);
   native().hashFiles(dirFd(root), files.map((f) => `${f.rel}\0`).join(''), expect, offsets, contents, digests, ok, errs, PREFETCH);
   return files.map((f, i) => {
-    if (ok[i] === 2) {
-      const code = getSystemErrorName(-errs[i]!);
-      throw Object.assign(new Error(`${code}: cannot read ${path.join(shown, f.rel)}`), { code, errno: errs[i] });
-    }
+    if (ok[i] === 2) throw cannotRead(errs[i]!, path.join(shown, f.rel));
     if (ok[i] !== 1) return undefined;
     const digest = digests.toString('hex', 32 * i, 32 * i + 32);
     return offsets[i]! >= 0 ? { digest, content: contents.subarray(offsets[i]!, offsets[i]! + f.size) } : { digest };

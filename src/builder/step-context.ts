@@ -105,25 +105,25 @@ export function fail(ctx: StepContext, message: string, cause?: unknown): never 
   throw new DockerfileError(message, { location: ctx.ins.location, cause });
 }
 
-/** A rootfs as layers make it (no mount needed); extracts layers not extracted yet. */
-export async function viewOfLayers(ctx: StepContext, layers: readonly LayerMeta[]): Promise<RootfsView> {
+/** A rootfs as layers make it (no mount needed), each layer extracted, or (with `images`) read from its EROFS image. */
+async function viewOver(ctx: StepContext, layers: readonly LayerMeta[], images: boolean): Promise<RootfsView> {
   await ctx.imported?.materialize(layers);
-  const dirs: string[] = [];
-  for (const l of layers) dirs.push(await ctx.store.layers.ensureExtracted(l.chainId, ctx.stepDir));
-  return new RootfsView(dirs.reverse());
+  const files: LayerFiles[] = [];
+  for (const l of layers) files.push(await ctx.store.layers.files(l.chainId, ctx.stepDir, images));
+  return new RootfsView(files.reverse());
+}
+
+/** A rootfs as layers make it (no mount needed), read from their directories: extracts layers not extracted yet. */
+export function viewOfLayers(ctx: StepContext, layers: readonly LayerMeta[]): Promise<RootfsView> {
+  return viewOver(ctx, layers, false);
 }
 
 /**
  * The stage's rootfs as its layers make it, for lookups (and for the step's mount): layers not
  * extracted yet are read from their EROFS images where RUN can mount those (erofs-support.ts).
  */
-export async function viewOf(ctx: StepContext): Promise<RootfsView> {
-  const layers = ctx.state.layers;
-  await ctx.imported?.materialize(layers);
-  const images = !ctx.options.runtime && canMountImages();
-  const files: LayerFiles[] = [];
-  for (const l of layers) files.push(await ctx.store.layers.files(l.chainId, ctx.stepDir, images));
-  return new RootfsView(files.reverse());
+export function viewOf(ctx: StepContext): Promise<RootfsView> {
+  return viewOver(ctx, ctx.state.layers, !ctx.options.runtime && canMountImages());
 }
 
 /**

@@ -13,13 +13,13 @@ import {
   writeSync,
   constants,
 } from 'node:fs';
-import { availableParallelism, constants as osConstants } from 'node:os';
+import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import { errnoCode, IntegrityError, UsageError } from '../errors.js';
 import { inUserNamespace, mappedIds } from '../util/user-namespace.js';
 import { isWithin, resolveInRoot } from '../fs/resolve.js';
-import { native } from '../native/index.js';
+import { ADDON_THREADS, native } from '../native/index.js';
 import type { TarReadEntry } from './tar-reader.js';
 import { isOverlayXattr, OPAQUE_MARKER, overlayOpaqueXattr, WHITEOUT_PREFIX } from '../fs/whiteout.js';
 import { lstatOrNull } from '../fs/lstat.js';
@@ -211,7 +211,6 @@ async function writeFile(parents: ParentDirs, target: string, e: TarReadEntry, b
 /** Small files gathered to be created together, at most this many or this many bytes at once. */
 const BATCH_FILES = 1024;
 const BATCH_BYTES = 16 << 20;
-const BATCH_THREADS = Math.max(1, Math.min(4, availableParallelism()));
 const FAILED_STEP = ['', 'open', 'write', 'fchown', 'fchmod', 'futimens'];
 
 /**
@@ -260,7 +259,7 @@ class FileBatch {
     const meta = new Float64Array(4 * entries.length);
     for (const [i, e] of entries.entries()) meta.set([e.uid, e.gid, e.mode, e.mtime], 4 * i);
     const results = new Int32Array(2 * entries.length);
-    native().writeNewFiles(`${targets.join('\0')}\0`, datas, meta, results, BATCH_THREADS);
+    native().writeNewFiles(`${targets.join('\0')}\0`, datas, meta, results, ADDON_THREADS);
     for (const [i, e] of entries.entries()) {
       const errno = results[2 * i]!;
       if (errno === 0) continue;

@@ -54,8 +54,8 @@ function paxRecord(key: string, value: Buffer): Buffer {
   return Buffer.concat([Buffer.from(String(len)), body]);
 }
 
-const USTAR_MAX_NUMBER = 0o7777777; // 8-byte octal fields (uid, gid, mode, devs)
-const USTAR_MAX_SIZE = 0o77777777777; // 12-byte octal field
+export const USTAR_MAX_NUMBER = 0o7777777; // 8-byte octal fields (uid, gid, mode, devs)
+export const USTAR_MAX_SIZE = 0o77777777777; // 12-byte octal field
 
 /**
  * Encodes the header blocks for an entry: a PAX extended header first when ustar cannot hold a

@@ -1,5 +1,6 @@
 // The native addon and the sandbox helper, found and loaded.
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -80,6 +81,12 @@ function load(): NativeAddon {
   process.dlopen(module, file);
   return module.exports;
 }
+
+/**
+ * Threads the addon's batch calls (scanDirs, hashFiles, tarFiles, writeNewFiles) use: one per CPU,
+ * up to 4, for work that is mostly the kernel's per file.
+ */
+export const ADDON_THREADS = Math.max(1, Math.min(4, availableParallelism()));
 
 let addon: NativeAddon | undefined;
 

@@ -47,14 +47,19 @@ export class BlobStore {
     return JSON.parse(this.readBytes(digest).toString()) as T;
   }
 
-  /** Streams a blob into a sink, failing (after the last byte) if it does not match its digest. */
-  async copyTo(digest: Digest, sink: ByteSink): Promise<void> {
+  /** A blob's bytes, failing (after the last byte) if they do not match its digest. */
+  async *stream(digest: Digest): AsyncGenerator<Buffer> {
     const counter = new DigestCounter();
     for await (const chunk of createReadStream(this.path(digest), { highWaterMark: 1 << 20 })) {
       counter.update(chunk as Buffer);
-      await put(sink, chunk as Buffer);
+      yield chunk as Buffer;
     }
     if (counter.digest() !== digest) throw new IntegrityError(`blob ${digest} in the store is corrupt (content does not match its digest)`);
+  }
+
+  /** Streams a blob into a sink, failing (after the last byte) if it does not match its digest. */
+  async copyTo(digest: Digest, sink: ByteSink): Promise<void> {
+    for await (const chunk of this.stream(digest)) await put(sink, chunk);
   }
 
   remove(digest: Digest): void {

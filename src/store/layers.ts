@@ -161,7 +161,7 @@ export class LayerStore {
   async files(chainId: Digest, tmpDir: string, images: boolean): Promise<LayerFiles> {
     const code = await layerCode();
     const diff = this.diffDir(chainId);
-    if (!existsSync(diff) && images) {
+    if (images && !existsSync(diff)) {
       const image = await this.ensureImage(chainId, tmpDir);
       if (image) return new code.ErofsLayer(image);
     }
@@ -220,28 +220,15 @@ export class LayerStore {
     mkdirSync(tmpDir, { recursive: true });
     const staged = path.join(tmpDir, `image-${hexOf(meta.chainId)}`);
     rmSync(staged, { force: true });
-    const { chunks, counter } = this.tappedBlob(meta.blob!);
+    const chunks = this.blobs.stream(meta.blob!);
     try {
       await writeErofs(readTar(chunks), staged, meta.parent !== undefined);
-      for await (const _ of chunks); // the bytes after the end-of-archive blocks
-      if (counter.digest() !== meta.blob) throw new IntegrityError(`blob ${meta.blob} in the store is corrupt (content does not match its digest)`);
+      for await (const _ of chunks); // the bytes after the end-of-archive blocks, and the digest check
     } catch (err) {
       rmSync(staged, { force: true });
       throw err;
     }
     return staged;
-  }
-
-  /** A blob's bytes as a stream, with the digest of what was read. */
-  private tappedBlob(blob: Digest): { chunks: AsyncGenerator<Buffer>; counter: DigestCounter } {
-    const counter = new DigestCounter();
-    const chunks = (async function* (file: string) {
-      for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) {
-        counter.update(c as Buffer);
-        yield c as Buffer;
-      }
-    })(this.blobs.path(blob));
-    return { chunks, counter };
   }
 
   /**
@@ -268,11 +255,10 @@ export class LayerStore {
     const staged = path.join(tmpDir, `extract-${hexOf(chainId)}`);
     rmSync(staged, { recursive: true, force: true });
     mkdirSync(staged);
-    const { chunks, counter } = this.tappedBlob(meta.blob);
+    const chunks = this.blobs.stream(meta.blob);
     try {
       await applyLayer(readTar(chunks), staged, parentAttrs);
-      for await (const _ of chunks); // the bytes after the end-of-archive blocks
-      if (counter.digest() !== meta.blob) throw new IntegrityError(`blob ${meta.blob} in the store is corrupt (content does not match its digest)`);
+      for await (const _ of chunks); // the bytes after the end-of-archive blocks, and the digest check
     } catch (err) {
       rmSync(staged, { recursive: true, force: true });
       throw err;
