@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -830,6 +831,17 @@ static int get_paths(napi_env env, napi_value v, const char *fn, path_list *out)
   return 0;
 }
 
+/* SHA-256, fetched once per process (on the main thread) and kept: EVP_sha256() makes OpenSSL 3
+   look the implementation up again on every init, under a lock threads contend for. */
+static const EVP_MD *sha256_md(void) {
+  static const EVP_MD *md;
+  if (!md) {
+    EVP_MD *fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+    md = fetched ? fetched : EVP_sha256();
+  }
+  return md;
+}
+
 /* hashFiles' batch: the files, and where their results go. */
 typedef struct {
   int root;
@@ -842,9 +854,7 @@ typedef struct {
   unsigned char *ok;      /* 1: hashed; 0: changed, vanished or reached through a symlink; 2: error (errs) */
   int32_t *errs;
   size_t count;
-  /* SHA-256 fetched once: EVP_sha256() makes OpenSSL 3 look the implementation up again on every
-     init, under a lock the threads contend for */
-  const EVP_MD *md;
+  const EVP_MD *md; /* sha256_md() */
 } hash_batch;
 
 /* Files a thread hashes at a time, with one digest context and one buffer. */
@@ -988,12 +998,72 @@ static napi_value hash_files(napi_env env, napi_callback_info info) {
   b.ok = ok;
   b.errs = errs;
   b.count = count;
-  EVP_MD *fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
-  b.md = fetched ? fetched : EVP_sha256();
+  b.md = sha256_md();
   run_parallel((count + HASH_CHUNK - 1) / HASH_CHUNK, threads, hash_each, &b);
-  EVP_MD_free(fetched);
   free_paths(&paths);
   return NULL;
+}
+
+/*
+ * sha256(data): the lowercase hex sha256 of a Buffer, or of a string's UTF-8. For the short texts
+ * a build hashes at its start (cache keys, records), so that a cached build need not load
+ * node:crypto (~3 ms of its start).
+ */
+static napi_value sha256_hex(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  bool is_buffer;
+  napi_is_buffer(env, argv[0], &is_buffer);
+  void *data;
+  size_t len;
+  char *text = NULL;
+  if (is_buffer) napi_get_buffer_info(env, argv[0], &data, &len);
+  else {
+    if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) {
+      napi_throw_type_error(env, NULL, "sha256: a Buffer or a string");
+      return NULL;
+    }
+    text = malloc(len + 1);
+    if (!text) return throw_errno(env, "malloc", "sha256");
+    napi_get_value_string_utf8(env, argv[0], text, len + 1, &len);
+    data = text;
+  }
+  unsigned char digest[32];
+  unsigned int n = 32;
+  int ok = EVP_Digest(data, len, digest, &n, sha256_md(), NULL);
+  free(text);
+  if (!ok) {
+    napi_throw_error(env, NULL, "sha256: OpenSSL failed");
+    return NULL;
+  }
+  static const char HEX[] = "0123456789abcdef";
+  char hex[64];
+  for (int i = 0; i < 32; i++) hex[2 * i] = HEX[digest[i] >> 4], hex[2 * i + 1] = HEX[digest[i] & 15];
+  napi_value result;
+  napi_create_string_latin1(env, hex, 64, &result);
+  return result;
+}
+
+/* randomHex(bytes): `bytes` (at most 64) random bytes from getrandom(2), as hex. */
+static napi_value random_hex(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  uint32_t want;
+  napi_get_value_uint32(env, argv[0], &want);
+  if (want > 64) want = 64;
+  unsigned char bytes[64];
+  for (size_t got = 0; got < want;) {
+    ssize_t r = getrandom(bytes + got, want - got, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return throw_errno(env, "getrandom", "randomHex");
+    got += (size_t)r;
+  }
+  static const char HEX[] = "0123456789abcdef";
+  char hex[128];
+  for (uint32_t i = 0; i < want; i++) hex[2 * i] = HEX[bytes[i] >> 4], hex[2 * i + 1] = HEX[bytes[i] & 15];
+  napi_value result;
+  napi_create_string_latin1(env, hex, 2 * want, &result);
+  return result;
 }
 
 /* An octal field as node-tar writes it (tar-format.ts octalInto); returns the sum of its bytes. */
@@ -1264,6 +1334,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"pipe", NULL, make_pipe, NULL, NULL, NULL, napi_default, NULL},
       {"spawn", NULL, do_spawn, NULL, NULL, NULL, napi_default, NULL},
       {"reap", NULL, reap, NULL, NULL, NULL, napi_default, NULL},
+      {"sha256", NULL, sha256_hex, NULL, NULL, NULL, napi_default, NULL},
+      {"randomHex", NULL, random_hex, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -44,6 +44,14 @@ await build({
   const copying = '__toCommonJS=mod=>__copyProps(__defProp({},"__esModule",{value:!0}),mod);';
   if (!text.includes(copying)) throw new Error(`${file}: esbuild's __toCommonJS has changed; update scripts/bundle.js`);
   const cached = '__toCommonJS=(seen=>mod=>{let cjs=seen.get(mod);return cjs||seen.set(mod,cjs=__copyProps(__defProp({},"__esModule",{value:!0}),mod)),cjs})(new WeakMap);';
-  await writeFile(file, text.replace(copying, cached), 'latin1');
+  // likewise __toESM, which wraps a CommonJS module (node:path from 49 modules) afresh at each import
+  const wrapping = '__toESM=(mod,isNodeMode,target)=>(target=';
+  if (!text.includes(wrapping)) throw new Error(`${file}: esbuild's __toESM has changed; update scripts/bundle.js`);
+  const once = '__toESM=((seen,wrap)=>(mod,isNodeMode)=>{if(mod==null||typeof mod!="object"&&typeof mod!="function")return wrap(mod,isNodeMode);let byMode=seen.get(mod);byMode||seen.set(mod,byMode=[]);let k=isNodeMode?1:0;return byMode[k]||(byMode[k]=wrap(mod,isNodeMode))})(new WeakMap,(mod,isNodeMode,target)=>(target=';
+  const at = text.indexOf(wrapping);
+  const end = text.indexOf(',__toCommonJS=', at);
+  if (end < 0) throw new Error(`${file}: esbuild's __toESM is no longer followed by __toCommonJS; update scripts/bundle.js`);
+  const wrapped = `${text.slice(0, at)}${once}${text.slice(at + wrapping.length, end)})${text.slice(end)}`;
+  await writeFile(file, wrapped.replace(copying, cached), 'latin1');
 }
 await import('./code-cache.js');

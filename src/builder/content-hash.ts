@@ -1,7 +1,7 @@
 // The digest of COPY's sources that its cache key carries.
-import { createHash } from 'node:crypto';
 import type { EntryStat } from '../fs/scan-dir.js';
 import type { StatCache } from '../store/stat-cache.js';
+import { createSha256 } from '../util/digest.js';
 import { ContextTree, isSent, type SourceEntry, type SourceTree } from './source-tree.js';
 
 /** Lines are hashed in batches this big: 100,000 files make 100,000 lines. */
@@ -13,7 +13,7 @@ const BATCH = 64 * 1024;
  * files' owners, which COPY replaces.
  */
 export function hashSources(tree: SourceTree, entries: readonly SourceEntry[], stats: StatCache): string {
-  const hash = createHash('sha256');
+  const hash = createSha256();
   let pending = '';
   // the stat cache's key: the path in the context, or for another tree's files, their host path's
   const inContext = tree instanceof ContextTree;

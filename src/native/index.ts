@@ -55,6 +55,10 @@ interface NativeAddon {
   spawn(file: string, argv: string[], env: string[], fds: number[]): Promise<number>;
   /** waitpid(WNOHANG): null while the process runs, else [exit code or -1, signal number or 0]. */
   reap(pid: number): [number, number] | null;
+  /** The sha256 of bytes, or of a string's UTF-8, as lowercase hex. */
+  sha256(data: string | Buffer): string;
+  /** `bytes` (at most 64) random bytes from getrandom(2), as hex. */
+  randomHex(bytes: number): string;
 }
 
 /** The package's root: the nearest directory above this module with build/ (dist/cli/.. or the bundle's dist/..). */

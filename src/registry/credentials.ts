@@ -1,9 +1,9 @@
 // Registry credentials as Docker's CLI keeps them: config.json `auths`, `credHelpers` and `credsStore`.
-import { randomBytes } from 'node:crypto';
 import { chown, mkdir, open, readFile, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { errnoCode, TsbuildError, UsageError } from '../errors.js';
+import { randomHex } from '../util/digest.js';
 
 /** What a registry login needs: a username and password, or an OAuth identity (refresh) token. */
 export interface Credentials {
@@ -326,7 +326,7 @@ async function writeConfig(file: string, config: ConfigFile): Promise<void> {
   try {
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     const target = await symlinkTarget(file);
-    const temp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const temp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomHex(4)}.tmp`);
     try {
       const handle = await open(temp, 'wx', 0o600);
       try {

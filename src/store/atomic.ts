@@ -1,12 +1,12 @@
 // Writes that are whole or absent: temp file, fsync, rename; and their leftovers.
 import { closeSync, fstatSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { native } from '../native/index.js';
+import { randomHex } from '../util/digest.js';
 
 /** A name for a temporary sibling of `file`, unique to this process. */
 export function tempSibling(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomHex(4)}`);
 }
 
 /** The owner process of a tempSibling name, or undefined when `name` is not one. */

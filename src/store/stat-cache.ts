@@ -2,9 +2,9 @@
 import { closeSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import type { EntryStat } from '../fs/scan-dir.js';
 import { native } from '../native/index.js';
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { writeFileAtomic } from './atomic.js';
+import { createSha256, sha256Hex } from '../util/digest.js';
 
 /**
  * The file: a header line, then a line per file, `<key>\t<size>\t<mtimeMs>\t<ctimeMs>\t<ino>\t<dev>\t<sha256>`
@@ -62,7 +62,7 @@ export class StatCache {
 
   static forContext(root: string, contextDir: string): StatCache {
     const dir = path.resolve(contextDir);
-    const name = createHash('sha256').update(dir).digest('hex').slice(0, 32);
+    const name = sha256Hex(dir).slice(0, 32);
     return new StatCache(path.join(StatCache.dir(root), `${name}.tsv`), dir);
   }
 
@@ -152,7 +152,7 @@ export class StatCache {
     const known = this.lookup(key, st);
     if (known !== undefined) return known;
     const hashedAt = Date.now();
-    const hash = createHash('sha256');
+    const hash = createSha256();
     scratch ??= Buffer.allocUnsafe(1 << 20);
     const content = read?.();
     if (content) hash.update(content); // read by the caller (who keeps it for the layer)

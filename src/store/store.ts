@@ -1,6 +1,5 @@
 // The local store: its layout, its temp space, its locks.
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { BlobStore } from './blobs.js';
@@ -11,6 +10,7 @@ import { processAlive, withFileLock } from './lock.js';
 import { errnoCode, UsageError } from '../errors.js';
 import { overlayOpaqueXattr } from '../fs/whiteout.js';
 import { native } from '../native/index.js';
+import { randomHex } from '../util/digest.js';
 
 /** tmp/.owner-<token>: held locked by the live process whose temp dirs carry <token>. */
 const OWNER_PREFIX = '.owner-';
@@ -121,7 +121,7 @@ export class Store {
 
   private ownerToken(): { token: string; fd: number; next: number } {
     if (!this.owner) {
-      const token = `${process.pid}-${randomBytes(4).toString('hex')}`;
+      const token = `${process.pid}-${randomHex(4)}`;
       const fd = openSync(path.join(this.tmpDir, `${OWNER_PREFIX}${token}`), 'w', 0o600);
       native().tryLock(fd, true);
       this.owner = { token, fd, next: 0 };
