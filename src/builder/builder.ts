@@ -17,6 +17,7 @@ import { Semaphore } from '../util/limit.js';
 import { ImageSource, type BaseImageSource } from './base-image.js';
 import { exportCaches, importCaches, inlineCache } from './cache-transfer.js';
 import { BuildCache } from '../store/build-cache.js';
+import { StepRecords } from '../store/step-records.js';
 import { BuildTemp } from './build-temp.js';
 import type { BuildOptions, BuildResult } from './options.js';
 import { runStage, type BuildRun } from './stage-runner.js';
@@ -74,10 +75,12 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
       plan,
       escape: parsed.escape,
       contextDir,
+      dockerfile,
       ignore: IgnoreMatcher.fromContext(contextDir, options.dockerfile ? dockerfile : undefined),
       progress,
       source,
       cache: new BuildCache(store),
+      records: new StepRecords(store.root),
       stats: StatCache.forContext(store.root, contextDir),
       temp,
       built: new Map(),

@@ -10,9 +10,10 @@ const BATCH = 64 * 1024;
 /**
  * What COPY's cache key hashes of its sources: every path it would copy (after .dockerignore) with
  * its type, mode, link target and content digest (through the stat cache); never mtimes, nor the
- * files' owners, which COPY replaces.
+ * files' owners, which COPY replaces. `keep` gets those lines (in chunks): the build cache's step
+ * record keeps them, to tell which files changed when the step misses (cache-miss.ts).
  */
-export function hashSources(tree: SourceTree, entries: readonly SourceEntry[], stats: StatCache): string {
+export function hashSources(tree: SourceTree, entries: readonly SourceEntry[], stats: StatCache, keep?: string[]): string {
   const hash = createSha256();
   let pending = '';
   // the stat cache's key: the path in the context, or for another tree's files, their host path's
@@ -21,6 +22,7 @@ export function hashSources(tree: SourceTree, entries: readonly SourceEntry[], s
     pending += `${rel}\0${kind}\0${st.mode & 0o7777}\0${detail}\n`;
     if (pending.length >= BATCH) {
       hash.update(pending);
+      keep?.push(pending);
       pending = '';
     }
   };
@@ -81,5 +83,6 @@ export function hashSources(tree: SourceTree, entries: readonly SourceEntry[], s
     if (e.stat.isDirectory()) walk(e.comps, e.name, treeRel);
   }
   hash.update(pending);
+  keep?.push(pending);
   return hash.digest('hex');
 }

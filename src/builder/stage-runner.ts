@@ -11,6 +11,8 @@ import { nearest } from '../util/suggest.js';
 import { formatPlatform } from '../image/platform.js';
 import type { BaseImageSource, RemoteBase, ResolveOptions } from './base-image.js';
 import type { BuildCache } from '../store/build-cache.js';
+import type { StepRecords } from '../store/step-records.js';
+import { stepSlot } from './cache-miss.js';
 import type { BuildTemp } from './build-temp.js';
 import type { BuiltStep } from '../remote-cache/export.js';
 import type { ImportedCache } from '../remote-cache/imported.js';
@@ -28,10 +30,14 @@ export interface BuildRun {
   plan: BuildPlan;
   escape: string;
   contextDir: string;
+  /** The Dockerfile's absolute path. */
+  dockerfile: string;
   ignore: IgnoreMatcher;
   progress: Progress;
   source: BaseImageSource;
   cache: BuildCache;
+  /** What each step was last built from, to tell why it misses. */
+  records: StepRecords;
   stats: StatCache;
   /** The build's temp space: each step that needs one gets a fresh directory in it. */
   temp: BuildTemp;
@@ -97,18 +103,18 @@ export async function runStage(run: BuildRun, stage: Stage): Promise<StageState>
   const triggers = state.config.config.OnBuild ?? [];
   state.setRuntime({ OnBuild: undefined });
   const title = (ins: Instruction) => stepTitle(ins, state.expansionEnv(), run.escape);
-  for (const trigger of triggers) {
+  for (const [i, trigger] of triggers.entries()) {
     const ins = onbuildTrigger(trigger, stage.from.location, run.escape);
-    await runStep(run, state, stage, ins, counter.next(`ONBUILD ${title(ins)}`));
+    await runStep(run, state, stage, ins, counter.next(`ONBUILD ${title(ins)}`), `onbuild-${i}`);
   }
-  for (const ins of stage.instructions) await runStep(run, state, stage, ins, counter.next(title(ins)));
+  for (const [i, ins] of stage.instructions.entries()) await runStep(run, state, stage, ins, counter.next(title(ins)), String(i));
   if (stage.name) run.built.set(stage.name, state);
   run.built.set(String(stage.index), state);
   return state;
 }
 
 /** Runs one instruction as a step: its progress lines, a fresh step dir, its handler; any failure on its line. */
-async function runStep(run: BuildRun, state: StageState, stage: Stage, ins: Instruction, label: string): Promise<void> {
+async function runStep(run: BuildRun, state: StageState, stage: Stage, ins: Instruction, label: string, position: string): Promise<void> {
   const { options, progress } = run;
   const { store, signal } = options;
   signal.throwIfAborted();
@@ -135,6 +141,13 @@ async function runStep(run: BuildRun, state: StageState, stage: Stage, ins: Inst
     images: run.source,
     cache: run.cache,
     useCache: !options.noCache && !(stage.name && run.noCacheStages.has(stage.name)),
+    explain: {
+      records: run.records,
+      slot: stepSlot({ contextDir: run.contextDir, dockerfile: run.dockerfile, platform: run.plan.platforms[stage.index] && formatPlatform(run.plan.platforms[stage.index]!), stage: stage.name ?? String(stage.index), position }),
+      noCache: options.noCache ? '--no-cache' : stage.name && run.noCacheStages.has(stage.name) ? `--no-cache-filter ${stage.name}` : undefined,
+      base: stage.from.base,
+      report: (miss) => progress.cacheMiss(id, miss),
+    },
     stats: run.stats,
     epochSeconds: run.epochSeconds,
     output: stepOutput(progress, () => id),

@@ -23,6 +23,8 @@ export class StageState {
   cmdSet = false;
   /** The stored image the stage starts FROM (through earlier stages), if any: the built image's parent. */
   baseImageId?: Digest;
+  /** How many layers the base had: a step on top of those alone starts on the base. */
+  readonly baseDepth: number;
 
   constructor(
     public config: ImageConfig,
@@ -36,6 +38,7 @@ export class StageState {
       this.config = { ...config, config: { ...config.config, Env: [`PATH=${DEFAULT_PATH}`, ...(config.config.Env ?? [])] } };
     }
     this.env = [...(this.config.config.Env ?? [])];
+    this.baseDepth = layers.length;
   }
 
   get topChainId(): Digest | undefined {

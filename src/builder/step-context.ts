@@ -17,6 +17,10 @@ import type { ImportedCache } from '../remote-cache/imported.js';
 import type { BuiltStep } from '../remote-cache/export.js';
 import { nearest } from '../util/suggest.js';
 import { stepKey } from './cache-key.js';
+import { explainMiss } from './cache-miss.js';
+import type { CacheMiss } from '../progress/progress.js';
+import type { StepRecord, StepRecords } from '../store/step-records.js';
+import { envGet } from '../image/config.js';
 import type { BuildCache } from '../store/build-cache.js';
 import type { StatCache } from '../store/stat-cache.js';
 import type { BuildOptions } from './options.js';
@@ -50,6 +54,8 @@ export interface StepContext {
   imported?: ImportedCache;
   /** With --cache-to: every step's key and result, as the cache export carries them. */
   built?: BuiltStep[];
+  /** How a miss is told, and the step's build remembered for the next one's (cache-miss.ts). */
+  explain?: StepExplain;
   /** Set by cachedStep before the step runs: the key its layer is recorded under. */
   cacheKey?: string;
   /** Set when the step's result came from the cache. */
@@ -62,26 +68,68 @@ export interface StepContext {
   status: (line: string) => void;
 }
 
+/** The step's slot (cache-miss.ts stepSlot), where its builds are recorded, and where its miss is told. */
+export interface StepExplain {
+  records: StepRecords;
+  slot: string;
+  /** Why the cache is not asked, when it is not: '--no-cache', '--no-cache-filter build'. */
+  noCache?: string;
+  /** The stage's FROM, as written. */
+  base: string;
+  report: (miss: CacheMiss) => void;
+}
+
 /**
  * Runs a layer-making step through the build cache: the key is the parent layer stack plus what the
  * step depends on (`material`); a hit reuses the layer and its history entry without running
- * anything; a miss runs `make`, whose commit records the new layer under the key.
+ * anything; a miss says why (against the step's last build) and runs `make`, whose commit records
+ * the new layer under the key. `sources`: COPY's list of its sources (content-hash.ts), whose
+ * digest the material holds as `sourcesKey`, kept to tell which files changed.
  */
-export async function cachedStep(ctx: StepContext, material: { createdBy: string; [k: string]: unknown }, make: () => Promise<void>): Promise<void> {
+export async function cachedStep(ctx: StepContext, material: { createdBy: string; [k: string]: unknown }, make: () => Promise<void>, sources?: readonly string[]): Promise<void> {
   const key = stepKey(ctx.state.topChainId, { material, epoch: ctx.epochSeconds });
   const local = ctx.useCache ? ctx.cache.lookup(key) : undefined;
   const imported = ctx.useCache && !local ? ctx.imported?.lookup(key, ctx.state.layers) : undefined;
   // filed here too: a hit once its layer is fetched (an entry whose layer never comes is a miss)
   if (imported) ctx.cache.put(key, imported.layer, imported.createdBy);
   const hit = local ?? imported;
+  const record = stepRecord(ctx, key, material, sources);
+  const previous = ctx.explain?.records.read(ctx.explain.slot);
   if (hit) {
     ctx.state.addLayer(hit.layer, hit.createdBy);
     ctx.cached = true;
   } else {
+    const explain = ctx.explain;
+    if (explain) {
+      const filesOf = (r: StepRecord | undefined, list: () => string | undefined) => () => (r?.files !== undefined ? list() : undefined);
+      explain.report(
+        explainMiss(previous, record, {
+          noCache: explain.noCache,
+          onBase: ctx.state.layers.length === ctx.state.baseDepth,
+          base: explain.base,
+          previousFiles: filesOf(previous, () => explain.records.files(explain.slot, previous!.files!)),
+          currentFiles: filesOf(record, () => sources!.join('')),
+        }),
+      );
+    }
     ctx.cacheKey = key;
     await make();
   }
+  // the slot's record is now this build (a hit of an older variant of the step too)
+  if (ctx.explain && previous?.key !== key) ctx.explain.records.write(ctx.explain.slot, record, sources);
   ctx.built?.push({ key, layers: [...ctx.state.layers], createdBy: ctx.state.config.history.at(-1)?.created_by ?? material.createdBy });
+}
+
+/** What the step is built from, as the build cache's step records keep it. */
+function stepRecord(ctx: StepContext, key: string, material: Record<string, unknown>, sources?: readonly string[]): StepRecord {
+  return {
+    key,
+    parent: ctx.state.topChainId ?? 'scratch',
+    material,
+    args: ctx.state.args.map((a) => [a.key, envGet(ctx.state.env, a.key) ?? a.value ?? '']),
+    ...(ctx.epochSeconds !== undefined ? { epoch: ctx.epochSeconds } : {}),
+    ...(sources && typeof material.sourcesKey === 'string' ? { files: material.sourcesKey } : {}),
+  };
 }
 
 /**

@@ -2,6 +2,33 @@
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 
+export type MissCause =
+  | 'no-cache'
+  | 'first-build'
+  | 'removed'
+  | 'base-image'
+  | 'previous-step'
+  | 'build-arg'
+  | 'env'
+  | 'files'
+  | 'instruction'
+  | 'option'
+  | 'source-date-epoch';
+
+/** Why a step ran (builder/cache-miss.ts tells): one line for people, and its parts as fields (`--progress=rawjson`, the library's events). */
+export interface CacheMiss {
+  cause: MissCause;
+  /** `src/app.py changed (and 2 more files)`, `build-arg VERSION changed (1 -> 2)`, `the step before it changed`... */
+  reason: string;
+  /** The build arg, ENV variable or option that changed. */
+  name?: string;
+  /** A build arg's values, before and after (absent: unset before, or hidden as a secret's). */
+  before?: string;
+  after?: string;
+  /** The sources that changed, were added or removed (the first 20 of each), and how many in all. */
+  files?: { changed: string[]; added: string[]; removed: string[]; total: number };
+}
+
 /** What a build tells its user, step by step (BuildKit's progress modes render it). */
 export interface Progress {
   step(id: number, label: string): void;
@@ -9,6 +36,8 @@ export interface Progress {
   output(id: number, chunk: Buffer): void;
   /** A line about the step's own work (a layer downloading: `sha256:ab… 1.2MB / 3.4MB 0.4s`), not its command's output. */
   status(id: number, line: string): void;
+  /** The step missed the build cache, and will run: why. */
+  cacheMiss(id: number, miss: CacheMiss): void;
   done(id: number, seconds: number, cached: boolean): void;
   /** The step failed with this error, or (without one) was stopped because another step failed or the build was interrupted. */
   failed(id: number, error?: string): void;
@@ -76,6 +105,9 @@ export class PlainProgress implements Progress {
   status(id: number, line: string) {
     this.out.write(`#${id} ${line}\n`);
   }
+  cacheMiss(id: number, miss: CacheMiss) {
+    this.out.write(`#${id} CACHE MISS: ${miss.reason}\n`);
+  }
   private flush(id: number) {
     this.write(id, this.split.flush(id));
     this.started.delete(id);
@@ -101,6 +133,7 @@ export class QuietProgress implements Progress {
   step() {}
   output() {}
   status() {}
+  cacheMiss() {}
   done() {}
   failed() {}
   info() {}
@@ -121,6 +154,9 @@ export class RawJsonProgress implements Progress {
   }
   status(id: number, line: string) {
     this.emit({ type: 'status', id, message: line });
+  }
+  cacheMiss(id: number, miss: CacheMiss) {
+    this.emit({ type: 'cache-miss', id, ...miss });
   }
   done(id: number, seconds: number, cached: boolean) {
     this.emit({ type: 'done', id, cached, duration: seconds });
@@ -143,7 +179,7 @@ export class RawJsonProgress implements Progress {
  * side by side and steps interleave, it writes as plain does.
  */
 export class TtyProgress implements Progress {
-  private current?: { id: number; label: string; rows: number };
+  private current?: { id: number; label: string; rows: number; miss?: string };
   private readonly split = new LineSplitter();
   private readonly interleaved: PlainProgress;
   private readonly active = new Set<number>();
@@ -184,6 +220,16 @@ export class TtyProgress implements Progress {
     else this.writeLines([{ text: line, at: Date.now() }]);
   }
 
+  /** Shown under the step while it runs, and kept on its line when it is done. */
+  cacheMiss(id: number, miss: CacheMiss) {
+    if (this.current?.id !== id) {
+      this.interleaved.cacheMiss(id, miss);
+      return;
+    }
+    this.current.miss = miss.reason;
+    this.writeLines([{ text: `CACHE MISS: ${miss.reason}`, at: Date.now() }]);
+  }
+
   private writeLines(lines: Line[]) {
     if (!this.current || lines.length === 0) return;
     this.out.write(lines.map(({ text: l }) => `\x1b[2m    ${this.fit(l.replace(/\r|\x1b\[[0-9;]*[A-Za-z]/g, ''), this.width - 5)}\x1b[0m\n`).join(''));
@@ -199,7 +245,9 @@ export class TtyProgress implements Progress {
     }
     this.split.flush(id);
     // fold the output away: back to the step's line, clear below, write it finished
-    this.out.write(`\x1b[${c.rows + 1}A\x1b[J => ${cached ? 'CACHED ' : ''}[${id}] ${this.fit(c.label, this.width - 20)}${cached ? '' : `  ${seconds.toFixed(1)}s`}\n`);
+    const head = ` => ${cached ? 'CACHED ' : ''}[${id}] ${this.fit(c.label, this.width - 20)}${cached ? '' : `  ${seconds.toFixed(1)}s`}`;
+    const miss = c.miss ? `\x1b[2m  (${this.fit(c.miss, Math.max(10, this.width - head.length - 4))})\x1b[0m` : '';
+    this.out.write(`\x1b[${c.rows + 1}A\x1b[J${head}${miss}\n`);
     this.current = undefined;
   }
 

@@ -15,6 +15,7 @@ import { imageSize, readImage } from './stored-image.js';
 import type { Store } from './store.js';
 import { ImageIndex, namesByImage } from './images.js';
 import { LayerSources } from './layer-sources.js';
+import { StepRecords } from './step-records.js';
 
 function allLayers(store: Store): LayerMeta[] {
   return readdirSync(store.layers.dir)
@@ -281,6 +282,7 @@ export async function prune(store: Store, opts: PruneOptions = {}): Promise<Prun
         store.images.write(data);
       }
       for (const e of plan.cacheEntries) inv.cache.remove(e);
+      if (opts.all && (!opts.types || opts.types.has('regular'))) new StepRecords(store.root).removeOlderThan(opts.olderThanMs === undefined ? undefined : Date.now() - opts.olderThanMs);
       const removed = new Set(plan.cacheEntries);
       inv.cache.writeIndex(inv.entries.filter((e) => !removed.has(e)));
       const trash = store.makeTemp('prune');

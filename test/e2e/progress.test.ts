@@ -13,7 +13,7 @@ describe.skipIf(lacks('root'))('--progress', () => {
 
   it('plain keeps every line, with step numbers, output and timings', async () => {
     const r = await ok(root, ['--no-cache', '--progress=plain', context({ Dockerfile: dockerfile })]);
-    expect(r.stderr).toMatch(/^#2 \[2\/2\] RUN echo line one; echo line two\n#2 \d\.\d{3} line one\n#2 \d\.\d{3} line two\n#2 DONE \d+\.\ds$/m);
+    expect(r.stderr).toMatch(/^#2 \[2\/2\] RUN echo line one; echo line two\n#2 CACHE MISS: --no-cache\n#2 \d\.\d{3} line one\n#2 \d\.\d{3} line two\n#2 DONE \d+\.\ds$/m);
     const again = await ok(root, ['--progress=plain', context({ Dockerfile: dockerfile })]);
     expect(again.stderr).toMatch(/^#2 CACHED$/m);
   });
@@ -82,7 +82,8 @@ describe.skipIf(lacks('root'))('--progress', () => {
       encoding: 'utf8',
     });
     expect(out).toContain('line one');
-    expect(out).toMatch(/\x1b\[3A\x1b\[J => \[2\] \[2\/2\] RUN echo line one; echo line two {2}\d+\.\ds/); // back over 2 output lines + the header
+    // back over the miss, 2 output lines and the header; why it ran stays on its line
+    expect(out).toMatch(/\x1b\[4A\x1b\[J => \[2\] \[2\/2\] RUN echo line one; echo line two {2}\d+\.\ds\x1b\[2m {2}\(--no-cache\)/);
   });
 
   it('-q prints only the image ID', async () => {

@@ -92,7 +92,8 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
     return tree;
   };
   const tree = identity === undefined ? await resolveLocal() : undefined;
-  const sourcesKey = identity ?? hashSources(tree!, local.map((l) => l.entry), ctx.stats);
+  const sourceLines: string[] = [];
+  const sourcesKey = identity ?? hashSources(tree!, local.map((l) => l.entry), ctx.stats, sourceLines);
   // URLs are fetched before the key is made: their content is part of it, as in BuildKit
   const downloads: Download[] = [];
   for (const url of urls) downloads.push(await download(url, path.join(ctx.stepDir, 'downloads'), checksum, ctx.options.signal).catch(sourceFail));
@@ -162,5 +163,5 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
       sourceFail(err);
     }
     await commitLayerTar(ctx, (sink) => plan.write(sink), `${shown} # buildkit`);
-  });
+  }, identity === undefined ? sourceLines : undefined);
 }
