@@ -1,9 +1,19 @@
-// tsbuild as a library: building, the store, archives, registries, the Dockerfile parser.
-export { build } from './builder/builder.js';
+// tsbuild as a library. `build` is `tsbuild build`, typed (api/build.ts); below it, the store,
+// archives, registries and the Dockerfile parser, for tools that want the parts.
+export { build } from './api/build.js';
+export type { BuildRequest, BuildOutcome, StepOutcome } from './api/build.js';
+export type { BuildEvent, CacheMiss, MissCause } from './progress/progress.js';
+export type { OutputSpec, RegistryOutput } from './archive/output-spec.js';
+export { checkDockerfile } from './api/check.js';
+export type { CheckRequest, CheckOutcome } from './api/check.js';
+export type { CheckWarning } from './check/linter.js';
+export { build as buildInto } from './builder/builder.js';
 export type { BuildOptions, BuildResult } from './builder/options.js';
 export { Store, defaultRoot } from './store/store.js';
 export { getImage, listImages, commitImage } from './store/stored-image.js';
 export { removeImage } from './store/remove-image.js';
+export { imageWaste } from './store/waste.js';
+export type { WasteReport, LayerWaste } from './store/waste.js';
 export { loadArchive } from './archive/archive-reader.js';
 export { writeImageArchive } from './archive/archive-writer.js';
 export { importRootfs } from './archive/rootfs-import.js';

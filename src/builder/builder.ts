@@ -3,12 +3,15 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { IgnoreMatcher } from '../dockerfile/dockerignore.js';
-import { parseDockerfile } from '../dockerfile/parse.js';
+import { parseDockerfile, type ParsedDockerfile } from '../dockerfile/parse.js';
 import { UsageError } from '../errors.js';
 import { serializeConfig, settleHistoryTimes } from '../image/config.js';
 import { buildArgValue } from '../plan/args.js';
 import { planBuild } from '../plan/build-plan.js';
-import { QuietProgress } from '../progress/progress.js';
+import { QuietProgress, type CheckNote, type Progress } from '../progress/progress.js';
+import { DockerfileLint } from '../check/dockerfile-lint.js';
+import type { CheckWarning } from '../check/linter.js';
+import { checkWastedBytes } from './wasted-bytes.js';
 import { haveSlirp } from '../sandbox/run.js';
 import { closeStepNetworks } from '../sandbox/network-pool.js';
 import { StatCache } from '../store/stat-cache.js';
@@ -46,7 +49,6 @@ function readDockerfile(file: string, shown: string): string {
 }
 
 async function buildLocked(options: BuildOptions, source: BaseImageSource): Promise<BuildResult> {
-  const { store } = options;
   const progress = options.progress ?? new QuietProgress();
   const contextDir = path.resolve(options.contextDir);
   if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) {
@@ -55,8 +57,30 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
   const dockerfile = path.resolve(options.dockerfile ?? path.join(contextDir, 'Dockerfile'));
   const shown = path.relative(process.cwd(), dockerfile) || dockerfile;
   const parsed = parseDockerfile(readDockerfile(dockerfile, shown), shown);
+  const ignore = IgnoreMatcher.fromContext(contextDir, options.dockerfile ? dockerfile : undefined);
+  // BuildKit's build checks, and tsbuild's hygiene rules: told at the end, whatever happens
+  const lint = new DockerfileLint(parsed, { buildArgs: options.buildArgs, platform: options.platform, ignoresSource: (src) => ignore.ignoresSource(src) });
+  try {
+    return await checkedBuild(options, source, { parsed, lint, ignore, contextDir, dockerfile, progress });
+  } finally {
+    progress.checks(checkNotes(lint.linter.warnings));
+  }
+}
+
+/** The build once its Dockerfile is read: planned, checked, run. */
+async function checkedBuild(
+  options: BuildOptions,
+  source: BaseImageSource,
+  read: { parsed: ParsedDockerfile; lint: DockerfileLint; ignore: IgnoreMatcher; contextDir: string; dockerfile: string; progress: Progress },
+): Promise<BuildResult> {
+  const { store } = options;
+  const { parsed, lint, ignore, contextDir, dockerfile, progress } = read;
+  lint.fileChecks();
   const plan = planBuild(parsed, options.buildArgs, options.target, options.platform);
-  const warnings = [...plan.warnings];
+  lint.hygieneChecks(plan.stages, plan.bases);
+  const failed = lint.linter.failure();
+  if (failed) throw failed;
+  const warnings: string[] = [];
   if (!haveSlirp() && plan.needed.some((s) => s.instructions.some((i) => i.keyword === 'RUN'))) {
     warnings.push('slirp4netns is not installed: RUN steps share the host network instead of a network of their own');
   }
@@ -76,7 +100,8 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
       escape: parsed.escape,
       contextDir,
       dockerfile,
-      ignore: IgnoreMatcher.fromContext(contextDir, options.dockerfile ? dockerfile : undefined),
+      ignore,
+      lint,
       progress,
       source,
       cache: new BuildCache(store),
@@ -114,12 +139,33 @@ async function buildLocked(options: BuildOptions, source: BaseImageSource): Prom
     const inline = run.cachedSteps ? await inlineCache(run, run.cachedSteps, final.layers) : undefined;
     const imageId = await commitImage(store, serializeConfig(inline ? { ...config, inlineCache: inline } : config), options.tags ?? [], { parent: final.baseImageId });
     progress.info(`writing image ${imageId} done`);
+    await checkWastedBytes(store, imageId, final, lint.linter);
     for (const t of options.tags ?? []) progress.info(`naming to ${t} done`);
     if (run.cachedSteps) await exportCaches(run, run.cachedSteps, final.layers);
     return { imageId, tags: options.tags ?? [] };
   } finally {
     await temp.remove();
   }
+}
+
+/** Check warnings as a build reports them: one of each, by line. */
+export function checkNotes(warnings: readonly CheckWarning[]): CheckNote[] {
+  const seen = new Set<string>();
+  const notes: CheckNote[] = [];
+  for (const w of [...warnings].sort((a, b) => (a.location?.line ?? 0) - (b.location?.line ?? 0))) {
+    const note: CheckNote = {
+      rule: w.rule.name,
+      message: w.message,
+      ...(w.location ? { file: w.location.file, line: w.location.line } : {}),
+      ...(w.rule.url ? { url: w.rule.url } : {}),
+      ...(w.rule.fix ? { fix: w.rule.fix } : {}),
+    };
+    const key = JSON.stringify(note);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    notes.push(note);
+  }
+  return notes;
 }
 
 function parseEpoch(text: string): number {

@@ -12,6 +12,7 @@ import { formatPlatform } from '../image/platform.js';
 import type { BaseImageSource, RemoteBase, ResolveOptions } from './base-image.js';
 import type { BuildCache } from '../store/build-cache.js';
 import type { StepRecords } from '../store/step-records.js';
+import type { DockerfileLint } from '../check/dockerfile-lint.js';
 import { stepSlot } from './cache-miss.js';
 import type { BuildTemp } from './build-temp.js';
 import type { BuiltStep } from '../remote-cache/export.js';
@@ -33,6 +34,8 @@ export interface BuildRun {
   /** The Dockerfile's absolute path. */
   dockerfile: string;
   ignore: IgnoreMatcher;
+  /** The build checks: a stage's dispatch checks run once its base is known. */
+  lint: DockerfileLint;
   progress: Progress;
   source: BaseImageSource;
   cache: BuildCache;
@@ -76,6 +79,7 @@ export async function runStage(run: BuildRun, stage: Stage): Promise<StageState>
     id = ++run.steps;
     state = new StageState(earlier.config, earlier.layers, plan.globalArgs, run.epoch);
     state.baseImageId = earlier.baseImageId;
+    state.layerSteps = new Map(earlier.layerSteps);
     counter = counterWith(earlier.config.config.OnBuild?.length ?? 0);
     progress.step(id, counter.next(fromTitle(baseName, true)));
   } else {
@@ -100,6 +104,10 @@ export async function runStage(run: BuildRun, stage: Stage): Promise<StageState>
     if (!remote) progress.step(id, (counter = counterWith(state.config.config.OnBuild?.length ?? 0)).next(from));
   }
   progress.done(id, (Date.now() - started) / 1000, false);
+  const parent = earlier ? plan.stages.find((s) => s.name === baseName.toLowerCase()) : undefined;
+  run.lint.stageChecks(stage.index, parent ? { parent: parent.index } : { image: state.config.config });
+  const failed = run.lint.linter.failure();
+  if (failed) throw failed;
   const triggers = state.config.config.OnBuild ?? [];
   state.setRuntime({ OnBuild: undefined });
   const title = (ins: Instruction) => stepTitle(ins, state.expansionEnv(), run.escape);
@@ -154,6 +162,7 @@ async function runStep(run: BuildRun, state: StageState, stage: Stage, ins: Inst
     status: (line) => progress.status(id, line),
     imported: run.imported,
     built: run.cachedSteps,
+    linter: run.lint.linter,
   };
   try {
     await dispatch(ctx, ins);

@@ -4,6 +4,7 @@ import { DEFAULT_PATH, envGet, envSet, type ImageConfig } from '../image/config.
 import type { LayerMeta } from '../store/layers.js';
 import type { Digest } from '../util/digest.js';
 import type { ArgValue } from '../plan/args.js';
+import type { SourceLocation } from '../errors.js';
 
 export const HISTORY_COMMENT = 'buildkit.dockerfile.v0';
 
@@ -25,6 +26,8 @@ export class StageState {
   baseImageId?: Digest;
   /** How many layers the base had: a step on top of those alone starts on the base. */
   readonly baseDepth: number;
+  /** The Dockerfile line of each layer this build's steps made (an earlier stage's too, for a stage built on it). */
+  layerSteps = new Map<Digest, SourceLocation>();
 
   constructor(
     public config: ImageConfig,
@@ -82,8 +85,9 @@ export class StageState {
   }
 
   /** A step that made a layer: its history entry has the layer's creation time. */
-  addLayer(layer: LayerMeta, createdBy: string): void {
+  addLayer(layer: LayerMeta, createdBy: string, location?: SourceLocation): void {
     this.layers = [...this.layers, layer];
+    if (location) this.layerSteps.set(layer.chainId, location);
     this.config = {
       ...this.config,
       rootfs: { type: 'layers', diff_ids: [...this.config.rootfs.diff_ids, layer.diffId] },

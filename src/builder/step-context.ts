@@ -21,6 +21,7 @@ import { explainMiss } from './cache-miss.js';
 import type { CacheMiss } from '../progress/progress.js';
 import type { StepRecord, StepRecords } from '../store/step-records.js';
 import { envGet } from '../image/config.js';
+import type { Linter } from '../check/linter.js';
 import type { BuildCache } from '../store/build-cache.js';
 import type { StatCache } from '../store/stat-cache.js';
 import type { BuildOptions } from './options.js';
@@ -54,6 +55,8 @@ export interface StepContext {
   imported?: ImportedCache;
   /** With --cache-to: every step's key and result, as the cache export carries them. */
   built?: BuiltStep[];
+  /** The build checks' warnings (the hygiene rules that read a step's files add theirs). */
+  linter?: Linter;
   /** How a miss is told, and the step's build remembered for the next one's (cache-miss.ts). */
   explain?: StepExplain;
   /** Set by cachedStep before the step runs: the key its layer is recorded under. */
@@ -96,7 +99,7 @@ export async function cachedStep(ctx: StepContext, material: { createdBy: string
   const record = stepRecord(ctx, key, material, sources);
   const previous = ctx.explain?.records.read(ctx.explain.slot);
   if (hit) {
-    ctx.state.addLayer(hit.layer, hit.createdBy);
+    ctx.state.addLayer(hit.layer, hit.createdBy, ctx.ins.location);
     ctx.cached = true;
   } else {
     const explain = ctx.explain;
@@ -181,7 +184,7 @@ export function viewOf(ctx: StepContext): Promise<RootfsView> {
 function addStagedLayer(
   ctx: StepContext,
   staged: string,
-  layer: { diffId: Digest; size: number; contentSize: number; blob?: Digest; clampMtime?: number },
+  layer: { diffId: Digest; size: number; contentSize: number; blob?: Digest; clampMtime?: number; removes?: number },
   createdBy: string,
 ): LayerMeta {
   const meta = ctx.store.layers.commit(staged, {
@@ -190,7 +193,7 @@ function addStagedLayer(
     created: new Date().toISOString(),
     ...layer,
   });
-  ctx.state.addLayer(meta, createdBy);
+  ctx.state.addLayer(meta, createdBy, ctx.ins.location);
   if (ctx.cacheKey) ctx.cache.put(ctx.cacheKey, meta, createdBy);
   return meta;
 }

@@ -3,4 +3,6 @@ export interface Io {
   out: (line: string) => void;
   err: (line: string) => void;
   signal?: AbortSignal;
+  /** Set by a command that ends without an error but with a status (`--check` with warnings). */
+  exitCode?: number;
 }

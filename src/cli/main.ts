@@ -94,9 +94,20 @@ export async function main(argv: string[]): Promise<number> {
     .option('--push', 'push the image to its registry under each -t name')
     .option('--cache-to <type=registry,ref=REF[,mode=max]|type=local,dest=DIR|type=inline>', 'export the build cache; repeatable', collect, [])
     .option('--cache-from <type=registry,ref=REF|type=local,src=DIR>', 'import build cache; repeatable', collect, [])
+    .option('--check', 'run the build checks (BuildKit\'s and tsbuild\'s hygiene rules) without building: the same as --call=check')
+    .option('--call <check|build>[,format=json][,ignorestatus=true]', 'what to do: build (the default), or check')
     .addOption(new Option('--root <dir>').hideHelp());
   withRegistryFlags(buildCmd).action(async (context: string, flags) => {
     if (flags.root) program.setOptionValue('root', flags.root);
+    if (flags.check || flags.call !== undefined) {
+      const { checkCommand, parseCall } = await import('./commands/check.js');
+      const call = flags.check ? { ...parseCall(flags.call ?? 'check'), name: 'check' as const } : parseCall(flags.call);
+      if (call.name === 'check') {
+        const { parseBuildArgs } = await import('./commands/build.js');
+        await checkCommand(context, { ...flags, root: program.opts<{ root?: string }>().root }, parseBuildArgs(flags.buildArg), call, io);
+        return;
+      }
+    }
     const { buildCommand } = await import('./commands/build.js');
     await buildCommand(openStore(), context, flags, io);
   });
@@ -211,7 +222,7 @@ export async function main(argv: string[]): Promise<number> {
 
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return io.exitCode ?? 0;
   } catch (err) {
     return report(err, controller.signal);
   } finally {

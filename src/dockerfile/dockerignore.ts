@@ -95,6 +95,19 @@ export class IgnoreMatcher {
   }
 
   /**
+   * BuildKit's CopyIgnoredFile test of a COPY or ADD source as written: whether the patterns leave
+   * it out; undefined where the check does not apply (no patterns, or an exception `!pattern`).
+   * The context itself (`.`) is left out only by `*`, `**` or `**\/*`.
+   */
+  ignoresSource(src: string): boolean | undefined {
+    if (this.patterns.length === 0 || this.patterns.some((p) => !p.exclusion)) return undefined;
+    let clean = path.posix.normalize(src);
+    if (clean.length > 1 && clean.endsWith('/')) clean = clean.slice(0, -1);
+    if (clean === '.' || clean === '/') return this.patterns.some((p) => ['*', '**', '**/*'].includes(p.source));
+    return this.excludes(clean);
+  }
+
+  /**
    * Whether an excluded directory may still hold included paths: only when an exception pattern is
    * written below it (`!dir/keep`), as Docker decides whether to walk into an excluded directory.
    * `!**\/x` or `!*\/x` do not reach into an excluded directory.

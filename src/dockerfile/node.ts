@@ -31,6 +31,13 @@ export interface Node {
   /** The whole instruction line, continuations joined. */
   original: string;
   location: SourceLocation;
+  /**
+   * The comments just above it (BuildKit's PrevComment: a bare `#` line starts them afresh, a
+   * blank line does not), each without its `#`: where `# check=` may speak for this instruction.
+   */
+  comments: string[];
+  /** When a continuation of it was an empty line: the line it ends on (where BuildKit's NoEmptyContinuation points). */
+  emptyContinuation?: number;
 }
 
 /** Go's strconv.Quote, which BuildKit's AST dumps use. */

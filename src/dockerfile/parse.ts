@@ -14,16 +14,14 @@ import {
 } from './line-parsers.js';
 import type { Heredoc, Node } from './node.js';
 
-export interface ParseWarning {
-  message: string;
-  location: SourceLocation;
-}
-
 export interface ParsedDockerfile {
   file: string;
   escape: string;
   nodes: Node[];
-  warnings: ParseWarning[];
+  /** The `# check=` parser directive's value (up to its first space), when the file has one. */
+  checkDirective?: string;
+  /** The text as read, for the lines that build checks quote. */
+  text: string;
 }
 
 type LineParser = (rest: string, escape: string, keyword: string) => Parsed;
@@ -93,7 +91,7 @@ function newNode(line: string, escape: string, location: SourceLocation): Node {
   const { flags, rest } = m?.[2] !== undefined ? extractFlags(m[2], escape) : { flags: [], rest: '' };
   const args = rest.trim();
   const lower = keyword.toLowerCase();
-  const base = { keyword, flags, heredocs: [], original: line, location };
+  const base = { keyword, flags, heredocs: [], original: line, location, comments: [] as string[] };
   if (lower === 'onbuild') {
     if (args === '') return { ...base, values: [], json: false };
     const sub = newNode(args, escape, location);
@@ -124,6 +122,27 @@ function directiveHeader(text: string): string {
   return m ? m[0] : '';
 }
 
+const DIRECTIVE = /^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$/;
+const DIRECTIVE_NAMES = new Set(['syntax', 'escape', 'check']);
+
+/**
+ * The parser directives at the top (BuildKit's: after a `#!` line, consecutive `# name=value`
+ * lines of known names; the first other line ends them). Returns them by lower-cased name, and
+ * how many lines they take. A second `check` is an error, as in BuildKit.
+ */
+function topDirectives(lines: readonly string[], file: string): { values: Map<string, string>; end: number } {
+  const values = new Map<string, string>();
+  let i = lines[0]?.startsWith('#!') ? 1 : 0;
+  for (; i < lines.length; i++) {
+    const m = DIRECTIVE.exec(lines[i]!.replace(/\r$/, ''));
+    const name = m?.[1]!.toLowerCase();
+    if (!m || !DIRECTIVE_NAMES.has(name!)) break;
+    if (name === 'check' && values.has('check')) throw new DockerfileError('only one check parser directive can be used', { location: { file, line: i + 1 } });
+    values.set(name!, m[2]!);
+  }
+  return { values, end: i };
+}
+
 /**
  * Parses Dockerfile text into nodes with BuildKit's rules (frontend/dockerfile/parser/parser.go):
  * comments, the escape directive (read by dockerfile-ast), line continuations (an unescaped escape
@@ -140,13 +159,23 @@ export function parseDockerfile(text: string, file: string): ParsedDockerfile {
 
   const lines = text.replace(/^\uFEFF/, '').split('\n');
   if (lines.at(-1) === '') lines.pop();
+  const directives = topDirectives(lines, file);
   const nodes: Node[] = [];
-  const warnings: ParseWarning[] = [];
+  let comments: string[] = [];
   let i = 0;
   while (i < lines.length) {
     const startLine = i + 1;
-    const raw = lines[i++]!.replace(/\r$/, '').trimStart();
-    const first = trimContinuation(isComment(raw) ? '' : raw);
+    const untrimmed = lines[i++]!.replace(/\r$/, '');
+    const raw = untrimmed.trimStart();
+    if (isComment(raw)) {
+      // BuildKit keeps line[1:] of the line as it is, trimmed; a bare `#` starts the comments afresh
+      const comment = untrimmed.slice(1).trim();
+      if (i <= directives.end) continue;
+      if (comment === '') comments = [];
+      else comments.push(comment);
+      continue;
+    }
+    const first = trimContinuation(raw);
     if (first.end && first.line.length === 0) continue;
     let line = first.line;
     let end = first.end;
@@ -163,8 +192,10 @@ export function parseDockerfile(text: string, file: string): ParsedDockerfile {
       end = t.end;
     }
     const location = { file, line: startLine, endLine: i };
-    if (emptyContinuation) warnings.push({ message: `Empty continuation line found in: ${line.trim()}`, location });
     const node = newNode(line, escape, location);
+    node.comments = comments;
+    comments = [];
+    if (emptyContinuation) node.emptyContinuation = i;
     if (canContainHeredoc(node) && line.includes('<<')) {
       for (const doc of heredocsInLine(line)) {
         let content = '';
@@ -187,5 +218,6 @@ export function parseDockerfile(text: string, file: string): ParsedDockerfile {
     nodes.push(node);
   }
   if (nodes.length === 0) throw new DockerfileError('file with no instructions', { location: { file, line: Math.max(1, lines.length) } });
-  return { file, escape, nodes, warnings };
+  const check = directives.values.get('check');
+  return { file, escape, nodes, text, ...(check !== undefined ? { checkDirective: check.split(' ')[0] } : {}) };
 }

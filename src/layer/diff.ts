@@ -22,6 +22,8 @@ export interface LayerTarResult {
   size: number;
   /** Sum of regular file sizes (hard links once): what `docker history` shows as SIZE. */
   contentSize: number;
+  /** Whiteouts and opaque directories: paths of the layers below that it deletes or replaces. */
+  removes?: number;
 }
 
 export function deviceNumbers(rdev: number): { major: number; minor: number } {
@@ -61,6 +63,7 @@ export async function writeLayerTar(dir: string, out?: ByteSink, opts: { clampMt
   const tar = new TarWriter(out);
   const seenInodes = new Map<string, string>();
   let contentSize = 0;
+  let removes = 0;
   const mtimeOf = (st: Stats) => {
     const t = Math.floor(st.mtimeMs / 1000);
     return opts.clampMtime !== undefined && t > opts.clampMtime ? opts.clampMtime : t;
@@ -79,6 +82,7 @@ export async function writeLayerTar(dir: string, out?: ByteSink, opts: { clampMt
       const file = path.join(abs, name);
       const base: Omit<TarEntry, 'type' | 'size'> = { path: relPath, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtimeOf(st) };
       if (tarName !== name) {
+        removes++;
         await tar.header({ ...base, type: 'file', mode: 0, size: 0 });
         continue;
       }
@@ -86,6 +90,7 @@ export async function writeLayerTar(dir: string, out?: ByteSink, opts: { clampMt
       if (st.isDirectory()) {
         await tar.header({ ...base, type: 'dir', size: 0, xattrs });
         if (native().getXattr(file, overlayOpaqueXattr())?.toString() === 'y') {
+          removes++;
           await tar.header({ ...base, path: `${relPath}/${OPAQUE_MARKER}`, type: 'file', mode: 0, size: 0 });
         }
         await walk(relPath);
@@ -114,5 +119,5 @@ export async function writeLayerTar(dir: string, out?: ByteSink, opts: { clampMt
 
   await walk('');
   const { diffId, size } = await tar.end();
-  return { diffId, size, contentSize };
+  return { diffId, size, contentSize, removes };
 }

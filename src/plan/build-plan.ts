@@ -1,10 +1,9 @@
-// A build decided before it runs: stages, bases, the stage graph, warnings.
+// A build decided before it runs: stages, bases, the stage graph.
 import type { ParsedDockerfile } from '../dockerfile/parse.js';
 import { expandWord, ShellWordError } from '../dockerfile/shell-words.js';
 import { DockerfileError } from '../errors.js';
 import { parsePlatform, type Platform } from '../image/platform.js';
 import { argEnv, resolveGlobalArgs, type ArgValue } from './args.js';
-import { lintWarnings } from './lint.js';
 import { neededStages } from './stage-graph.js';
 import { planStages, type Stage } from './stages.js';
 
@@ -20,13 +19,11 @@ export interface BuildPlan {
   /** Each stage's FROM --platform, global ARGs expanded (by stage index; undefined without the flag). */
   platforms: Array<Platform | undefined>;
   globalArgs: ArgValue[];
-  /** BuildKit's warnings: the parser's and the linter's. */
-  warnings: string[];
 }
 
 /**
  * Plans a parsed Dockerfile: its stages, the global ARGs (with --build-arg), each FROM's base,
- * the stages the target needs and in which order they may run, and the warnings to show first.
+ * the stages the target needs and in which order they may run.
  */
 export function planBuild(parsed: ParsedDockerfile, buildArgs: Record<string, string | undefined> | undefined, target: string | undefined, platform?: Platform): BuildPlan {
   const { globalArgs: argInstructions, stages } = planStages(parsed);
@@ -50,6 +47,5 @@ export function planBuild(parsed: ParsedDockerfile, buildArgs: Record<string, st
     }
   });
   const { needed, dependencies } = neededStages(stages, bases, target, (from) => expandWord(from, argEnv(globalArgs), parsed.escape));
-  const warnings = [...parsed.warnings.map((w) => `${w.message} (${w.location.file}:${w.location.line})`), ...lintWarnings(stages, globalArgs)];
-  return { stages, needed, dependencies, bases, platforms, globalArgs, warnings };
+  return { stages, needed, dependencies, bases, platforms, globalArgs };
 }

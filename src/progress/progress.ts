@@ -29,6 +29,24 @@ export interface CacheMiss {
   files?: { changed: string[]; added: string[]; removed: string[]; total: number };
 }
 
+/** A build check's warning, as a build reports it (check/linter.ts gives them). */
+export interface CheckNote {
+  rule: string;
+  message: string;
+  /** The Dockerfile and the instruction's first line, when the warning is about one. */
+  file?: string;
+  line?: number;
+  /** BuildKit's documentation page of the rule. */
+  url?: string;
+  /** tsbuild's hygiene rules: the one-line fix. */
+  fix?: string;
+}
+
+/** BuildKit's short form of a check warning: `FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 1)`. */
+export function shortCheck(n: CheckNote): string {
+  return `${n.rule}: ${n.message}${n.line ? ` (line ${n.line})` : ''}`;
+}
+
 /** What a build tells its user, step by step (BuildKit's progress modes render it). */
 export interface Progress {
   step(id: number, label: string): void;
@@ -43,6 +61,15 @@ export interface Progress {
   failed(id: number, error?: string): void;
   info(line: string): void;
   warning(line: string): void;
+  /** The build checks' warnings, once the build is over (or has failed): BuildKit's summary. */
+  checks(notes: readonly CheckNote[]): void;
+}
+
+/** buildx's summary of check warnings (printWarnings), pointing at --check for the long form. */
+function checkSummary(notes: readonly CheckNote[], color: boolean): string {
+  if (notes.length === 0) return '';
+  const head = `${notes.length === 1 ? '1 warning found' : `${notes.length} warnings found`} (use tsbuild build --check to expand):`;
+  return `\n ${color ? `\x1b[33m${head}\x1b[0m` : head}\n${notes.map((n) => ` - ${shortCheck(n)}\n`).join('')}`;
 }
 
 export type ProgressMode = 'auto' | 'tty' | 'plain' | 'quiet' | 'rawjson';
@@ -126,6 +153,9 @@ export class PlainProgress implements Progress {
   warning(line: string) {
     this.out.write(`WARNING: ${line}\n`);
   }
+  checks(notes: readonly CheckNote[]) {
+    this.out.write(checkSummary(notes, false));
+  }
 }
 
 /** `--progress=quiet` (and `-q`): nothing but errors, which the CLI prints. */
@@ -138,19 +168,30 @@ export class QuietProgress implements Progress {
   failed() {}
   info() {}
   warning() {}
+  checks() {}
 }
 
-/** `--progress=rawjson`: one JSON object a line, for tools. */
-export class RawJsonProgress implements Progress {
-  constructor(private readonly out: NodeJS.WritableStream) {}
-  private emit(o: Record<string, unknown>) {
-    this.out.write(`${JSON.stringify({ time: new Date().toISOString(), ...o })}\n`);
-  }
+/** What a build tells, as data: the library's progress events, and (one JSON object a line) `--progress=rawjson`. */
+export type BuildEvent =
+  | { type: 'step'; id: number; name: string }
+  | { type: 'log'; id: number; data: Buffer }
+  | { type: 'status'; id: number; message: string }
+  | ({ type: 'cache-miss'; id: number } & CacheMiss)
+  | { type: 'done'; id: number; cached: boolean; duration: number }
+  | { type: 'error'; id: number; error: string }
+  | { type: 'canceled'; id: number }
+  | { type: 'info'; message: string }
+  | { type: 'warning'; message: string }
+  | ({ type: 'check' } & CheckNote);
+
+/** Hands every event to a function (the library's `onEvent`). */
+export class EventProgress implements Progress {
+  constructor(private readonly emit: (event: BuildEvent) => void) {}
   step(id: number, label: string) {
     this.emit({ type: 'step', id, name: label });
   }
   output(id: number, chunk: Buffer) {
-    this.emit({ type: 'log', id, data: chunk.toString('base64') });
+    this.emit({ type: 'log', id, data: chunk });
   }
   status(id: number, line: string) {
     this.emit({ type: 'status', id, message: line });
@@ -169,6 +210,51 @@ export class RawJsonProgress implements Progress {
   }
   warning(line: string) {
     this.emit({ type: 'warning', message: line });
+  }
+  checks(notes: readonly CheckNote[]) {
+    for (const n of notes) this.emit({ type: 'check', ...n });
+  }
+}
+
+/** `--progress=rawjson`: the events, one JSON object a line with its time (a log's bytes in base64), for tools. */
+export class RawJsonProgress extends EventProgress {
+  constructor(out: NodeJS.WritableStream) {
+    super((event) => {
+      const data = event.type === 'log' ? { ...event, data: event.data.toString('base64') } : event;
+      out.write(`${JSON.stringify({ time: new Date().toISOString(), ...data })}\n`);
+    });
+  }
+}
+
+/** Every event to each of several displays (the CLI's, and the library's collector of step outcomes). */
+export class TeeProgress implements Progress {
+  constructor(private readonly all: readonly Progress[]) {}
+  step(id: number, label: string) {
+    for (const p of this.all) p.step(id, label);
+  }
+  output(id: number, chunk: Buffer) {
+    for (const p of this.all) p.output(id, chunk);
+  }
+  status(id: number, line: string) {
+    for (const p of this.all) p.status(id, line);
+  }
+  cacheMiss(id: number, miss: CacheMiss) {
+    for (const p of this.all) p.cacheMiss(id, miss);
+  }
+  done(id: number, seconds: number, cached: boolean) {
+    for (const p of this.all) p.done(id, seconds, cached);
+  }
+  failed(id: number, error?: string) {
+    for (const p of this.all) p.failed(id, error);
+  }
+  info(line: string) {
+    for (const p of this.all) p.info(line);
+  }
+  warning(line: string) {
+    for (const p of this.all) p.warning(line);
+  }
+  checks(notes: readonly CheckNote[]) {
+    for (const p of this.all) p.checks(notes);
   }
 }
 
@@ -265,6 +351,10 @@ export class TtyProgress implements Progress {
 
   warning(line: string) {
     this.out.write(`\x1b[33m WARNING: ${line}\x1b[0m\n`);
+  }
+
+  checks(notes: readonly CheckNote[]) {
+    this.out.write(checkSummary(notes, true));
   }
 }
 

@@ -56,6 +56,8 @@ export interface LayerMeta {
   created?: string;
   /** SOURCE_DATE_EPOCH the layer was built with: file times in its tar are clamped to it. */
   clampMtime?: number;
+  /** Paths of the layers below it deletes (whiteouts, opaque directories), when a build made it (RUN). */
+  removes?: number;
 }
 
 /** The digest of a file's bytes, read as a stream. */

@@ -106,6 +106,13 @@ function keepTop<T extends { size: number }>(top: T[], item: T): void {
   if (top.length > TOP) top.pop();
 }
 
+export interface WasteOptions {
+  /** Only the layers from this index up (those below are neither read nor counted). */
+  from?: number;
+  /** Each file's bytes that layer `by` deletes or overwrites, which layer `from` put there. */
+  onWaste?: (from: number, by: number, path: string, size: number) => void;
+}
+
 /**
  * Walks an image's layers bottom up, as overlayfs stacks them. dive's figures are dive's own
  * (filetree/efficiency.go): every leaf of each layer's tree (files, symlinks, empty directories,
@@ -113,13 +120,14 @@ function keepTop<T extends { size: number }>(top: T[], item: T): void {
  * directory (a file's whiteout weighs 0); a path found more than once is inefficient, all its
  * copies wasted; the score is the sum of each path's smallest copy over the sum of all copies.
  */
-export async function imageWaste(store: Store, img: StoredImage): Promise<WasteReport> {
+export async function imageWaste(store: Store, img: Pick<StoredImage, 'id' | 'layers' | 'config'>, opts: WasteOptions = {}): Promise<WasteReport> {
   const history = layerHistory(img.config);
   /** The files of the image so far: size and the layer that put them there. */
   const live = new Map<string, { size: number; layer: number }>();
   const liveDirs = new Set<string>();
   const copies = new Map<string, { count: number; cumulative: number; min: number }>();
   const layers: LayerWaste[] = [];
+  let current = 0;
 
   /** Removes what is at or below a path; earlier layers' bytes it held are wasted. Returns what a directory there held. */
   const drop = (path: string, below: boolean): number => {
@@ -127,6 +135,7 @@ export async function imageWaste(store: Store, img: StoredImage): Promise<WasteR
     const prefix = `${path}/`;
     const gone = (p: string, v: { size: number; layer: number }) => {
       layers[v.layer]!.wasted += v.size;
+      opts.onWaste?.(v.layer, current, `/${p}`, v.size);
       held += v.size;
       live.delete(p);
     };
@@ -149,8 +158,10 @@ export async function imageWaste(store: Store, img: StoredImage): Promise<WasteR
   };
 
   for (const [index, meta] of img.layers.entries()) {
+    current = index;
     const layer: LayerWaste = { index, createdBy: history[index]?.created_by ?? '', size: 0, added: 0, changed: 0, removed: 0, wasted: 0, largest: [] };
     layers.push(layer);
+    if (index < (opts.from ?? 0)) continue;
     const entries = [...(await layerEntries(store, meta.chainId)).values()];
     // a directory with anything below it in this layer is not a leaf of its tree
     const parents = new Set<string>();

@@ -55,14 +55,19 @@ describe.skipIf(lacks('root'))('--progress', () => {
     ]);
   });
 
-  it('pads the step number to the total\'s width, and warns before the first step, never between a failure and its error', async () => {
+  it('pads the step number to the total\'s width; the check warnings come after the steps, before the error, as in buildx', async () => {
     const df = ['FROM busybox', ...Array.from({ length: 9 }, (_, i) => `ENV E${i}=${i}`), 'CMD echo shell form', 'RUN exit 3'].join('\n');
     const r = await tsbuild(root, ['--progress=plain', context({ Dockerfile: df })]);
     expect(r.code).toBe(1);
     const lines = r.stderr.trim().split('\n');
-    expect(lines[0]).toMatch(/^WARNING: JSONArgsRecommended: /);
     expect(lines).toContain('#1 [ 1/12] FROM docker.io/library/busybox');
-    expect(lines.at(-2)).toBe('#12 ERROR: RUN failed: process "/bin/sh -c exit 3" did not complete successfully: exit code: 3');
+    expect(lines.at(-6)).toBe('#12 ERROR: RUN failed: process "/bin/sh -c exit 3" did not complete successfully: exit code: 3');
+    expect(lines.slice(-5, -1)).toEqual([
+      '',
+      ' 2 warnings found (use tsbuild build --check to expand):',
+      ' - FromUnpinned: FROM busybox has no tag: the build gets whatever "latest" is when the image is pulled (line 1)',
+      ' - JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (line 11)',
+    ]);
     expect(lines.at(-1)).toMatch(/^tsbuild: \S*Dockerfile:12: RUN failed: process "\/bin\/sh -c exit 3" did not complete successfully: exit code: 3$/);
   });
 
@@ -72,7 +77,9 @@ describe.skipIf(lacks('root'))('--progress', () => {
     expect(events.filter((e) => e.type === 'step').map((e) => e.id)).toEqual([1, 2]);
     const log = events.filter((e) => e.type === 'log').map((e) => Buffer.from(e.data!, 'base64').toString()).join('');
     expect(log).toBe('line one\nline two\n');
-    expect(events.at(-1)).toMatchObject({ type: 'info' });
+    expect(events.filter((e) => e.type !== 'check').at(-1)).toMatchObject({ type: 'info' });
+    // the check warnings last, as fields
+    expect(events.at(-1)).toEqual({ time: expect.any(String), type: 'check', rule: 'FromUnpinned', message: expect.stringMatching(/^FROM busybox has no tag/), file: expect.any(String), line: 1, fix: expect.any(String) });
   });
 
   it('tty shows a RUN\'s output live and folds it away when the step succeeds', () => {

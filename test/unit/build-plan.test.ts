@@ -45,13 +45,6 @@ describe('the stage graph: which stages a target needs, and what each waits for'
     expect(p.dependencies.get(1)).toEqual([0]);
   });
 
-  it('warns as BuildKit does: an undeclared ARG in FROM, shell-form CMD', () => {
-    expect(plan('FROM $NOPE\nCMD echo hi\n').warnings).toEqual([
-      "UndefinedArgInFrom: FROM argument 'NOPE' is not declared (Dockerfile:1)",
-      'JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (Dockerfile:2)',
-    ]);
-  });
-
   it('refuses two stages of one name, and instructions before any FROM but ARG', () => {
     expect(() => planStages(parseDockerfile('FROM a AS x\nFROM b AS x\n', 'Dockerfile'))).toThrow('duplicate name x');
     expect(() => planStages(parseDockerfile('RUN true\nFROM a\n', 'Dockerfile'))).toThrow('no build stage in current context');

@@ -1,13 +1,12 @@
 // The build command: its flags turned into build() options, then -o.
 import { writeFileSync } from 'node:fs';
-import { build } from '../../builder/builder.js';
+import { buildInStore, type BuildRequest } from '../../api/build.js';
 import type { BuildOptions } from '../../builder/options.js';
 import { UsageError } from '../../errors.js';
 import { parsePlatform } from '../../image/platform.js';
 import { parseCacheExport, parseCacheImport } from '../../remote-cache/spec.js';
 import type { ResourceLimits } from '../../sandbox/cgroups.js';
 import { parseSize } from '../../util/units.js';
-import { fullName, parseReference } from '../../image/reference.js';
 import { parseOutputSpec } from '../../archive/output-spec.js';
 import { makeProgress, type ProgressMode } from '../../progress/progress.js';
 import type { Store } from '../../store/store.js';
@@ -115,7 +114,7 @@ function parseNetwork(v: string | undefined): BuildOptions['network'] {
   throw new UsageError(`invalid --network "${v}": default, none or host`);
 }
 
-function parseBuildArgs(list: string[]): Record<string, string | undefined> {
+export function parseBuildArgs(list: string[]): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const item of list) {
     const eq = item.indexOf('=');
@@ -127,33 +126,22 @@ function parseBuildArgs(list: string[]): Record<string, string | undefined> {
 }
 
 export async function buildCommand(store: Store, context: string, flags: BuildFlags, io: Io): Promise<void> {
-  for (const t of flags.tag) parseReference(t); // a bad tag fails before the build, as in Docker
   const modes = ['auto', 'tty', 'plain', 'quiet', 'rawjson'];
   if (!modes.includes(flags.progress)) throw new UsageError(`invalid --progress "${flags.progress}": one of ${modes.join(', ')}`);
   const spec = flags.output !== undefined ? parseOutputSpec(flags.output) : undefined;
-  const archive = spec?.type === 'registry' ? undefined : spec;
-  const pushTo = [...(spec?.type === 'registry' ? spec.names : []), ...(flags.push ? flags.tag : [])].map((n) => parseReference(n));
-  if (flags.push && flags.tag.length === 0) throw new UsageError('--push needs a name to push to: give -t NAME[:TAG]');
-  for (const n of archive?.names ?? []) parseReference(n); // as -t: a bad name fails before the build
-  if (archive?.dest === '-') {
+  if (spec?.type !== 'registry' && spec?.dest === '-') {
     if (flags.quiet) throw new UsageError('-q prints the image ID on standard output, where -o dest=- writes the archive: use one of them');
     if (process.stdout.isTTY) throw new UsageError('refusing to write an image archive to a terminal: redirect standard output, or give dest=FILE');
   }
-  const progress0Warning: string[] = [];
-  const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
   const cacheTo = flags.cacheTo.map(parseCacheExport);
   const cacheFrom = flags.cacheFrom.map(parseCacheImport);
-  if (cacheTo.some((c) => c.type === 'inline') && pushTo.length === 0) progress0Warning.push('--cache-to type=inline is kept in the image config: it reaches other machines only through a push (--push or -o type=registry)');
-  const registry = registryOptions(flags);
+  const pushes = flags.push || spec?.type === 'registry';
   // the modules of what is asked for only: a plain cached build loads neither the archive writer nor the sandbox's
   const ssh = flags.ssh.length > 0 ? (await import('../../builder/ssh-agent.js')).parseSsh(flags.ssh) : {};
   const runtime = flags.runtime ? (await import('../../sandbox/oci-runtime.js')).runtimePath(flags.runtime) : undefined;
-  const progress = makeProgress(flags.quiet ? 'quiet' : (flags.progress as ProgressMode), () => process.stderr);
-  for (const w of progress0Warning) progress.warning(w);
-  const result = await build({
-    store,
-    contextDir: context,
-    dockerfile: flags.file,
+  const request: BuildRequest = {
+    context,
+    file: flags.file,
     tags: flags.tag,
     buildArgs: parseBuildArgs(flags.buildArg),
     target: flags.target,
@@ -171,32 +159,19 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     noCache: flags.cache === false,
     jobs: flags.jobs,
     noCacheFilter: flags.cacheFilter,
-    platform,
+    platform: flags.platform,
     pull: flags.pull,
-    registry,
+    registry: registryOptions(flags),
     cacheTo,
     cacheFrom,
-    progress,
+    output: spec,
+    push: flags.push,
     signal: io.signal,
-  });
-  if (archive) {
-    const { dest } = archive;
-    const { exportImage } = await import('../../archive/export.js');
-    const done = await exportImage(store, result.imageId, archive, archive.names ?? flags.tag, flags.jobs);
-    progress.info(done === 'unchanged' ? `${dest} already holds this image: unchanged` : `exported to ${dest === '-' ? 'standard output' : dest}`);
-  }
-  for (const ref of pushTo) {
-    const registrySpec = spec?.type === 'registry' ? spec : undefined;
-    const { pushStored } = await import('./registry.js');
-    const digest = await pushStored(store, result.imageId, ref, {
-      ...flags,
-      quiet: true,
-      compression: registrySpec?.compression,
-      compressionLevel: registrySpec?.level,
-      ociMediatypes: registrySpec?.mediaTypes === 'oci',
-    }, io);
-    progress.info(`pushing ${fullName(ref)} with digest ${digest} done`);
-  }
+  };
+  if (request.platform) parsePlatform(request.platform); // a bad platform fails before the progress starts
+  const progress = makeProgress(flags.quiet ? 'quiet' : (flags.progress as ProgressMode), () => process.stderr);
+  if (cacheTo.some((c) => c.type === 'inline') && !pushes) progress.warning('--cache-to type=inline is kept in the image config: it reaches other machines only through a push (--push or -o type=registry)');
+  const result = await buildInStore(store, request, progress);
   if (flags.iidfile) writeFileSync(flags.iidfile, result.imageId);
   if (flags.quiet) io.out(result.imageId);
 }

@@ -5,10 +5,10 @@ import { parsePlatform } from '../../image/platform.js';
 import { familiarName, fullName, parseReference, type ImageReference } from '../../image/reference.js';
 import { removeCredentials, saveCredentials } from '../../registry/credentials.js';
 import { pullImage } from '../../registry/pull.js';
-import { pushImage, type Compression } from '../../registry/push.js';
+import type { Compression } from '../../registry/push.js';
+import { pushStored as pushStoredImage } from '../../registry/push-stored.js';
 import { RegistryRepository } from '../../registry/repository.js';
-import { storeImage } from '../../store/store-image.js';
-import { addRepoDigest, getImage, tagImage } from '../../store/stored-image.js';
+import { getImage, tagImage } from '../../store/stored-image.js';
 import type { Store } from '../../store/store.js';
 import type { Digest } from '../../util/digest.js';
 import type { Io } from '../io.js';
@@ -54,20 +54,16 @@ export async function pushStored(store: Store, source: string, target: ImageRefe
   const compression = (flags.compression ?? 'gzip') as Compression;
   if (!['gzip', 'zstd', 'uncompressed'].includes(compression)) throw new UsageError(`invalid --compression "${flags.compression}": gzip, zstd or uncompressed`);
   const say = flags.quiet ? () => undefined : io.out;
-  return store.inUse(async () => {
-    const img = getImage(store, source);
-    say(`The push refers to repository [${familiarName({ ...target, tag: undefined, digest: undefined })}]`);
-    const result = await pushImage(store, storeImage(store, img), target, {
-      registry: registryOptions(flags),
-      compression,
-      compressionLevel: flags.compressionLevel,
-      ociMediaTypes: flags.ociMediatypes,
-      onLayer: (d, what) => say(`${d.slice(7, 19)}: ${what}`),
-    });
-    await addRepoDigest(store, img.id, `${target.domain}/${target.path}@${result.digest}`);
-    say(`${target.tag}: digest: ${result.digest} size: ${result.size}`);
-    return result.digest;
+  say(`The push refers to repository [${familiarName({ ...target, tag: undefined, digest: undefined })}]`);
+  const result = await pushStoredImage(store, source, target, {
+    registry: registryOptions(flags),
+    compression,
+    compressionLevel: flags.compressionLevel,
+    ociMediaTypes: flags.ociMediatypes,
+    onLayer: (d, what) => say(`${d.slice(7, 19)}: ${what}`),
   });
+  say(`${target.tag}: digest: ${result.digest} size: ${result.size}`);
+  return result.digest;
 }
 
 /** `tsbuild push NAME [REF]`: the image NAME pushed as NAME, or as REF. */
