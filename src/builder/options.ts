@@ -49,6 +49,8 @@ export interface BuildOptions {
   cacheFrom?: CacheImportSpec[];
   /** --cache-to: where to export this build's cache (a registry ref, a local directory, inline). */
   cacheTo?: CacheExportSpec[];
+  /** --on-error=shell: when a RUN fails, a shell in its filesystem as it failed (with a terminal), then the error. */
+  onError?: 'fail' | 'shell';
   /** Where step headers, timings, RUN output and warnings go (default: nowhere). */
   progress?: Progress;
   signal?: AbortSignal;

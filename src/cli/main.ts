@@ -48,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
     .version(packageVersion(), '-v, --version')
     .option('--root <dir>', 'store directory (default: $TSBUILD_ROOT, else /var/lib/tsbuild for root, ~/.local/share/tsbuild for others)')
     .exitOverride()
+    .enablePositionalOptions()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // read-only commands leave what dead commands left to the next command that writes
   const openStore = (readOnly = false) => {
@@ -94,6 +95,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--push', 'push the image to its registry under each -t name')
     .option('--cache-to <type=registry,ref=REF[,mode=max]|type=local,dest=DIR|type=inline>', 'export the build cache; repeatable', collect, [])
     .option('--cache-from <type=registry,ref=REF|type=local,src=DIR>', 'import build cache; repeatable', collect, [])
+    .option('--on-error <fail|shell>', 'shell: when a RUN fails, open a shell in its filesystem as the command left it (needs a terminal), then fail', 'fail')
     .option('--check', 'run the build checks (BuildKit\'s and tsbuild\'s hygiene rules) without building: the same as --call=check')
     .option('--call <check|build>[,format=json][,ignorestatus=true]', 'what to do: build (the default), or check')
     .addOption(new Option('--root <dir>').hideHelp());
@@ -111,6 +113,25 @@ export async function main(argv: string[]): Promise<number> {
     const { buildCommand } = await import('./commands/build.js');
     await buildCommand(openStore(), context, flags, io);
   });
+
+  program
+    .command('run')
+    .description('run a command in an image of the store, in the sandbox RUN steps run in (its changes are thrown away)')
+    .argument('<image>')
+    .argument('[command...]', 'the command (default: the image\'s ENTRYPOINT and CMD)')
+    .option('--rm', 'remove what the command changed when it ends (always: tsbuild keeps no containers; accepted as docker run\'s)')
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: tsbuild\'s own value); repeatable', collect, [])
+    .option('-w, --workdir <dir>', 'working directory of the command')
+    .option('-u, --user <user[:group]>', 'user of the command')
+    .option('--entrypoint <cmd>', 'replace the image\'s ENTRYPOINT ("" for none)')
+    .option('--network <mode>', 'default (its own, outbound only), none or host')
+    .passThroughOptions()
+    .action(async (image: string, command: string[], flags: { env: string[]; workdir?: string; user?: string; entrypoint?: string; network?: string }) => {
+      const network = flags.network === 'bridge' ? 'default' : flags.network;
+      if (network !== undefined && !['default', 'none', 'host'].includes(network)) throw new TsbuildError(`invalid --network "${flags.network}": default, none or host`);
+      const { runImage } = await import('../builder/run-image.js');
+      io.exitCode = await runImage(openStore(), image, { ...flags, command, network: network as 'default' | 'none' | 'host' | undefined });
+    });
 
   withRegistryFlags(program.command('pull').description('pull an image from a registry').argument('<name>'))
     .option('--platform <os/arch[/variant]>', 'the platform to pull from a multi-platform image')

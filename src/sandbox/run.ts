@@ -48,8 +48,13 @@ export interface SandboxSpec {
    * way to the host's loopback (made ahead of the step: network-pool.ts).
    */
   network?: 'none' | 'host' | 'sandbox';
-  /** Where the command's stdout and stderr go. */
+  /** Where the command's stdout and stderr go (unless interactive). */
   output: Writable;
+  /**
+   * The command gets tsbuild's own standard input, output and error (a terminal: a shell the user
+   * types into), and the terminal's Ctrl-C and Ctrl-\ are its own while it runs, not tsbuild's.
+   */
+  interactive?: boolean;
   signal?: AbortSignal;
 }
 
@@ -114,21 +119,47 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   args.push('--error-file', errorFile);
   args.push('--', ...spec.argv);
   let stopped = () => {};
+  let restoreSignals = () => {};
   try {
-    const child = await spawnProcess(sandboxHelperPath(), args, { env: {}, stdio: ['ignore', 'from-child', 'from-child'] });
+    if (spec.interactive) restoreSignals = terminalSignalsToChild();
+    const child = await spawnProcess(sandboxHelperPath(), args, { env: {}, stdio: spec.interactive ? ['inherit', 'inherit', 'inherit'] : ['ignore', 'from-child', 'from-child'] });
     stopped = stopOnAbort(child, spec.signal);
-    const outputs = [child.stdio[1]!, child.stdio[2]!].map((stream) => {
-      stream.pipe(spec.output, { end: false });
-      return finished(stream).catch(() => undefined);
-    });
+    const outputs = spec.interactive
+      ? []
+      : [child.stdio[1]!, child.stdio[2]!].map((stream) => {
+          stream.pipe(spec.output, { end: false });
+          return finished(stream).catch(() => undefined);
+        });
     const [exit] = await Promise.all([child.exited, ...outputs]);
     const exitCode = exit.code ?? 128 + (os.constants.signals[exit.signal!] ?? 9);
     const setupError = exitCode === 125 ? readFileOrUndefined(errorFile) : undefined;
     return { exitCode, upper, ...(setupError ? { setupError } : {}) };
   } finally {
     stopped();
+    restoreSignals();
     network?.stop();
   }
+}
+
+/**
+ * While an interactive command runs, the signals its terminal sends (Ctrl-C, Ctrl-\) reach it
+ * and not tsbuild, which would otherwise stop the build: tsbuild ignores them until it is done.
+ * Returns what puts tsbuild's own handlers back.
+ */
+function terminalSignalsToChild(): () => void {
+  const names = ['SIGINT', 'SIGQUIT'] as const;
+  const saved = names.map((name) => [name, process.listeners(name)] as const);
+  const ignore = () => {};
+  for (const name of names) {
+    process.removeAllListeners(name);
+    process.on(name, ignore);
+  }
+  return () => {
+    for (const [name, listeners] of saved) {
+      process.removeListener(name, ignore);
+      for (const l of listeners) process.on(name, l);
+    }
+  };
 }
 
 /** On abort: SIGTERM, then SIGKILL two seconds on if it still runs. Returns what undoes this. */

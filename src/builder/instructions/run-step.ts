@@ -128,6 +128,7 @@ async function runPrepared(ctx: StepContext, ins: ExpandedRun, command: RunComma
     const why = result.setupError.startsWith('--mount') ? result.setupError : `could not set up the step: ${result.setupError}`;
     throw new BuildStepError(`RUN ${why}`, { location: ins.location });
   }
+  if (result.exitCode !== 0 && ctx.options.onError === 'shell') await (await import('./debug-shell.js')).debugShell(ctx, spec, runtime);
   if (oom) {
     const mib = limits!.memory! / (1 << 20);
     throw new BuildStepError(`RUN was killed for memory: process ${goQuote(argv.join(' '))} needed more than --memory ${Number.isInteger(mib) ? `${mib}MiB` : `${limits!.memory} bytes`} (exit code: ${result.exitCode})`, {

@@ -46,6 +46,7 @@ export interface BuildFlags extends RegistryFlags {
   push?: boolean;
   cacheTo: string[];
   cacheFrom: string[];
+  onError: string;
 }
 
 /** `--secret id=ID,src=PATH` (or `source=`), `id=ID,env=VAR`, or `id=ID` (the variable ID). */
@@ -114,6 +115,11 @@ function parseNetwork(v: string | undefined): BuildOptions['network'] {
   throw new UsageError(`invalid --network "${v}": default, none or host`);
 }
 
+function parseOnError(v: string): 'fail' | 'shell' {
+  if (v !== 'fail' && v !== 'shell') throw new UsageError(`invalid --on-error "${v}": fail or shell`);
+  return v;
+}
+
 export function parseBuildArgs(list: string[]): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const item of list) {
@@ -166,6 +172,7 @@ export async function buildCommand(store: Store, context: string, flags: BuildFl
     cacheFrom,
     output: spec,
     push: flags.push,
+    onError: parseOnError(flags.onError),
     signal: io.signal,
   };
   if (request.platform) parsePlatform(request.platform); // a bad platform fails before the progress starts
