@@ -1004,6 +1004,16 @@ static napi_value hash_files(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Up to 64 bytes as a lowercase hex string. */
+static napi_value hex_string(napi_env env, const unsigned char *bytes, size_t n) {
+  static const char HEX[] = "0123456789abcdef";
+  char hex[128];
+  for (size_t i = 0; i < n && i < 64; i++) hex[2 * i] = HEX[bytes[i] >> 4], hex[2 * i + 1] = HEX[bytes[i] & 15];
+  napi_value result;
+  napi_create_string_latin1(env, hex, 2 * (n < 64 ? n : 64), &result);
+  return result;
+}
+
 /*
  * sha256(data): the lowercase hex sha256 of a Buffer, or of a string's UTF-8. For the short texts
  * a build hashes at its start (cache keys, records), so that a cached build need not load
@@ -1036,12 +1046,7 @@ static napi_value sha256_hex(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "sha256: OpenSSL failed");
     return NULL;
   }
-  static const char HEX[] = "0123456789abcdef";
-  char hex[64];
-  for (int i = 0; i < 32; i++) hex[2 * i] = HEX[digest[i] >> 4], hex[2 * i + 1] = HEX[digest[i] & 15];
-  napi_value result;
-  napi_create_string_latin1(env, hex, 64, &result);
-  return result;
+  return hex_string(env, digest, 32);
 }
 
 /* randomHex(bytes): `bytes` (at most 64) random bytes from getrandom(2), as hex. */
@@ -1058,12 +1063,7 @@ static napi_value random_hex(napi_env env, napi_callback_info info) {
     if (r < 0) return throw_errno(env, "getrandom", "randomHex");
     got += (size_t)r;
   }
-  static const char HEX[] = "0123456789abcdef";
-  char hex[128];
-  for (uint32_t i = 0; i < want; i++) hex[2 * i] = HEX[bytes[i] >> 4], hex[2 * i + 1] = HEX[bytes[i] & 15];
-  napi_value result;
-  napi_create_string_latin1(env, hex, 2 * want, &result);
-  return result;
+  return hex_string(env, bytes, want);
 }
 
 /* An octal field as node-tar writes it (tar-format.ts octalInto); returns the sum of its bytes. */

@@ -138,7 +138,8 @@ function byPath(list: string): Map<string, string> {
   for (const line of list.split('\n')) {
     if (line === '') continue;
     const nul = line.indexOf('\0');
-    map.set(line.slice(0, nul), line.slice(nul + 1));
+    // the context's own files are listed as `/name` (COPY . .), or `./name`: named as in the context
+    map.set(line.slice(0, nul).replace(/^\.?\/(?=.)/, ''), line.slice(nul + 1));
   }
   return map;
 }

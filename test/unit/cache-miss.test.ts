@@ -118,6 +118,12 @@ describe('why a step missed the cache', () => {
     expect(miss).toEqual({ cause: 'files', reason, files });
   });
 
+  it('names the context\'s own files as they are in it (COPY . . lists them as /name)', () => {
+    const list = (d: string) => line('/', 'd', '') + line('/app.py', 'f', d) + line('./lib.py', 'f', 'x');
+    const miss = explainMiss(run({ material: { sourcesKey: 'a' }, files: 'a' }), run({ key: 'k2', material: { sourcesKey: 'b' }, files: 'b' }), ctx({ previousFiles: () => list('1'), currentFiles: () => list('2') }));
+    expect(miss.reason).toBe('app.py changed');
+  });
+
   it('lists at most 20 paths of each kind, and counts them all', () => {
     const before: Record<string, string> = {};
     const after: Record<string, string> = {};
