@@ -11,7 +11,7 @@ import type { CheckWarning } from '../check/linter.js';
 import { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import { parseDockerfile } from '../dockerfile/parse.js';
 import { TsbuildError, UsageError } from '../errors.js';
-import { parsePlatform } from '../image/platform.js';
+import { hostPlatform, parsePlatform } from '../image/platform.js';
 import { planBuild } from '../plan/build-plan.js';
 import type { RegistryOptions } from '../registry/hosts.js';
 import { defaultRoot, Store } from '../store/store.js';
@@ -114,7 +114,8 @@ export async function checkDockerfile(request: CheckRequest): Promise<CheckOutco
       else {
         const opts = { platform: plan.platforms[stage.index] };
         const config = source.has(base, opts) ? (await source.resolve(base, opts)).config : (await source.remote(base, opts))?.config;
-        lint.stageChecks(stage.index, { image: config?.config });
+        const expected = plan.platforms[stage.index] ?? platform ?? hostPlatform();
+        lint.stageChecks(stage.index, { image: config?.config, name: base, ...(config ? { platform: { os: config.os, architecture: config.architecture }, expected } : {}) });
       }
     }
     lint.hygieneChecks(plan.stages, plan.bases);

@@ -8,7 +8,7 @@ import type { Stage } from '../plan/stages.js';
 import { stepOutput, type Progress } from '../progress/progress.js';
 import type { StatCache } from '../store/stat-cache.js';
 import { nearest } from '../util/suggest.js';
-import { formatPlatform } from '../image/platform.js';
+import { formatPlatform, hostPlatform } from '../image/platform.js';
 import type { BaseImageSource, RemoteBase, ResolveOptions } from './base-image.js';
 import type { BuildCache } from '../store/build-cache.js';
 import type { StepRecords } from '../store/step-records.js';
@@ -105,7 +105,12 @@ export async function runStage(run: BuildRun, stage: Stage): Promise<StageState>
   }
   progress.done(id, (Date.now() - started) / 1000, false);
   const parent = earlier ? plan.stages.find((s) => s.name === baseName.toLowerCase()) : undefined;
-  run.lint.stageChecks(stage.index, parent ? { parent: parent.index } : { image: state.config.config });
+  const imagePlatform = { os: state.config.os, architecture: state.config.architecture };
+  const expected = plan.platforms[stage.index] ?? run.options.platform ?? hostPlatform();
+  run.lint.stageChecks(
+    stage.index,
+    parent ? { parent: parent.index } : { image: state.config.config, ...(baseName !== 'scratch' ? { name: baseName, platform: imagePlatform, expected } : {}) },
+  );
   const failed = run.lint.linter.failure();
   if (failed) throw failed;
   const triggers = state.config.config.OnBuild ?? [];

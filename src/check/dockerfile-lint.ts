@@ -4,7 +4,9 @@ import { toInstruction, type ArgInstruction, type FromInstruction, type Instruct
 import type { Node } from '../dockerfile/node.js';
 import type { ParsedDockerfile } from '../dockerfile/parse.js';
 import { DockerfileError, UsageError } from '../errors.js';
-import type { Platform } from '../image/platform.js';
+import { formatPlatform, type Platform } from '../image/platform.js';
+import { goQuote } from '../dockerfile/node.js';
+import { RULES } from './rules.js';
 import { platformArgs, resolveGlobalArgs, type ArgValue } from '../plan/args.js';
 import { definitionDescription, emptyContinuations, parseRules } from './buildkit/parse-rules.js';
 import { defaultArgsInFrom, fromArgs, type FromCheck } from './buildkit/from-rules.js';
@@ -121,11 +123,21 @@ export class DockerfileLint {
 
   /**
    * The dispatch checks of one stage (BuildKit checks the stages it builds), on its base: an image's
-   * config, or (`parent`) the stage it is built on, whose checks ran before.
+   * config, or (`parent`) the stage it is built on, whose checks ran before. For an image:
+   * InvalidBaseImagePlatform, when its platform (`platform`) is not the one the build is for
+   * (`expected`: FROM --platform, else --platform, else the host's).
    */
-  stageChecks(index: number, base: { image?: { Env?: string[]; Shell?: string[] }; parent?: number }): void {
+  stageChecks(
+    index: number,
+    base: { image?: { Env?: string[]; Shell?: string[] }; parent?: number; name?: string; platform?: Platform; expected?: Platform },
+  ): void {
     const stage = this.stages[index];
     if (!stage) return;
+    const { platform, expected } = base;
+    if (platform && expected && (platform.os !== expected.os || platform.architecture !== expected.architecture)) {
+      const shown = (p: Platform) => goQuote(formatPlatform(p));
+      this.linter.warn(RULES.InvalidBaseImagePlatform, `Base image ${base.name} was pulled with platform ${shown(platform)}, expected ${shown(expected)} for current build`, stage.from.location);
+    }
     const parent = base.parent !== undefined ? this.ended.get(base.parent) : undefined;
     const start = parent ? stateOnStage(parent) : stateOnImage(base.image);
     const end = dispatchStage(stage.instructions, (ins) => this.nodes.get(ins)!, start, {

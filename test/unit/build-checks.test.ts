@@ -130,6 +130,24 @@ describe("BuildKit's build checks", () => {
     expect(r.error).toBe('duplicate name b');
   });
 
+  it('InvalidBaseImagePlatform: a base of another platform than the build is for (no documentation link)', () => {
+    const parsed = parseDockerfile('FROM alpine\nRUN true\n', 'Dockerfile');
+    const lint = new DockerfileLint(parsed);
+    lint.fileChecks();
+    const amd64 = { os: 'linux', architecture: 'amd64' };
+    lint.stageChecks(0, { image: {}, name: 'alpine', platform: { os: 'linux', architecture: 'arm64', variant: 'v8' }, expected: amd64 });
+    expect(lint.linter.warnings.map((w) => [w.location?.line, w.rule.name, w.rule.url, w.message])).toContainEqual([
+      1,
+      'InvalidBaseImagePlatform',
+      undefined,
+      'Base image alpine was pulled with platform "linux/arm64/v8", expected "linux/amd64" for current build',
+    ]);
+    const same = new DockerfileLint(parsed);
+    same.fileChecks();
+    same.stageChecks(0, { image: {}, name: 'alpine', platform: { ...amd64, variant: 'v2' }, expected: amd64 });
+    expect(same.linter.warnings.map((w) => w.rule.name)).not.toContain('InvalidBaseImagePlatform');
+  });
+
   it('CopyIgnoredFile, only with .dockerignore patterns and none of them an exception', () => {
     const df = '\nFROM scratch\nCOPY Dockerfile .\nADD ./Dockerfile /windy\nCOPY . .\n';
     expect(rules(df, { ignore: ['Dockerfile'] })).toEqual([
