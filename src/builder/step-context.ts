@@ -87,16 +87,23 @@ export interface StepExplain {
  * step depends on (`material`); a hit reuses the layer and its history entry without running
  * anything; a miss says why (against the step's last build) and runs `make`, whose commit records
  * the new layer under the key. `sources`: COPY's list of its sources (content-hash.ts), whose
- * digest the material holds as `sourcesKey`, kept to tell which files changed.
+ * digest the material holds as `sourcesKey`, kept to tell which files changed; `notes`, what the
+ * build checks found of them, kept beside it (StepRecord.notes).
  */
-export async function cachedStep(ctx: StepContext, material: { createdBy: string; [k: string]: unknown }, make: () => Promise<void>, sources?: readonly string[]): Promise<void> {
+export async function cachedStep(
+  ctx: StepContext,
+  material: { createdBy: string; [k: string]: unknown },
+  make: () => Promise<void>,
+  sources?: readonly string[],
+  notes?: Record<string, unknown>,
+): Promise<void> {
   const key = stepKey(ctx.state.topChainId, { material, epoch: ctx.epochSeconds });
   const local = ctx.useCache ? ctx.cache.lookup(key) : undefined;
   const imported = ctx.useCache && !local ? ctx.imported?.lookup(key, ctx.state.layers) : undefined;
   // filed here too: a hit once its layer is fetched (an entry whose layer never comes is a miss)
   if (imported) ctx.cache.put(key, imported.layer, imported.createdBy);
   const hit = local ?? imported;
-  const record = stepRecord(ctx, key, material, sources);
+  const record = { ...stepRecord(ctx, key, material, sources), ...(notes ? { notes } : {}) };
   const previous = ctx.explain?.records.read(ctx.explain.slot);
   if (hit) {
     ctx.state.addLayer(hit.layer, hit.createdBy, ctx.ins.location);
@@ -119,7 +126,7 @@ export async function cachedStep(ctx: StepContext, material: { createdBy: string
     await make();
   }
   // the slot's record is now this build (a hit of an older variant of the step too)
-  if (ctx.explain && previous?.key !== key) ctx.explain.records.write(ctx.explain.slot, record, sources);
+  if (ctx.explain && (previous?.key !== key || (notes && !previous.notes))) ctx.explain.records.write(ctx.explain.slot, record, sources);
   ctx.built?.push({ key, layers: [...ctx.state.layers], createdBy: ctx.state.config.history.at(-1)?.created_by ?? material.createdBy });
 }
 

@@ -20,6 +20,8 @@ export interface StepRecord {
   epoch?: number;
   /** With a list of the sources (see `files`): the digest of that list, which its first line repeats. */
   files?: string;
+  /** What the build checks found of these sources (COPY's key-like files), kept for the next build of the same sources. */
+  notes?: Record<string, unknown>;
 }
 
 /**

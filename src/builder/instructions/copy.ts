@@ -10,7 +10,7 @@ import { LayerPlan, type Ownership } from '../copy-plan.js';
 import { ContextTree, resolveSources, RootfsTree, SourceError, type SourceEntry, type SourceTree } from '../source-tree.js';
 import { cachedStep, commitLayerTar, fail, imageNamed, viewOf, viewOfLayers, type StepContext } from '../step-context.js';
 import { hashSources } from '../content-hash.js';
-import { copyHygiene } from './copy-hygiene.js';
+import { copyHygiene, type KeyFile } from './copy-hygiene.js';
 
 function ownership(ctx: StepContext, spec: string | undefined, readFile: (p: string) => string | undefined): Ownership | undefined {
   if (!spec) return undefined;
@@ -95,7 +95,12 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
   const tree = identity === undefined ? await resolveLocal() : undefined;
   const sourceLines: string[] = [];
   const sourcesKey = identity ?? hashSources(tree!, local.map((l) => l.entry), ctx.stats, sourceLines);
-  if (ctx.linter && tree instanceof ContextTree) await copyHygiene(ctx.linter, ins, tree, local.map((l) => l.entry), sourceLines);
+  let keyFiles: KeyFile[] | undefined;
+  if (ctx.linter && tree instanceof ContextTree) {
+    const last = ctx.explain?.records.read(ctx.explain.slot);
+    const known = last?.files === sourcesKey && Array.isArray(last.notes?.keyFiles) ? (last.notes.keyFiles as KeyFile[]) : undefined;
+    keyFiles = await copyHygiene(ctx.linter, ins, tree, local.map((l) => l.entry), sourceLines, known);
+  }
   // URLs are fetched before the key is made: their content is part of it, as in BuildKit
   const downloads: Download[] = [];
   for (const url of urls) downloads.push(await download(url, path.join(ctx.stepDir, 'downloads'), checksum, ctx.options.signal).catch(sourceFail));
@@ -165,5 +170,5 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
       sourceFail(err);
     }
     await commitLayerTar(ctx, (sink) => plan.write(sink), `${shown} # buildkit`);
-  }, identity === undefined ? sourceLines : undefined);
+  }, identity === undefined ? sourceLines : undefined, keyFiles && { keyFiles });
 }

@@ -7,10 +7,13 @@ const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----/;
 const NPM_TOKEN = /^\s*(?:\/\/[^\n]*:)?_(?:authToken|auth|password)\s*=\s*\S/m;
 const KEY_STORES = /\.(p12|pfx|jks|keystore)$/i;
 const ENV_EXAMPLES = /^\.env\.(example|sample|template|dist|defaults)$/i;
+/** Every name the tests below may take: one test rules out the rest. */
+const MAYBE = /^(id_|\.env|\.npmrc$|\.netrc$|\.git-credentials$|\.pypirc$|credentials$|config\.json$)|\.(pem|key|p12|pfx|jks|keystore)$/i;
 
 /** What makes a file key-like, by its name and (for a few names) its first bytes; undefined when it is not. */
 export function keyLikeKind(path: string, read: () => Buffer): string | undefined {
   const name = path.slice(path.lastIndexOf('/') + 1);
+  if (!MAYBE.test(name)) return undefined; // most names: one test
   if (/^id_(rsa|dsa|ecdsa|ed25519)(_sk)?$/.test(name) || /\.(pem|key)$/i.test(name)) {
     return PRIVATE_KEY.test(read().toString('latin1')) ? 'a private key' : undefined;
   }
