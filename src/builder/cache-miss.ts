@@ -45,6 +45,34 @@ export function stepSlot(parts: { contextDir: string; dockerfile: string; platfo
 }
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** A value a record must not hold as it is: its digest, which still tells a change. */
+const hidden = (value: string) => `sha256:${sha256Hex(value)}`;
+
+/**
+ * What a step record keeps of a step's material and build args: values of names that look secret
+ * (and of proxy settings, which may carry credentials) replaced by their digests, in the
+ * environment, the args and the history text alike.
+ */
+export function redacted(material: Record<string, unknown>, args: Array<[string, string]>): { material: Record<string, unknown>; args: Array<[string, string]> } {
+  const secret = new Set(args.filter(([k]) => looksSecret(k)).map(([k]) => k));
+  const out: Record<string, unknown> = { ...material };
+  if (Array.isArray(material.env)) {
+    out.env = (material.env as unknown[]).map((e) => {
+      if (typeof e !== 'string') return e;
+      const eq = e.indexOf('=');
+      const key = eq < 0 ? e : e.slice(0, eq);
+      if (!looksSecret(key)) return e;
+      secret.add(key);
+      return `${key}=${hidden(e.slice(eq + 1))}`;
+    });
+  }
+  if (Array.isArray(material.proxies)) out.proxies = (material.proxies as Array<[string, string]>).map(([k, v]) => [k, hidden(v)]);
+  if (typeof material.createdBy === 'string' && secret.size > 0) {
+    out.createdBy = material.createdBy.replace(/(^|\s)([A-Za-z_][A-Za-z0-9_]*)=(\S*)/g, (m, pre: string, key: string, value: string) => (secret.has(key) ? `${pre}${key}=${hidden(value)}` : m));
+  }
+  return { material: out, args: args.map(([k, v]) => [k, looksSecret(k) ? hidden(v) : v]) };
+}
 const shortValue = (v: string) => (v.length > 40 ? `${v.slice(0, 39)}\u2026` : v);
 
 /** Why `current` missed, compared with `previous`, the last build of the same step. */
@@ -85,7 +113,7 @@ function changedArg(previous: StepRecord, current: StepRecord): CacheMiss | unde
     const a = before.get(name);
     const b = after.get(name);
     if (a === b) continue;
-    if (looksSecret(name)) return { cause: 'build-arg', name, reason: `build-arg ${name} changed (value hidden)` };
+    if (looksSecret(name)) return { cause: 'build-arg', name, reason: `build-arg ${name} changed (value hidden)` }; // (records keep its digest only)
     const shown = (v: string | undefined) => (v === undefined ? 'unset' : shortValue(JSON.stringify(v).slice(1, -1)));
     return { cause: 'build-arg', name, ...(a !== undefined ? { before: a } : {}), ...(b !== undefined ? { after: b } : {}), reason: `build-arg ${name} changed (${shown(a)} -> ${shown(b)})` };
   }

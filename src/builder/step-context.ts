@@ -17,7 +17,7 @@ import type { ImportedCache } from '../remote-cache/imported.js';
 import type { BuiltStep } from '../remote-cache/export.js';
 import { nearest } from '../util/suggest.js';
 import { stepKey } from './cache-key.js';
-import { explainMiss } from './cache-miss.js';
+import { explainMiss, redacted } from './cache-miss.js';
 import type { CacheMiss } from '../progress/progress.js';
 import type { StepRecord, StepRecords } from '../store/step-records.js';
 import { envGet } from '../image/config.js';
@@ -132,11 +132,15 @@ export async function cachedStep(
 
 /** What the step is built from, as the build cache's step records keep it. */
 function stepRecord(ctx: StepContext, key: string, material: Record<string, unknown>, sources?: readonly string[]): StepRecord {
+  const kept = redacted(
+    material,
+    ctx.state.args.map((a) => [a.key, envGet(ctx.state.env, a.key) ?? a.value ?? '']),
+  );
   return {
     key,
     parent: ctx.state.topChainId ?? 'scratch',
-    material,
-    args: ctx.state.args.map((a) => [a.key, envGet(ctx.state.env, a.key) ?? a.value ?? '']),
+    material: kept.material,
+    args: kept.args,
     ...(ctx.epochSeconds !== undefined ? { epoch: ctx.epochSeconds } : {}),
     ...(sources && typeof material.sourcesKey === 'string' ? { files: material.sourcesKey } : {}),
   };

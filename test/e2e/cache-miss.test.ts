@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ok } from '../helpers/cli.js';
@@ -64,6 +64,11 @@ describe.skipIf(lacks('root'))('why each step missed the build cache', () => {
     expect(await misses(root, ctx, ['--build-arg', 'VERSION=2', '--build-arg', 'API_TOKEN=s3cret'])).toEqual(
       new Map([['RUN echo "2" > /v', 'build-arg API_TOKEN changed (value hidden)']]),
     );
+    // the step records keep its digest, not its value
+    const records = path.join(root, 'cache', 'steps');
+    const texts = readdirSync(records).map((f) => readFileSync(path.join(records, f), 'utf8'));
+    expect(texts.some((t) => t.includes('VERSION'))).toBe(true);
+    expect(texts.some((t) => t.includes('s3cret'))).toBe(false);
   });
 
   it('the instruction text, an ENV, and the base image', async () => {

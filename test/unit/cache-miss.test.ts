@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { explainMiss, stepSlot, type MissContext } from '../../src/builder/cache-miss.js';
+import { explainMiss, redacted, stepSlot, type MissContext } from '../../src/builder/cache-miss.js';
 import type { StepRecord } from '../../src/store/step-records.js';
 
 const run = (over: Partial<StepRecord> & { material?: Record<string, unknown> } = {}): StepRecord => ({
@@ -135,6 +135,23 @@ describe('why a step missed the cache', () => {
     expect(miss.reason).toBe('src/f0 changed (and 49 more files)');
     expect(miss.files!.changed).toHaveLength(20);
     expect(miss.files!.total).toBe(50);
+  });
+
+  it('a record keeps no secret-looking value, nor a proxy setting: their digests only, which still tell a change', () => {
+    const material = {
+      env: ['PATH=/usr/bin', 'API_TOKEN=s3cret', 'VERSION=1'],
+      proxies: [['HTTP_PROXY', 'http://user:pw@proxy:3128']],
+      createdBy: 'RUN |2 API_TOKEN=s3cret VERSION=1 /bin/sh -c make # buildkit',
+    };
+    const kept = redacted(material, [['API_TOKEN', 's3cret'], ['VERSION', '1']]);
+    const text = JSON.stringify(kept);
+    expect(text).not.toContain('s3cret');
+    expect(text).not.toContain('user:pw');
+    expect(kept.args[1]).toEqual(['VERSION', '1']);
+    expect((kept.material.env as string[])[0]).toBe('PATH=/usr/bin');
+    expect(kept.material.createdBy).toMatch(/^RUN \|2 API_TOKEN=sha256:[0-9a-f]{64} VERSION=1 \/bin\/sh -c make # buildkit$/);
+    const other = redacted({ ...material, env: ['API_TOKEN=other'] }, [['API_TOKEN', 'other']]);
+    expect(other.args[0]![1]).not.toBe(kept.args[0]![1]);
   });
 
   it('a slot is the same step of the same Dockerfile, and only that', () => {
