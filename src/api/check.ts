@@ -119,7 +119,7 @@ export async function checkDockerfile(request: CheckRequest): Promise<CheckOutco
       }
     }
     lint.hygieneChecks(plan.stages, plan.bases);
-    await contextFileRules({ parsed, stages: plan.stages, globalArgs: [], bases: plan.bases, context: contextFiles(contextDir, ignore), linter: lint.linter });
+    await contextFileRules({ stages: plan.stages, bases: plan.bases, context: contextFiles(contextDir, ignore), linter: lint.linter });
     outcome.error = lint.linter.failure();
   } catch (err) {
     if (!(err instanceof TsbuildError)) throw err;

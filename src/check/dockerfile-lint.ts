@@ -5,7 +5,7 @@ import type { Node } from '../dockerfile/node.js';
 import type { ParsedDockerfile } from '../dockerfile/parse.js';
 import { DockerfileError, UsageError } from '../errors.js';
 import { formatPlatform, type Platform } from '../image/platform.js';
-import { goQuote } from '../dockerfile/node.js';
+import { goQuote } from '../util/go-quote.js';
 import { RULES } from './rules.js';
 import { platformArgs, resolveGlobalArgs, type ArgValue } from '../plan/args.js';
 import { definitionDescription, emptyContinuations, parseRules } from './buildkit/parse-rules.js';
@@ -114,7 +114,7 @@ export class DockerfileLint {
 
   /** tsbuild's hygiene rules that read the Dockerfile alone (those that read files run with the steps). */
   hygieneChecks(stages: readonly Stage[], bases: readonly string[]): void {
-    const input: CheckInput = { parsed: this.parsed, stages, globalArgs: this.globalArgs, bases, linter: this.linter };
+    const input: CheckInput = { stages, bases, linter: this.linter };
     aptListsKept(input);
     chownInOwnLayer(input);
     copyAllBeforeInstall(input);

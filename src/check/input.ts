@@ -1,6 +1,4 @@
-// What the checks read: the parsed Dockerfile, its stages, and (for some) the build context.
-import type { ArgInstruction } from '../dockerfile/instructions.js';
-import type { ParsedDockerfile } from '../dockerfile/parse.js';
+// What the hygiene checks read: the Dockerfile's stages, and (for some) the build context.
 import type { Stage } from '../plan/stages.js';
 import type { Linter } from './linter.js';
 
@@ -17,9 +15,7 @@ export interface ContextFiles {
 }
 
 export interface CheckInput {
-  parsed: ParsedDockerfile;
   stages: readonly Stage[];
-  globalArgs: readonly ArgInstruction[];
   /** Each stage's base with the global ARGs expanded (by stage index). */
   bases: readonly string[];
   /** The build context, for the rules that look at files. */

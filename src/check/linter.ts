@@ -1,5 +1,5 @@
 // Which checks run, and the warnings they give: BuildKit's linter, with its `# check=` directive.
-import { DockerfileError, UsageError, type SourceLocation } from '../errors.js';
+import { DockerfileError, type SourceLocation } from '../errors.js';
 import type { Rule } from './rules.js';
 
 /** `# check=skip=A,B;error=true;experimental=all` (or the BUILDKIT_DOCKERFILE_CHECK build arg). */
@@ -113,14 +113,5 @@ export class Linter {
     if (!this.config.error || this.warnings.length === 0) return undefined;
     const names = [...new Set(this.warnings.map((w) => w.rule.name))].sort();
     return new DockerfileError(`lint violation found for rules: ${names.join(', ')}`);
-  }
-}
-
-/** A config from the build arg, as a usage error when it does not parse. */
-export function checkConfigFromArg(value: string): CheckConfig {
-  try {
-    return parseCheckOptions(value);
-  } catch (err) {
-    throw new UsageError(`BUILDKIT_DOCKERFILE_CHECK: ${(err as Error).message}`);
   }
 }

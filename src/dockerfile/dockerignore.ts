@@ -53,6 +53,12 @@ function cleanPattern(p: string): string {
   return s.replace(/\/+$/, '');
 }
 
+/** A COPY source as Go's filepath.Clean writes it (`./a/../b/` is `b`), as BuildKit names it in checks. */
+export function cleanSource(src: string): string {
+  const clean = path.posix.normalize(src);
+  return clean.length > 1 && clean.endsWith('/') ? clean.slice(0, -1) : clean;
+}
+
 export class IgnoreMatcher {
   private readonly patterns: Pattern[];
 
@@ -101,8 +107,7 @@ export class IgnoreMatcher {
    */
   ignoresSource(src: string): boolean | undefined {
     if (this.patterns.length === 0 || this.patterns.some((p) => !p.exclusion)) return undefined;
-    let clean = path.posix.normalize(src);
-    if (clean.length > 1 && clean.endsWith('/')) clean = clean.slice(0, -1);
+    const clean = cleanSource(src);
     if (clean === '.' || clean === '/') return this.patterns.some((p) => ['*', '**', '**/*'].includes(p.source));
     return this.excludes(clean);
   }

@@ -2,9 +2,10 @@
 // WorkdirRelativePath, JSONArgsRecommended, MultipleInstructionsDisallowed, LegacyKeyValueFormat,
 // SecretsUsedInArgOrEnv, CopyIgnoredFile, ExposeProtoCasing and ExposeInvalidFormat.
 import type { Instruction } from '../../dockerfile/instructions.js';
+import { cleanSource } from '../../dockerfile/dockerignore.js';
 import type { Node } from '../../dockerfile/node.js';
-import { goQuote } from '../../dockerfile/node.js';
-import { expandRaw, expandWords } from '../../dockerfile/shell-words.js';
+import { goQuote } from '../../util/go-quote.js';
+import { expandWords } from '../../dockerfile/shell-words.js';
 import type { ArgValue } from '../../plan/args.js';
 import { looksSecret } from '../../plan/secret-names.js';
 import { nearest } from '../../util/suggest.js';
@@ -78,21 +79,8 @@ export function dispatchStage(instructions: readonly Instruction[], nodeOf: (ins
     /** Expands a word as BuildKit's dispatch does, warning of each undefined name it looks up. */
     const expand = (word: string, raw = false): string => {
       const lookup = (n: string) => (defined(n) ? (state.env.get(n) ?? '') : undefined);
-      let result: { value?: string; unmatched: string[] };
-      if (raw) {
-        const unmatched: string[] = [];
-        let value: string | undefined;
-        try {
-          value = expandRaw(word, (n) => {
-            const v = lookup(n);
-            if (v === undefined) unmatched.push(n);
-            return v;
-          }, '\\');
-        } catch {
-          value = undefined;
-        }
-        result = { value, unmatched };
-      } else result = tracked(word, lookup, escape);
+      // a heredoc's content: BuildKit's escape there is always the backslash
+      const result = tracked(word, lookup, raw ? '\\' : escape, raw);
       for (const name of result.unmatched) {
         const hint = nearest(name, state.env.keys(), true);
         at.warn(RULES.UndefinedVar, `Usage of undefined variable '$${name}'${hint ? ` (did you mean $${hint}?)` : ''}`, ins.location);
@@ -155,9 +143,7 @@ export function dispatchStage(instructions: readonly Instruction[], nodeOf: (ins
           for (const src of sources) {
             if (/^(https?:\/\/|git@)/.test(src)) continue;
             if (ctx.ignoresSource(src) !== true) continue;
-            let clean = src.replace(/\/+$/, '') || src;
-            if (clean.startsWith('./')) clean = clean.slice(2) || '.';
-            at.warn(RULES.CopyIgnoredFile, `Attempting to ${ins.keyword === 'ADD' ? 'Add' : 'Copy'} file ${goQuote(clean)} that is excluded by .dockerignore`, ins.location);
+            at.warn(RULES.CopyIgnoredFile, `Attempting to ${ins.keyword === 'ADD' ? 'Add' : 'Copy'} file ${goQuote(cleanSource(src))} that is excluded by .dockerignore`, ins.location);
           }
         }
         break;

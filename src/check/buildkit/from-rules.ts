@@ -2,8 +2,8 @@
 // RedundantTargetPlatform, FromPlatformFlagConstDisallowed.
 import type { ArgInstruction, FromInstruction } from '../../dockerfile/instructions.js';
 import type { Node } from '../../dockerfile/node.js';
-import { goQuote } from '../../dockerfile/node.js';
-import { expandWord } from '../../dockerfile/shell-words.js';
+import { goQuote } from '../../util/go-quote.js';
+import { expandRaw, expandWord } from '../../dockerfile/shell-words.js';
 import { parsePlatform, type Platform } from '../../image/platform.js';
 import { parseReference } from '../../image/reference.js';
 import { platformArgs, type ArgValue } from '../../plan/args.js';
@@ -11,8 +11,11 @@ import { nearest } from '../../util/suggest.js';
 import type { Linter } from '../linter.js';
 import { RULES } from '../rules.js';
 
-/** An expansion that records the names it looked up, found or not (BuildKit's matched/unmatched). */
-export function tracked(word: string, lookup: (name: string) => string | undefined, escape: string): { value?: string; matched: string[]; unmatched: string[] } {
+/**
+ * An expansion that records the names it looked up, found or not (BuildKit's matched/unmatched);
+ * `raw`: quotes are ordinary characters (a heredoc's content).
+ */
+export function tracked(word: string, lookup: (name: string) => string | undefined, escape: string, raw = false): { value?: string; matched: string[]; unmatched: string[] } {
   const matched: string[] = [];
   const unmatched: string[] = [];
   const env = (name: string) => {
@@ -21,7 +24,7 @@ export function tracked(word: string, lookup: (name: string) => string | undefin
     return v;
   };
   try {
-    return { value: expandWord(word, env, escape), matched, unmatched };
+    return { value: raw ? expandRaw(word, env, escape) : expandWord(word, env, escape), matched, unmatched };
   } catch {
     return { matched, unmatched };
   }

@@ -1,6 +1,6 @@
 // The checks over the whole Dockerfile once read: stage names, and instruction casing.
 import type { Node } from '../../dockerfile/node.js';
-import { goQuote } from '../../dockerfile/node.js';
+import { goQuote } from '../../util/go-quote.js';
 import type { Linter } from '../linter.js';
 import { RULES } from '../rules.js';
 
