@@ -6,7 +6,6 @@ import { parsePlatform } from '../image/platform.js';
 import { parseReference } from '../image/reference.js';
 import { EventProgress, QuietProgress, TeeProgress, type BuildEvent, type CacheMiss, type Progress } from '../progress/progress.js';
 import { Store, defaultRoot } from '../store/store.js';
-import { getImage } from '../store/stored-image.js';
 import { UsageError } from '../errors.js';
 
 /**
@@ -116,6 +115,5 @@ export async function buildInStore(store: Store, request: BuildRequest, display:
     pushed.push({ name: `${ref.domain}/${ref.path}:${ref.tag}`, digest });
     progress.info(`pushing ${ref.domain}/${ref.path}:${ref.tag} with digest ${digest} done`);
   }
-  const manifestDigest = getImage(store, result.imageId).manifestDigest;
-  return { imageId: result.imageId, digest: pushed[0]?.digest ?? manifestDigest, tags: result.tags, steps: [...outcomes.steps.values()], pushed };
+  return { imageId: result.imageId, digest: pushed[0]?.digest ?? result.manifestDigest, tags: result.tags, steps: [...outcomes.steps.values()], pushed };
 }

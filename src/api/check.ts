@@ -3,6 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ImageSource } from '../builder/base-image.js';
 import { archiveKind } from '../builder/add-sources.js';
+import { fileHead } from '../builder/instructions/copy-hygiene.js';
 import { ContextTree, isSent, resolveSources, SourceError } from '../builder/source-tree.js';
 import { DockerfileLint } from '../check/dockerfile-lint.js';
 import { contextFileRules } from '../check/hygiene/context-files.js';
@@ -69,7 +70,7 @@ function contextFiles(contextDir: string, ignore: IgnoreMatcher): ContextFiles {
     },
     head(rel, bytes) {
       try {
-        return readFileSync(path.join(contextDir, rel)).subarray(0, bytes);
+        return fileHead(path.join(contextDir, rel), bytes);
       } catch {
         return Buffer.alloc(0);
       }

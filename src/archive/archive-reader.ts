@@ -136,7 +136,7 @@ async function loadOne(store: Store, img: ImageToLoad): Promise<LoadedImage> {
     if (store.layers.has(chains[i]!)) continue;
     await importLayer(store, createReadStream(img.layerFiles[i]!), chains[i - 1], diffIds[i]);
   }
-  const id = await commitImage(store, configBytes, img.tags);
+  const { id } = await commitImage(store, configBytes, img.tags);
   return { id, tags: img.tags };
 }
 

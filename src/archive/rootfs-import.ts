@@ -27,5 +27,5 @@ async function importLocked(store: Store, file: string, name: string): Promise<D
     os: 'linux',
     rootfs: { type: 'layers', diff_ids: [layer.diffId] },
   };
-  return commitImage(store, serializeConfig(config), [name]);
+  return (await commitImage(store, serializeConfig(config), [name])).id;
 }

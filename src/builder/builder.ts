@@ -137,12 +137,12 @@ async function checkedBuild(
     await run.imported?.materialize(final.layers); // the image's layers that came from --cache-from
     const config = settleHistoryTimes(final.config, run.epoch);
     const inline = run.cachedSteps ? await inlineCache(run, run.cachedSteps, final.layers) : undefined;
-    const imageId = await commitImage(store, serializeConfig(inline ? { ...config, inlineCache: inline } : config), options.tags ?? [], { parent: final.baseImageId });
+    const { id: imageId, manifest } = await commitImage(store, serializeConfig(inline ? { ...config, inlineCache: inline } : config), options.tags ?? [], { parent: final.baseImageId });
     progress.info(`writing image ${imageId} done`);
     await checkWastedBytes(store, imageId, final, lint.linter);
     for (const t of options.tags ?? []) progress.info(`naming to ${t} done`);
     if (run.cachedSteps) await exportCaches(run, run.cachedSteps, final.layers);
-    return { imageId, tags: options.tags ?? [] };
+    return { imageId, manifestDigest: manifest, tags: options.tags ?? [] };
   } finally {
     await temp.remove();
   }

@@ -58,5 +58,7 @@ export interface BuildOptions {
 
 export interface BuildResult {
   imageId: string;
+  /** The digest of the image's manifest, as the store keeps it (and `tsbuild save` writes it). */
+  manifestDigest: string;
   tags: string[];
 }

@@ -87,15 +87,16 @@ export interface StepExplain {
  * step depends on (`material`); a hit reuses the layer and its history entry without running
  * anything; a miss says why (against the step's last build) and runs `make`, whose commit records
  * the new layer under the key. `sources`: COPY's list of its sources (content-hash.ts), whose
- * digest the material holds as `sourcesKey`, kept to tell which files changed; `notes`, what the
- * build checks found of them, kept beside it (StepRecord.notes).
+ * digest the material holds as `sourcesKey`, kept to tell which files changed; `check`, the build
+ * checks of them, given the step's last record (what they found there may serve again) and
+ * returning what they found now, kept beside it (StepRecord.notes).
  */
 export async function cachedStep(
   ctx: StepContext,
   material: { createdBy: string; [k: string]: unknown },
   make: () => Promise<void>,
   sources?: readonly string[],
-  notes?: Record<string, unknown>,
+  check?: (previous: StepRecord | undefined) => Promise<Record<string, unknown>>,
 ): Promise<void> {
   const key = stepKey(ctx.state.topChainId, { material, epoch: ctx.epochSeconds });
   const local = ctx.useCache ? ctx.cache.lookup(key) : undefined;
@@ -103,8 +104,9 @@ export async function cachedStep(
   // filed here too: a hit once its layer is fetched (an entry whose layer never comes is a miss)
   if (imported) ctx.cache.put(key, imported.layer, imported.createdBy);
   const hit = local ?? imported;
-  const record = { ...stepRecord(ctx, key, material, sources), ...(notes ? { notes } : {}) };
   const previous = ctx.explain?.records.read(ctx.explain.slot);
+  const notes = await check?.(previous);
+  const record = { ...stepRecord(ctx, key, material, sources), ...(notes ? { notes } : {}) };
   if (hit) {
     ctx.state.addLayer(hit.layer, hit.createdBy, ctx.ins.location);
     ctx.cached = true;

@@ -171,7 +171,7 @@ export async function storeRemoteImage(store: Store, remote: RemoteImage, events
     });
     const { ref } = remote;
     const name = `${ref.domain}/${ref.path}`;
-    const id = await commitImage(store, remote.configBytes, ref.digest ? [] : [`${name}:${ref.tag}`], { repoDigests: [`${name}@${remote.digest}`] });
+    const { id } = await commitImage(store, remote.configBytes, ref.digest ? [] : [`${name}:${ref.tag}`], { repoDigests: [`${name}@${remote.digest}`] });
     return { id, downloaded: missing.size };
   } finally {
     store.removeTemp(work);

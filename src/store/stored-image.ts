@@ -29,9 +29,14 @@ export interface StoredImage {
 /**
  * Records an image: the config blob as given (its digest is the image ID), an OCI manifest over the
  * uncompressed layers, the tags, and the repository digests it was pulled as. The layers must
- * already be in the store.
+ * already be in the store. Returns the image ID and the manifest's digest.
  */
-export async function commitImage(store: Store, configBytes: Buffer, tags: readonly string[], opts: { parent?: Digest; repoDigests?: readonly string[] } = {}): Promise<Digest> {
+export async function commitImage(
+  store: Store,
+  configBytes: Buffer,
+  tags: readonly string[],
+  opts: { parent?: Digest; repoDigests?: readonly string[] } = {},
+): Promise<{ id: Digest; manifest: Digest }> {
   const { parent } = opts;
   const config = parseConfig(configBytes);
   checkConfig(config);
@@ -47,7 +52,7 @@ export async function commitImage(store: Store, configBytes: Buffer, tags: reado
     store.images.put({ id: configDigest, manifest: manifestDigest, added: new Date().toISOString(), ...(parent && parent !== configDigest ? { parent } : {}), ...summary }, tags.map(normalizeName), opts.repoDigests);
     addSummaries(store);
   });
-  return configDigest;
+  return { id: configDigest, manifest: manifestDigest };
 }
 
 /**

@@ -9,11 +9,12 @@ import type { ContextTree, SourceEntry } from '../source-tree.js';
 
 const HEAD = 4096;
 
-function head(file: string): Buffer {
+/** Up to `bytes` first bytes of a file (the key rules read no more of a candidate). */
+export function fileHead(file: string, bytes = HEAD): Buffer {
   const fd = openSync(file, 'r');
   try {
-    const buf = Buffer.alloc(HEAD);
-    return buf.subarray(0, readSync(fd, buf, 0, HEAD, 0));
+    const buf = Buffer.alloc(bytes);
+    return buf.subarray(0, readSync(fd, buf, 0, bytes, 0));
   } catch {
     return Buffer.alloc(0);
   } finally {
@@ -68,7 +69,7 @@ function keyFilesIn(lines: readonly string[], tree: ContextTree, local: readonly
         const rel = chunk.slice(at, nul);
         const kind = keyLikeKind(rel, () => {
           const file = hostPathOf(rel);
-          return file ? head(file) : Buffer.alloc(0);
+          return file ? fileHead(file) : Buffer.alloc(0);
         });
         if (kind) found.push({ path: rel.replace(/^\.?\//, ''), kind });
       }

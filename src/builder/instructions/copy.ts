@@ -11,6 +11,7 @@ import { ContextTree, resolveSources, RootfsTree, SourceError, type SourceEntry,
 import { cachedStep, commitLayerTar, fail, imageNamed, viewOf, viewOfLayers, type StepContext } from '../step-context.js';
 import { hashSources } from '../content-hash.js';
 import { copyHygiene, type KeyFile } from './copy-hygiene.js';
+import type { StepRecord } from '../../store/step-records.js';
 
 function ownership(ctx: StepContext, spec: string | undefined, readFile: (p: string) => string | undefined): Ownership | undefined {
   if (!spec) return undefined;
@@ -95,12 +96,15 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
   const tree = identity === undefined ? await resolveLocal() : undefined;
   const sourceLines: string[] = [];
   const sourcesKey = identity ?? hashSources(tree!, local.map((l) => l.entry), ctx.stats, sourceLines);
-  let keyFiles: KeyFile[] | undefined;
-  if (ctx.linter && tree instanceof ContextTree) {
-    const last = ctx.explain?.records.read(ctx.explain.slot);
-    const known = last?.files === sourcesKey && Array.isArray(last.notes?.keyFiles) ? (last.notes.keyFiles as KeyFile[]) : undefined;
-    keyFiles = await copyHygiene(ctx.linter, ins, tree, local.map((l) => l.entry), sourceLines, known);
-  }
+  // the build checks of what it copies: what the step's last build of these sources found, if any, serves
+  const linter = ctx.linter;
+  const checks =
+    linter && tree instanceof ContextTree
+      ? async (last: StepRecord | undefined) => {
+          const known = last?.files === sourcesKey && Array.isArray(last.notes?.keyFiles) ? (last.notes.keyFiles as KeyFile[]) : undefined;
+          return { keyFiles: await copyHygiene(linter, ins, tree, local.map((l) => l.entry), sourceLines, known) };
+        }
+      : undefined;
   // URLs are fetched before the key is made: their content is part of it, as in BuildKit
   const downloads: Download[] = [];
   for (const url of urls) downloads.push(await download(url, path.join(ctx.stepDir, 'downloads'), checksum, ctx.options.signal).catch(sourceFail));
@@ -170,5 +174,5 @@ export async function copy(ctx: StepContext, ins: CopyInstruction): Promise<void
       sourceFail(err);
     }
     await commitLayerTar(ctx, (sink) => plan.write(sink), `${shown} # buildkit`);
-  }, identity === undefined ? sourceLines : undefined, keyFiles && { keyFiles });
+  }, identity === undefined ? sourceLines : undefined, checks);
 }
