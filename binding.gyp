@@ -3,7 +3,11 @@
     {
       "target_name": "tsbuild_native",
       "sources": [
-        "native/addon.c"
+        "native/addon.c",
+        "native/network.c"
+      ],
+      "libraries": [
+        "-ldl"
       ],
       "cflags": [
         "-O2",

@@ -3,12 +3,11 @@
  * extended attributes (overlay opaque markers, security.capability) and mknod (overlay whiteouts,
  * device nodes in base images); and what handling many small files costs per file, batched into
  * one call each: creating one (extraction), reading one (archiving), listing a directory with lstat. All calls act on the path itself, never following a final symlink.
- * And starting a process without fork's cost (see spawn below).
+ * And starting a process without fork's cost (see spawn below). RUN steps' network is network.c's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
-#include <node_api.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -26,14 +25,10 @@
 #include <spawn.h>
 #include <pthread.h>
 #include <openssl/evp.h>
-#include <sched.h>
-#include <net/if.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 
-#define MAX_PATH 4096
+#include "addon.h"
 
-static napi_value throw_errno(napi_env env, const char *syscall, const char *path) {
+napi_value throw_errno(napi_env env, const char *syscall, const char *path) {
   char msg[MAX_PATH + 128];
   int err = errno;
   snprintf(msg, sizeof msg, "%s %s: %s", syscall, path, strerror(err));
@@ -61,7 +56,7 @@ static int get_string(napi_env env, napi_value v, char *buf, size_t size) {
   return len + 1 >= size ? -1 : 0;
 }
 
-static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
   size_t argc = want;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < want) {
@@ -1266,54 +1261,6 @@ static napi_value write_new_files(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* makeNetns' thread: a new network namespace with loopback up, held by a descriptor; errno on failure. */
-static void *netns_thread(void *arg) {
-  int *out = arg;
-  out[0] = -1;
-  if (unshare(CLONE_NEWNET) < 0) {
-    out[1] = errno;
-    return NULL;
-  }
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  strcpy(ifr.ifr_name, "lo");
-  if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0 || (ifr.ifr_flags |= IFF_UP | IFF_RUNNING, ioctl(s, SIOCSIFFLAGS, &ifr) < 0)) {
-    out[1] = errno;
-    if (s >= 0) close(s);
-    return NULL;
-  }
-  close(s);
-  out[0] = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (out[0] < 0) out[1] = errno;
-  return NULL;
-}
-
-/*
- * makeNetns(): a descriptor of a new network namespace with loopback up, for one RUN step (slirp4netns
- * connects it through /proc/<pid>/fd/<fd>, the sandbox joins it). A network namespace belongs to a
- * thread, so a thread of its own makes it and ends; the descriptor keeps the namespace, as a
- * holder process did (one process less to start for every step).
- */
-static napi_value make_netns(napi_env env, napi_callback_info info) {
-  (void)info;
-  int out[2] = {-1, 0};
-  pthread_t id;
-  int err = pthread_create(&id, NULL, netns_thread, out);
-  if (err != 0) {
-    errno = err;
-    return throw_errno(env, "pthread_create", "");
-  }
-  pthread_join(id, NULL);
-  if (out[0] < 0) {
-    errno = out[1];
-    return throw_errno(env, "unshare", "a network namespace");
-  }
-  napi_value result;
-  napi_create_int32(env, out[0], &result);
-  return result;
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"listXattrs", NULL, list_xattrs, NULL, NULL, NULL, napi_default, NULL},
@@ -1329,7 +1276,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"hashFiles", NULL, hash_files, NULL, NULL, NULL, napi_default, NULL},
       {"tarFiles", NULL, tar_files, NULL, NULL, NULL, napi_default, NULL},
       {"writeNewFiles", NULL, write_new_files, NULL, NULL, NULL, napi_default, NULL},
-      {"makeNetns", NULL, make_netns, NULL, NULL, NULL, napi_default, NULL},
+      {"makeStepNetwork", NULL, make_step_network, NULL, NULL, NULL, napi_default, NULL},
+      {"stopStepNetwork", NULL, stop_step_network, NULL, NULL, NULL, napi_default, NULL},
+      {"loadSlirp", NULL, load_slirp, NULL, NULL, NULL, napi_default, NULL},
       {"readFileInto", NULL, read_file_into, NULL, NULL, NULL, napi_default, NULL},
       {"pipe", NULL, make_pipe, NULL, NULL, NULL, napi_default, NULL},
       {"spawn", NULL, do_spawn, NULL, NULL, NULL, napi_default, NULL},

@@ -2,7 +2,7 @@
 # Installs what tsbuild, its tests and its benchmark need on a fresh Debian machine (run as root),
 # then starts dockerd (the reference builder and the real consumer of tsbuild's tarballs).
 set -euo pipefail
-packages=(busybox-static debootstrap docker.io skopeo podman runc buildah time slirp4netns bzip2 xz-utils zstd strace
+packages=(busybox-static debootstrap docker.io skopeo podman runc buildah time libslirp0 bzip2 xz-utils zstd strace
   docker-registry apache2-utils openssl curl uidmap libcap2-bin passwd)
 need=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done

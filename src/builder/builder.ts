@@ -12,8 +12,7 @@ import { QuietProgress, type CheckNote, type Progress } from '../progress/progre
 import { DockerfileLint } from '../check/dockerfile-lint.js';
 import type { CheckWarning } from '../check/linter.js';
 import { checkWastedBytes } from './wasted-bytes.js';
-import { haveSlirp } from '../sandbox/run.js';
-import { closeStepNetworks } from '../sandbox/network-pool.js';
+import { closeStepNetworks, stepNetworkUnavailable } from '../sandbox/network-pool.js';
 import { StatCache } from '../store/stat-cache.js';
 import { commitImage } from '../store/stored-image.js';
 import { Semaphore } from '../util/limit.js';
@@ -81,9 +80,8 @@ async function checkedBuild(
   const failed = lint.linter.failure();
   if (failed) throw failed;
   const warnings: string[] = [];
-  if (!haveSlirp() && plan.needed.some((s) => s.instructions.some((i) => i.keyword === 'RUN'))) {
-    warnings.push('slirp4netns is not installed: RUN steps share the host network instead of a network of their own');
-  }
+  const noNetwork = plan.needed.some((s) => s.instructions.some((i) => i.keyword === 'RUN')) ? stepNetworkUnavailable() : undefined;
+  if (noNetwork) warnings.push(`libslirp cannot be loaded (${noNetwork}): RUN steps share the host network instead of a network of their own`);
   const epochText = buildArgValue(options.buildArgs, 'SOURCE_DATE_EPOCH') ?? process.env.SOURCE_DATE_EPOCH;
   const epochSeconds = epochText !== undefined && epochText !== '' ? parseEpoch(epochText) : undefined;
 

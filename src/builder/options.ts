@@ -27,7 +27,7 @@ export interface BuildOptions {
   limits?: ResourceLimits;
   /** --ulimit NAME=SOFT[:HARD], as `NAME:SOFT:HARD` (-1 unlimited). */
   ulimits?: string[];
-  /** --network: RUN steps' network when they name none (default: a namespace of their own through slirp4netns). */
+  /** --network: RUN steps' network when they name none (default: a namespace of their own, its connections made through slirp). */
   network?: 'default' | 'none' | 'host';
   /** --shm-size: /dev/shm's size in bytes. */
   shmSize?: number;

@@ -47,8 +47,15 @@ interface NativeAddon {
    * mtime each); results per file: errno and the step that failed, or 0, 0 (see layer/apply.ts).
    */
   writeNewFiles(paths: string, datas: Buffer[], meta: Float64Array, results: Int32Array, threads: number): void;
-  /** A descriptor (close-on-exec) of a new network namespace with loopback up. */
-  makeNetns(): number;
+  /** "" once libslirp is loaded (dlopen, on first call), else why it cannot be (see native/network.c). */
+  loadSlirp(): string;
+  /**
+   * A new network namespace with loopback up and tap0 addressed and routed, served by a new slirp
+   * instance on the addon's network thread: [its descriptor (close-on-exec), the instance's id].
+   */
+  makeStepNetwork(): [number, number];
+  /** Ends a makeStepNetwork's slirp instance (the caller closes the namespace's descriptor). */
+  stopStepNetwork(id: number): void;
   /** pipe2(O_CLOEXEC): [read end, write end]. */
   pipe(): [number, number];
   /** posix_spawnp on a libuv thread: the child's pid; its descriptor i is fds[i] (see sandbox/spawn.ts). */

@@ -6,7 +6,7 @@ export const SANDBOX_HOSTNAME = 'buildkitsandbox';
 
 /**
  * The files bind-mounted over /etc/hosts, /etc/hostname and /etc/resolv.conf during RUN, as BuildKit
- * makes them: the host's resolvers with --network=host, slirp4netns's DNS forwarder with the
+ * makes them: the host's resolvers with --network=host, slirp's DNS forwarder (10.0.2.3) with the
  * default sandbox network.
  */
 export function writeEtcFiles(dir: string): Record<string, string> {
@@ -16,7 +16,7 @@ export function writeEtcFiles(dir: string): Record<string, string> {
   writeFileSync(hosts, `127.0.0.1\tlocalhost ${SANDBOX_HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
   writeFileSync(hostname, `${SANDBOX_HOSTNAME}\n`);
   writeFileSync(resolv, existsSync('/etc/resolv.conf') ? readFileSync('/etc/resolv.conf') : 'nameserver 8.8.8.8\n');
-  // the sandbox network reaches DNS through slirp4netns's forwarder
+  // the sandbox network reaches DNS through slirp's forwarder
   writeFileSync(path.join(dir, 'resolv.conf.sandbox'), 'nameserver 10.0.2.3\n');
   return { 'etc/hosts': hosts, 'etc/hostname': hostname, 'etc/resolv.conf': resolv, 'sandbox/resolv.conf': path.join(dir, 'resolv.conf.sandbox') };
 }

@@ -1,18 +1,24 @@
-// RUN steps' default network: namespaces made ahead of the steps that take them, each connected by a slirp4netns of its own.
-import type { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
+// RUN steps' default network: namespaces made ahead of the steps that take them, each served by a
+// libslirp instance of its own on the addon's network thread (native/network.c).
 import { closeSync } from 'node:fs';
 import { native } from '../native/index.js';
-import { spawnProcess, type Spawned } from './spawn.js';
 
-/** One step's network namespace, connected; `stop` ends it (slirp4netns, and the descriptor that holds the namespace). */
+/** One step's network namespace, connected; `stop` ends it (its slirp instance, and the descriptor that holds the namespace). */
 export interface StepNetwork {
   /** The namespace, for setns (the sandbox helper's --netns, an OCI runtime's namespace path): /proc/<tsbuild's pid>/fd/<n>. */
   path: string;
   stop(): void;
 }
 
-/** What to do about the way slirp4netns failed, when there is something to do. */
+let slirpMissing: string | undefined;
+
+/** Why the default network cannot be had here (libslirp cannot be loaded), or undefined when it can. */
+export function stepNetworkUnavailable(): string | undefined {
+  slirpMissing ??= native().loadSlirp();
+  return slirpMissing || undefined;
+}
+
+/** What to do about the way the step's network failed, when there is something to do. */
 function networkHint(why: string): string {
   if (/\/dev\/net\/tun.*(Permission denied|Operation not permitted)/.test(why)) {
     return ' (an ordinary user needs /dev/net/tun readable and writable: as root, chmod 0666 /dev/net/tun, as udev does on most distributions; or build with --network=none)';
@@ -23,88 +29,68 @@ function networkHint(why: string): string {
   return '';
 }
 
-/** Resolves at the first byte on `stream`; rejects with `what()` if the process ends first (once its stderr is read). */
-function once(stream: Readable, what: () => string, child: Spawned, stderr: Readable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let ready = false;
-    stream.once('data', () => {
-      ready = true;
-      resolve();
-    });
-    void child.exited.then(async () => {
-      if (ready) return;
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([finished(stderr).catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 200)))]);
-      clearTimeout(timer);
-      reject(new Error(what()));
-    });
-  });
-}
-
-/** Whatever a process writes on a pipe, kept for its error message. */
-function collect(stream: Readable | undefined): () => string {
-  let text = '';
-  stream?.on('data', (d: Buffer) => (text += d.toString()));
-  return () => text.trim();
-}
-
 /**
- * Makes a network namespace (loopback up, held by a descriptor of tsbuild's: no process holds it)
- * and connects it: slirp4netns gives it tap0 (10.0.2.100/24, DNS at 10.0.2.3) with the host's
+ * A new network namespace (loopback up, held by a descriptor of tsbuild's: no process holds it)
+ * with tap0 at 10.0.2.100/24, served by slirp: outbound connections, DNS at 10.0.2.3, the host's
  * loopback out of reach.
  */
-async function prepare(): Promise<StepNetwork> {
-  const fd = native().makeNetns();
-  const netns = `/proc/${process.pid}/fd/${fd}`;
-  let slirp: Spawned | undefined;
-  const stop = () => {
-    slirp?.kill('SIGKILL');
-    for (const s of slirp?.stdio ?? []) s?.destroy();
-    closeSync(fd);
-  };
+function prepare(): StepNetwork {
+  let made: [number, number];
   try {
-    // --exit-fd: the pipe closes when tsbuild dies, however it dies, and slirp4netns with it
-    slirp = await spawnProcess('slirp4netns', ['--configure', '--mtu=65520', '--disable-host-loopback', '--netns-type=path', '--ready-fd=3', '--exit-fd=4', netns, 'tap0'], {
-      env: process.env,
-      stdio: ['ignore', 'ignore', 'from-child', 'from-child', 'to-child'],
-    });
-    const why = collect(slirp.stdio[2]);
-    await once(slirp.stdio[3]!, () => `slirp4netns could not connect the step's network: ${why().replace(/\s*\n\s*/g, '; ')}${networkHint(why())}`, slirp, slirp.stdio[2]!);
+    made = native().makeStepNetwork();
   } catch (err) {
-    stop();
-    throw err;
+    const why = (err as Error).message.trim();
+    throw new Error(`could not connect the step's network: ${why}${networkHint(why)}`, { cause: err });
   }
-  return { path: netns, stop };
+  const [fd, id] = made;
+  return {
+    path: `/proc/${process.pid}/fd/${fd}`,
+    stop() {
+      native().stopStepNetwork(id);
+      closeSync(fd);
+    },
+  };
 }
 
 /**
  * Namespaces are made one step ahead, as BuildKit keeps a pool of CNI namespaces: a step takes the
- * one made while the step before it ran, and the next starts being made at once. Each step gets a
- * namespace no other step had, so none sees another's connections.
+ * one made while the step before it ran, and the next is made once the taking step has started
+ * its process. Each step gets a namespace and a slirp no other step had, so none sees another's
+ * connections.
  */
 class NetworkPool {
-  private spare: Promise<StepNetwork> | undefined;
+  private spare: StepNetwork | Error | undefined;
+  private making: NodeJS.Immediate | undefined;
 
-  take(): Promise<StepNetwork> {
-    const network = this.spare ?? prepare();
-    // started once the taking step's own process is: its spawns must not go before that one
-    this.spare = new Promise((resolve) => setImmediate(() => resolve(prepare())));
-    this.spare.catch(() => undefined); // its failure is told when a step takes it
-    return network;
+  take(): StepNetwork {
+    // one that failed to be made is made again: its error may have passed
+    const spare = this.spare && !(this.spare instanceof Error) ? this.spare : prepare();
+    this.spare = undefined;
+    // made once the taking step's own spawn is under way: it must not go before that one
+    this.making ??= setImmediate(() => {
+      this.making = undefined;
+      try {
+        this.spare ??= prepare();
+      } catch (err) {
+        this.spare ??= err as Error;
+      }
+    });
+    return spare;
   }
 
   /** Ends the namespace made ahead, if any (at the end of a build). */
   close(): void {
-    const spare = this.spare;
+    clearImmediate(this.making);
+    this.making = undefined;
+    if (this.spare && !(this.spare instanceof Error)) this.spare.stop();
     this.spare = undefined;
-    spare?.then((n) => n.stop(), () => undefined);
   }
 }
 
 let pool: NetworkPool | undefined;
 
 /** A connected network namespace for one RUN step, from the pool. */
-export function takeStepNetwork(): Promise<StepNetwork> {
+export function takeStepNetwork(): StepNetwork {
   pool ??= new NetworkPool();
   return pool.take();
 }

@@ -130,7 +130,7 @@ export async function runInRuntime(runtime: string, spec: SandboxSpec): Promise<
   let net: StepNetwork | undefined;
   try {
     // inside the try: a network that cannot be made leaves no overlay mounted
-    net = spec.network === 'sandbox' ? await takeStepNetwork() : undefined;
+    net = spec.network === 'sandbox' ? takeStepNetwork() : undefined;
     writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(ociConfig(spec, rootfs, net?.path)));
     const id = `tsbuild-${path.basename(spec.stepDir)}-${process.pid}-${Date.now().toString(36)}`;
     const { execa } = await import('execa');

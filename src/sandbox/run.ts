@@ -1,5 +1,5 @@
 // Running one RUN command in the sandbox helper (native/sandbox.c), with its network.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -44,8 +44,8 @@ export interface SandboxSpec {
   mounts?: SandboxMount[];
   /**
    * none: a network namespace of its own with only loopback; host: the host's network; sandbox
-   * (BuildKit's default): a namespace of its own with outbound access through slirp4netns, and no
-   * way to the host's loopback (made ahead of the step: network-pool.ts).
+   * (BuildKit's default): a namespace of its own with outbound access through slirp, and no way
+   * to the host's loopback (made ahead of the step: network-pool.ts).
    */
   network?: 'none' | 'host' | 'sandbox';
   /** Where the command's stdout and stderr go (unless interactive). */
@@ -74,10 +74,6 @@ function readFileOrUndefined(file: string): string | undefined {
   }
 }
 
-/** Whether slirp4netns is installed (else the default network falls back to the host's). */
-export function haveSlirp(): boolean {
-  return ['/usr/bin/slirp4netns', '/usr/local/bin/slirp4netns'].some((p) => existsSync(p));
-}
 
 /**
  * Runs one command in new mount, PID, UTS and IPC namespaces, pivot_root-ed into an overlay of the
@@ -104,7 +100,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   let network: StepNetwork | undefined;
   if (spec.network === 'sandbox') {
     try {
-      network = await takeStepNetwork();
+      network = takeStepNetwork();
     } catch (err) {
       return { exitCode: 125, upper, setupError: (err as Error).message };
     }

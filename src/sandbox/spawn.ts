@@ -1,16 +1,15 @@
-// Starting the sandbox helper, slirp4netns and their kin without fork's cost: every RUN step starts
-// one to three processes, and Node's spawn forks (copying the page tables of a heap of 60 to 100 MB:
-// 3 to 5 ms a process on this machine, with the event loop stopped). The addon's posix_spawn does
-// not copy them, and runs on a libuv thread. Exits are seen on SIGCHLD, and on a slow timer in
-// case one is missed.
+// Starting the sandbox helper without fork's cost: every RUN step starts one, and Node's spawn
+// forks (copying the page tables of a heap of 60 to 100 MB: 3 to 5 ms a process on this machine,
+// with the event loop stopped). The addon's posix_spawn does not copy them, and runs on a libuv
+// thread. Exits are seen on SIGCHLD, and on a slow timer in case one is missed.
 import type * as Net from 'node:net';
 import { createRequire } from 'node:module';
 import { closeSync, openSync } from 'node:fs';
 import os from 'node:os';
 import { native } from '../native/index.js';
 
-/** What the child's descriptor i is: /dev/null, tsbuild's own, or a pipe the child reads or writes. */
-export type StdioSpec = 'ignore' | 'inherit' | 'to-child' | 'from-child';
+/** What the child's descriptor i is: /dev/null, tsbuild's own, or a pipe the child writes. */
+export type StdioSpec = 'ignore' | 'inherit' | 'from-child';
 
 export interface Exit {
   /** The exit status, or null when a signal ended it. */
@@ -23,7 +22,7 @@ let net: typeof Net | undefined;
 
 export interface Spawned {
   pid: number;
-  /** By descriptor: the parent's end of each pipe (readable for 'from-child', writable for 'to-child'). */
+  /** By descriptor: the parent's (readable) end of each 'from-child' pipe. */
   stdio: Array<Net.Socket | undefined>;
   exited: Promise<Exit>;
   /** Sends a signal while the process runs (never to a reaped pid, which may be another's by now). */
@@ -57,7 +56,7 @@ function reapAll(): void {
  */
 export async function spawnProcess(file: string, args: readonly string[], opts: { env: NodeJS.ProcessEnv; stdio: readonly StdioSpec[] }): Promise<Spawned> {
   const childFds: number[] = [];
-  const parentEnds: Array<{ fd: number; readable: boolean } | undefined> = [];
+  const parentEnds: Array<number | undefined> = [];
   const toClose: number[] = [];
   try {
     for (const [i, how] of opts.stdio.entries()) {
@@ -71,10 +70,9 @@ export async function spawnProcess(file: string, args: readonly string[], opts: 
         parentEnds.push(undefined);
       } else {
         const [r, w] = native().pipe();
-        const [childEnd, parentEnd] = how === 'to-child' ? [r, w] : [w, r];
-        toClose.push(childEnd);
-        childFds.push(childEnd);
-        parentEnds.push({ fd: parentEnd, readable: how === 'from-child' });
+        toClose.push(w);
+        childFds.push(w);
+        parentEnds.push(r);
       }
     }
     const env = Object.entries(opts.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
@@ -87,10 +85,10 @@ export async function spawnProcess(file: string, args: readonly string[], opts: 
     reapAll(); // it may have ended before it was in `running`
     timer ??= setInterval(reapAll, 500);
     net ??= createRequire(import.meta.url)('node:net') as typeof Net;
-    const stdio = parentEnds.map((end) => {
-      if (!end) return undefined;
-      const socket = new net!.Socket({ fd: end.fd, readable: end.readable, writable: !end.readable });
-      socket.on('error', () => undefined); // a pipe's error (EPIPE to a dead child) is its end, as the exit says
+    const stdio = parentEnds.map((fd) => {
+      if (fd === undefined) return undefined;
+      const socket = new net!.Socket({ fd, readable: true, writable: false });
+      socket.on('error', () => undefined); // a pipe's error is its end, as the exit says
       return socket;
     });
     return {
@@ -102,7 +100,7 @@ export async function spawnProcess(file: string, args: readonly string[], opts: 
       },
     };
   } catch (err) {
-    for (const end of parentEnds) if (end) closeSync(end.fd);
+    for (const fd of parentEnds) if (fd !== undefined) closeSync(fd);
     throw err;
   } finally {
     for (const fd of toClose) closeSync(fd);

@@ -209,7 +209,7 @@ describe.skipIf(lacks('root') || !existsSync('/usr/bin/newuidmap'))('rootless bu
       const r = await tsbuildAs(user, home, ['build', '-q', '--no-cache', context({ Dockerfile: 'FROM busybox\nRUN true\n' }, shareable())], { env });
       expect(r.code).toBe(1);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toMatch(/Dockerfile:2: RUN could not set up the step: slirp4netns could not connect the step's network: .*\/dev\/net\/tun.* \(an ordinary user needs \/dev\/net\/tun readable and writable: as root, chmod 0666 \/dev\/net\/tun, .*or build with --network=none\)$/);
+      expect(r.stderr).toMatch(/Dockerfile:2: RUN could not set up the step: could not connect the step's network: open \/dev\/net\/tun: Permission denied \(an ordinary user needs \/dev\/net\/tun readable and writable: as root, chmod 0666 \/dev\/net\/tun, .*or build with --network=none\)$/);
     } finally {
       chmodSync('/dev/net/tun', 0o666);
     }
@@ -322,7 +322,7 @@ describe.skipIf(lacks('root', 'docker') || !existsSync('/usr/sbin/setcap'))('roo
     const cases: Array<[string[], string[], RegExp]> = [
       [['--security-opt', 'apparmor=unconfined', '--security-opt', 'systempaths=unconfined'], ['--network=host'], /^tsbuild: error: rootless: cannot make a user namespace: Operation not permitted \(inside a container, its seccomp profile must allow unshare: seccompProfile Unconfined in Kubernetes, --security-opt seccomp=unconfined in Docker\)$/],
       [['--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined'], ['--network=host'], /^tsbuild: \S*Dockerfile:3: RUN could not set up the step: cannot mount \/proc in a user namespace: this machine's \/proc has paths masked \(in a container: procMount: Unmasked in Kubernetes, --security-opt systempaths=unconfined in Docker\)$/],
-      [POD, [], /^tsbuild: \S*Dockerfile:3: RUN could not set up the step: slirp4netns could not connect the step's network: .*\(a container without \/dev\/net\/tun, such as a Kubernetes pod: build with --network=host, which is the container's own network, or --network=none\)$/],
+      [POD, [], /^tsbuild: \S*Dockerfile:3: RUN could not set up the step: could not connect the step's network: open \/dev\/net\/tun: No such file or directory \(a container without \/dev\/net\/tun, such as a Kubernetes pod: build with --network=host, which is the container's own network, or --network=none\)$/],
     ];
     for (const [flags, buildArgs, message] of cases) {
       const r = await buildIn('1000:1000', flags, buildArgs);

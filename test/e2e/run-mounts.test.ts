@@ -1,7 +1,9 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTop, ok, processesRunning, tsbuild } from '../helpers/cli.js';
+import { BIN_PATH, buildTop, namespaceHolders, ok, tsbuild } from '../helpers/cli.js';
 import { lacks } from '../helpers/env.js';
 import { busyboxRootfsTar, context, tempDir } from '../helpers/fixtures.js';
 
@@ -162,7 +164,31 @@ describe.skipIf(lacks('root'))('RUN networks', () => {
     expect(namespaces).toHaveLength(3);
     expect(new Set(namespaces).size).toBe(3);
     expect(read('ifaces')).toBe('lo\ntap0\n');
-    expect(processesRunning('slirp4netns')).toEqual([]);
+    for (const ns of namespaces) expect(namespaceHolders(ns), ns).toEqual([]);
+  });
+
+  it('the default network reaches the outside: names through 10.0.2.3, then TCP', async () => {
+    const read = await buildTop(root, context({ Dockerfile: 'FROM busybox\nRUN nslookup deb.debian.org > /dns && wget -q -O /release http://deb.debian.org/debian/dists/bookworm/Release && grep -c "^Codename: bookworm" /release > /got\n' }));
+    expect(read('dns')).toMatch(/^Server:\s+10\.0\.2\.3\n/);
+    expect(read('got')).toBe('1\n');
+  });
+
+  it('a step sees none of the connections the step before it left', async () => {
+    // the first step's download is still under way when the step ends (its processes are killed)
+    const read = await buildTop(root, context({ Dockerfile: 'FROM busybox\nRUN (wget -q -O /dev/null http://deb.debian.org/debian/dists/bookworm/main/binary-amd64/Packages.xz &) ; sleep 0.2; grep -c ":0050 " /proc/net/tcp > /first || true\nRUN { cat /first; grep -c ":0050 " /proc/net/tcp; } > /counts || true\n' }));
+    expect(read('counts')).toBe('1\n0\n');
+  });
+
+  it('without libslirp, RUN steps share the host\'s network, and the build says so first', async () => {
+    const lib = realpathSync(execFileSync('sh', ['-c', "ldconfig -p | sed -n 's/.*libslirp.so.0 .*=> //p' | head -n 1"], { encoding: 'utf8' }).trim());
+    const ctx = context({ Dockerfile: `FROM busybox\nRUN wget -O - http://127.0.0.1:${port}/ > /got\n` });
+    // the library hidden from this one build: an empty file where it was, in a mount namespace of its own
+    const iid = path.join(tempDir('iid-'), 'id');
+    const r = await execa('unshare', ['-m', 'sh', '-c', `mount --bind /dev/null ${lib} && exec "$0" "$@"`, process.execPath, BIN_PATH, '--progress=plain', '--iidfile', iid, ctx], { env: { TSBUILD_ROOT: root }, reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr.split('\n')[0]).toMatch(/^WARNING: libslirp cannot be loaded \(\S*\/libslirp\.so\.0: file too short\): RUN steps share the host network instead of a network of their own$/);
+    const [image] = JSON.parse((await ok(root, ['inspect', readFileSync(iid, 'utf8')])).stdout);
+    expect(readFileSync(path.join(root, 'layers', image.Layers.at(-1).ChainID.slice(7), 'diff', 'got'), 'utf8')).toBe('host-only\n');
   });
 
   it('--network=host shares the host\'s network', async () => {

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,6 +42,28 @@ export function processesRunning(text: string): string[] {
         return false;
       }
     });
+}
+
+/** PIDs of the processes that are in a namespace (`net:[4026532...]`, as readlink gives it) or hold a descriptor of it. */
+export function namespaceHolders(ns: string): string[] {
+  const links = (dir: string) => {
+    try {
+      return readdirSync(dir).map((n) => `${dir}/${n}`);
+    } catch {
+      return [];
+    }
+  };
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) =>
+      [...links(`/proc/${p}/ns`), ...links(`/proc/${p}/fd`)].some((l) => {
+        try {
+          return readlinkSync(l) === ns;
+        } catch {
+          return false;
+        }
+      }),
+    );
 }
 
 /** Mount points under a directory, from this process's view (the host's). */

@@ -7,7 +7,8 @@ import { envGet, envSet } from '../../image/config.js';
 import { makeInitLayer, MountPointError } from '../../overlay/init-layer.js';
 import { stepRootfs } from '../../overlay/mounts.js';
 import { imageMountFailed } from '../../overlay/erofs-support.js';
-import { haveSlirp, runInSandbox, type SandboxSpec } from '../../sandbox/run.js';
+import { runInSandbox, type SandboxSpec } from '../../sandbox/run.js';
+import { stepNetworkUnavailable } from '../../sandbox/network-pool.js';
 import { runInRuntime } from '../../sandbox/oci-runtime.js';
 import { hasLimits, StepCgroup } from '../../sandbox/cgroups.js';
 import { resolveUser } from '../../sandbox/user.js';
@@ -83,7 +84,7 @@ async function runPrepared(ctx: StepContext, ins: ExpandedRun, command: RunComma
     if (err instanceof MountPointError) fail(ctx, `RUN --mount ${err.message}`, err);
     throw err;
   }
-  const sandboxNet = network === 'default' && haveSlirp();
+  const sandboxNet = network === 'default' && !stepNetworkUnavailable();
   const binds: Record<string, string> = Object.fromEntries(bindable.map((f) => [f, ctx.etcFiles[f]!]));
   if (sandboxNet && binds['etc/resolv.conf']) binds['etc/resolv.conf'] = ctx.etcFiles['sandbox/resolv.conf']!;
   if (pipe) binds[`dev/pipes/${pipe.name}`] = pipe.hostFile;
