@@ -75,19 +75,29 @@ function reexecInUserNamespace() {
 
 function runMain() {
   let loaded;
+  let learn = () => {};
   try {
     const { bundleFile, loadBundle } = require('./bundle.cjs');
     // dist/cli/main.js is the same code unbundled, for when only `tsc` has run.
-    loaded = existsSync(bundleFile) ? Promise.resolve(loadBundle().exports) : import('../dist/cli/main.js');
+    if (existsSync(bundleFile)) {
+      const bundle = loadBundle();
+      learn = bundle.learn;
+      loaded = Promise.resolve(bundle.exports);
+    } else {
+      loaded = import('../dist/cli/main.js');
+    }
   } catch (err) {
     loaded = Promise.reject(err);
   }
   loaded
-    .then(({ main }) => {
+    .then(({ main, invokedCommand }) => {
       if (typeof main !== 'function') throw new Error('dist/tsbuild.cjs has no main()');
-      return main(process.argv.slice(2)).then(
+      const argv = process.argv.slice(2);
+      return main(argv).then(
         (code) => {
           process.exitCode = code;
+          // the code cache learns what a command that went well compiled (see bundle.cjs)
+          if (code === 0) learn(invokedCommand(argv) ?? 'help');
         },
         (err) => fail('unexpected failure', err),
       );

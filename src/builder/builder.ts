@@ -12,7 +12,7 @@ import { QuietProgress, type CheckNote, type Progress } from '../progress/progre
 import { DockerfileLint } from '../check/dockerfile-lint.js';
 import type { CheckWarning } from '../check/linter.js';
 import { checkWastedBytes } from './wasted-bytes.js';
-import { closeStepNetworks, stepNetworkUnavailable } from '../sandbox/network-pool.js';
+import { closeStepNetworks } from '../sandbox/network-pool.js';
 import { StatCache } from '../store/stat-cache.js';
 import { commitImage } from '../store/stored-image.js';
 import { Semaphore } from '../util/limit.js';
@@ -80,8 +80,6 @@ async function checkedBuild(
   const failed = lint.linter.failure();
   if (failed) throw failed;
   const warnings: string[] = [];
-  const noNetwork = plan.needed.some((s) => s.instructions.some((i) => i.keyword === 'RUN')) ? stepNetworkUnavailable() : undefined;
-  if (noNetwork) warnings.push(`libslirp cannot be loaded (${noNetwork}): RUN steps share the host network instead of a network of their own`);
   const epochText = buildArgValue(options.buildArgs, 'SOURCE_DATE_EPOCH') ?? process.env.SOURCE_DATE_EPOCH;
   const epochSeconds = epochText !== undefined && epochText !== '' ? parseEpoch(epochText) : undefined;
 
@@ -111,6 +109,7 @@ async function checkedBuild(
       epochSeconds,
       epoch: epochSeconds !== undefined ? new Date(epochSeconds * 1000).toISOString() : undefined,
       steps: 0,
+      warned: new Set(),
       metadata: new Map(),
       cachedSteps: options.cacheTo?.length ? [] : undefined,
     };

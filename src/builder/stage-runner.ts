@@ -46,6 +46,8 @@ export interface BuildRun {
   temp: BuildTemp;
   /** Stages built so far, by name and by index. */
   built: Map<string, StageState>;
+  /** Warnings steps have told (each is told once a build). */
+  warned: Set<string>;
   /** --no-cache-filter's stages. */
   noCacheStages: Set<string>;
   /** SOURCE_DATE_EPOCH, in seconds and as an ISO time. */
@@ -165,6 +167,11 @@ async function runStep(run: BuildRun, state: StageState, stage: Stage, ins: Inst
     epochSeconds: run.epochSeconds,
     output: stepOutput(progress, () => id),
     status: (line) => progress.status(id, line),
+    warn: (line) => {
+      if (run.warned.has(line)) return;
+      run.warned.add(line);
+      progress.warning(line);
+    },
     imported: run.imported,
     built: run.cachedSteps,
     linter: run.lint.linter,

@@ -69,6 +69,8 @@ export interface StepContext {
   output: Writable;
   /** Lines about the step's own work (an image's layers being pulled). */
   status: (line: string) => void;
+  /** A warning about the whole build, told once however many steps find it (as those told before any step runs). */
+  warn: (line: string) => void;
 }
 
 /** The step's slot (cache-miss.ts stepSlot), where its builds are recorded, and where its miss is told. */

@@ -84,7 +84,10 @@ async function runPrepared(ctx: StepContext, ins: ExpandedRun, command: RunComma
     if (err instanceof MountPointError) fail(ctx, `RUN --mount ${err.message}`, err);
     throw err;
   }
-  const sandboxNet = network === 'default' && !stepNetworkUnavailable();
+  // asked only once a step runs: a fully cached build need not load libslirp to find it there
+  const noNetwork = network === 'default' ? stepNetworkUnavailable() : undefined;
+  if (noNetwork) ctx.warn(`libslirp cannot be loaded (${noNetwork}): RUN steps share the host network instead of a network of their own`);
+  const sandboxNet = network === 'default' && !noNetwork;
   const binds: Record<string, string> = Object.fromEntries(bindable.map((f) => [f, ctx.etcFiles[f]!]));
   if (sandboxNet && binds['etc/resolv.conf']) binds['etc/resolv.conf'] = ctx.etcFiles['sandbox/resolv.conf']!;
   if (pipe) binds[`dev/pipes/${pipe.name}`] = pipe.hostFile;
