@@ -71,26 +71,25 @@ export class BuildCache {
     appendFileSync(path.join(this.dir, INDEX), `${key} ${ino} ${layer.chainId}\n`);
   }
 
-  /** The index's lines, the last for each key, as key -> "<inode> <chainId>". */
-  private readIndex(): Map<string, string> {
-    const index = new Map<string, string>();
+  /** The index's text, and where the last line of each key starts after the key (its inode, a space, its chain ID). */
+  private readIndex(): { text: string; at: Map<string, number> } {
+    const at = new Map<string, number>();
     let text: string;
     try {
       text = readFileSync(path.join(this.dir, INDEX), 'latin1');
     } catch {
-      return index;
+      return { text: '', at };
     }
     let lines = 0;
-    for (let at = 0; at < text.length; ) {
-      let end = text.indexOf('\n', at);
+    for (let start = 0; start < text.length; lines++) {
+      let end = text.indexOf('\n', start);
       if (end < 0) end = text.length;
-      const space = text.indexOf(' ', at);
-      if (space > at && space < end) index.set(text.slice(at, space), text.slice(space + 1, end));
-      lines++;
-      at = end + 1;
+      const space = text.indexOf(' ', start);
+      if (space > start && space < end) at.set(text.slice(start, space), space + 1);
+      start = end + 1;
     }
     this.indexLines = lines;
-    return index;
+    return { text, at };
   }
 
   /**
@@ -101,27 +100,47 @@ export class BuildCache {
   entries(opts: { times?: boolean } = {}): CacheRef[] {
     if (!existsSync(this.dir)) return [];
     const index = this.readIndex();
+    const text = index.text;
     const refs: CacheRef[] = [];
-    const checked = new Set<string>(); // chain IDs seen to be digests: entries share a few layers
+    // chain IDs seen to be digests, one string each: entries share a few layers
+    const chains = new Map<string, Digest>();
+    const known = (id: string | undefined): Digest => {
+      if (id === undefined) return 'sha256:' as Digest; // unreadable: prune removes it
+      let digest = chains.get(id);
+      if (digest === undefined) {
+        if (!isDigest(id)) return 'sha256:' as Digest;
+        chains.set(id, (digest = id));
+      }
+      return digest;
+    };
+    /** The chain ID the index gives the file with this inode, where its line names that inode. */
+    const indexed = (key: string, ino: number): Digest | undefined => {
+      const from = index.at.get(key);
+      if (from === undefined) return undefined;
+      const space = text.indexOf(' ', from);
+      if (space < 0 || Number(text.slice(from, space)) !== ino) return undefined;
+      let end = text.indexOf('\n', space);
+      if (end < 0) end = text.length;
+      return known(text.slice(space + 1, end));
+    };
     let buf = Buffer.alloc(4096);
     const add = (name: string, ino: number, size: number, mtimeMs: number) => {
       if (!name.endsWith('.json') || name.startsWith('.')) return;
       const key = name.slice(0, -'.json'.length);
-      const line = index.get(key);
-      const inoText = `${ino} `;
-      let chainId = line?.startsWith(inoText) ? line.slice(inoText.length) : undefined;
-      const indexed = chainId !== undefined;
-      if (!indexed) {
+      let chainId = indexed(key, ino);
+      const fromIndex = chainId !== undefined;
+      if (!fromIndex) {
+        let read: string | undefined;
         try {
           const bytes = size >= 0 ? size : lstatSync(`${this.dir}/${name}`).size;
           if (bytes > buf.length) buf = Buffer.alloc(bytes);
-          if (native().readFileInto(dirFd(this.dir), name, -1, -1, bytes, buf, 0)) chainId = (JSON.parse(buf.toString('utf8', 0, bytes)) as CacheEntry).chainId;
+          if (native().readFileInto(dirFd(this.dir), name, -1, -1, bytes, buf, 0)) read = (JSON.parse(buf.toString('utf8', 0, bytes)) as CacheEntry).chainId;
         } catch {
-          chainId = undefined; // unreadable: named 'sha256:' below, so prune removes it
+          read = undefined;
         }
+        chainId = known(typeof read === 'string' ? read : undefined);
       }
-      const valid = chainId !== undefined && (checked.has(chainId) || (isDigest(chainId) && checked.add(chainId)));
-      refs.push({ key, chainId: valid ? (chainId as Digest) : ('sha256:' as Digest), mtimeMs, ino, indexed });
+      refs.push({ key, chainId: chainId!, mtimeMs, ino, indexed: fromIndex });
     };
     if (opts.times) {
       for (const [name, st] of scanDir(this.dir).entries) if (st.isFile()) add(name, st.ino, st.size, st.mtimeMs);
