@@ -13,10 +13,11 @@
 // build calls some hundreds of functions) V8 compiles when first called, at every start: ~40% of
 // what a cached build adds to Node's own start. So the cache learns: the first time a command
 // succeeds, the cache is written again from that process, with every function it compiled, and
-// names the command as learnt (written once per command, not at every start; nothing is written
-// where the install is read-only).
+// names the command as learnt (written once per command, not at every start). An install the user
+// cannot write learns into the user's own cache directory instead ($XDG_CACHE_HOME or ~/.cache,
+// tsbuild/), which is then read first.
 'use strict';
-const { readFileSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
+const { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const path = require('node:path');
 const vm = require('node:vm');
@@ -35,6 +36,45 @@ function fileIdentity() {
 }
 
 /**
+ * Where an install the user cannot write (root's, shared) keeps what its cache learns for this
+ * user: beside the user's other caches, named for the bundle file as it is.
+ */
+function userCacheFile(identity) {
+  const base = process.env.XDG_CACHE_HOME || (process.env.HOME && path.join(process.env.HOME, '.cache'));
+  return base ? path.join(base, 'tsbuild', `code-${identity.toString('hex')}.cache`) : undefined;
+}
+
+/** A cache file's V8 data and the commands it has learnt, when it is whole and made from this bundle's text. */
+function readCache(file, identity, hashText) {
+  try {
+    const cache = readFileSync(file);
+    const namesEnd = FIXED + cache.readUInt16BE(68);
+    const data = cache.subarray(namesEnd);
+    // the file the cache was made from, or (a copy, an edit) exactly its text
+    const sameText = cache.subarray(32, 64).equals(identity) || cache.subarray(0, 32).equals(hashText());
+    if (!sameText || cache.readUInt32BE(64) !== crc32(data)) return undefined;
+    return { file, data, learnt: cache.subarray(FIXED, namesEnd).toString('latin1').split(',').filter(Boolean) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes a file whole or not at all (two processes at once each write their own); false when it cannot. */
+function writeWhole(file, bytes) {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, file);
+    return true;
+  } catch {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {}
+    return false;
+  }
+}
+
+/**
  * Compiles and runs the bundle; returns its exports, the cache for it (a Buffer to write), and
  * learn(command), which writes the cache again once for each command that has not yet been.
  */
@@ -45,24 +85,11 @@ function loadBundle() {
   const identity = fileIdentity();
   let textHash;
   const hashText = () => (textHash ??= require('node:crypto').createHash('sha256').update(wrapped).digest());
-  let cachedData;
-  let learnt = [];
-  try {
-    const cache = readFileSync(cacheFile);
-    const namesEnd = FIXED + cache.readUInt16BE(68);
-    const data = cache.subarray(namesEnd);
-    // the file the cache was made from, or (a copy, an edit) exactly its text
-    const sameText = cache.subarray(32, 64).equals(identity) || cache.subarray(0, 32).equals(hashText());
-    if (sameText && cache.readUInt32BE(64) === crc32(data)) {
-      cachedData = data;
-      learnt = cache.subarray(FIXED, namesEnd).toString('latin1').split(',');
-    }
-  } catch {
-    cachedData = undefined;
-  }
-  const script = new vm.Script(wrapped, { filename: bundleFile, cachedData });
+  const userFile = userCacheFile(identity);
+  const found = (userFile && readCache(userFile, identity, hashText)) || readCache(cacheFile, identity, hashText);
+  const script = new vm.Script(wrapped, { filename: bundleFile, cachedData: found?.data });
   // refused by V8 (made under other flags): whatever runs next writes one it takes
-  if (script.cachedDataRejected) learnt = [];
+  const learnt = found && !script.cachedDataRejected ? found.learnt : [];
   const module = { exports: {} };
   script.runInThisContext()(module.exports, createRequire(bundleFile), module, bundleFile, path.dirname(bundleFile));
   const cache = (names = []) => {
@@ -75,16 +102,17 @@ function loadBundle() {
   };
   const learn = (command) => {
     if (learnt.includes(command)) return;
-    const tmp = `${cacheFile}.tmp-${process.pid}`;
+    const bytes = cache([...learnt, command]);
+    // the install's own cache, unless the user's is the one in use or the install is read-only
+    if (found?.file !== userFile && writeWhole(cacheFile, bytes)) return;
+    if (!userFile) return;
     try {
-      writeFileSync(tmp, cache([...learnt.filter(Boolean), command]));
-      renameSync(tmp, cacheFile); // whole or not at all; two at once each write their own
-    } catch {
-      // a read-only install keeps the cache it has
-      try {
-        rmSync(tmp, { force: true });
-      } catch {}
-    }
+      const dir = path.dirname(userFile);
+      mkdirSync(dir, { recursive: true });
+      // caches of bundles since replaced go
+      for (const name of readdirSync(dir)) if (/^code-[0-9a-f]{64}\.cache$/.test(name) && name !== path.basename(userFile)) rmSync(path.join(dir, name), { force: true });
+      writeWhole(userFile, bytes);
+    } catch {}
   };
   return { exports: module.exports, cache, learn };
 }

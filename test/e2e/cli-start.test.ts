@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +15,13 @@ function cliCopy(): string {
     copyFileSync(path.join(repo, f), path.join(dir, f));
   }
   return dir;
+}
+
+/** The copy's code cache made again as npm run build makes it (scripts/code-cache.js): no command learnt yet. */
+function remakeCache(dir: string): void {
+  rmSync(path.join(dir, 'dist/tsbuild.cjs.cache'));
+  const remake = `const b = require(${JSON.stringify(path.join(dir, 'bin/bundle.cjs'))}); const l = b.loadBundle(); l.exports.preloadCommands().then(() => require('fs').writeFileSync(b.cacheFile, l.cache()))`;
+  execFileSync(process.execPath, ['-e', remake]);
 }
 
 const run = (dir: string, args: string[]) => spawnSync(process.execPath, [path.join(dir, 'bin/tsbuild.cjs'), ...args], { encoding: 'utf8', env: { ...process.env, TSBUILD_ROOT: tempDir('store-') } });
@@ -38,10 +45,7 @@ describe('the command line fails in one line, or not at all, whatever its files 
       const bytes = readFileSync(cache);
       return bytes.subarray(70, 70 + bytes.readUInt16BE(68)).toString('latin1');
     };
-    // made again as npm run build makes it (scripts/code-cache.js): no command learnt yet
-    rmSync(cache);
-    const remake = `const b = require(${JSON.stringify(path.join(dir, 'bin/bundle.cjs'))}); const l = b.loadBundle(); l.exports.preloadCommands().then(() => require('fs').writeFileSync(b.cacheFile, l.cache()))`;
-    execFileSync(process.execPath, ['-e', remake]);
+    remakeCache(dir);
     const made = statSync(cache);
     expect(learnt()).toBe('');
     expect(run(dir, ['history', 'nothing']).status).toBe(1); // a command that failed teaches nothing
@@ -53,6 +57,32 @@ describe('the command line fails in one line, or not at all, whatever its files 
     expect(statSync(cache).ino).toBe(once.ino); // not written again
     const r = run(dir, ['--version']);
     expect([r.status, r.stdout.trim(), learnt()]).toEqual([0, version, 'images,help']);
+  });
+
+  it('an install the user cannot write learns into the user\'s own cache directory, and reads it first', () => {
+    const dir = cliCopy();
+    remakeCache(dir);
+    const dist = path.join(dir, 'dist');
+    const installed = statSync(path.join(dist, 'tsbuild.cjs.cache'));
+    const xdg = tempDir('xdg-');
+    // the install read-only for this one command, as a package root installed and a user runs
+    const asUser = (args: string[]) =>
+      spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind -r ${dist} ${dist} && exec "$0" "$@"`, process.execPath, path.join(dir, 'bin/tsbuild.cjs'), ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, TSBUILD_ROOT: tempDir('store-'), XDG_CACHE_HOME: xdg },
+      });
+    expect(asUser(['images'])).toMatchObject({ status: 0, stderr: '' });
+    const files = readdirSync(path.join(xdg, 'tsbuild'));
+    expect(files).toEqual([expect.stringMatching(/^code-[0-9a-f]{64}\.cache$/)]);
+    const mine = path.join(xdg, 'tsbuild', files[0]!);
+    const bytes = readFileSync(mine);
+    expect(bytes.subarray(70, 70 + bytes.readUInt16BE(68)).toString('latin1')).toBe('images');
+    expect(statSync(path.join(dist, 'tsbuild.cjs.cache')).mtimeMs).toBe(installed.mtimeMs);
+    // read first from then on: the next command adds to it, and the install's cache stays as it was
+    expect(asUser(['--version'])).toMatchObject({ status: 0, stderr: '' });
+    const again = readFileSync(mine);
+    expect(again.subarray(70, 70 + again.readUInt16BE(68)).toString('latin1')).toBe('images,help');
+    expect(statSync(path.join(dist, 'tsbuild.cjs.cache')).mtimeMs).toBe(installed.mtimeMs);
   });
 
   it('a cut-short bundle is one line naming the fix', () => {
