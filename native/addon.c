@@ -313,16 +313,20 @@ static void scan_into(scan_result *r) {
   size_t cap = 64, ncap = 4096;
   r->nums = malloc(cap * S_FIELDS * sizeof(double));
   r->names = malloc(ncap);
-  struct dirent *de;
-  errno = 0;
-  while (r->nums && r->names && (de = readdir(d)) != NULL) {
+  /* errno is read only where a call failed: a call that succeeds may leave it set */
+  int failed = !r->nums || !r->names ? ENOMEM : 0;
+  while (!failed) {
+    errno = 0;
+    struct dirent *de = readdir(d);
+    if (!de) {
+      failed = errno;
+      break;
+    }
     if (de->d_name[0] == '.' && (de->d_name[1] == 0 || (de->d_name[1] == '.' && de->d_name[2] == 0))) continue;
     struct stat st;
     if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-      if (errno == ENOENT) {
-        errno = 0;
-        continue;
-      }
+      if (errno == ENOENT) continue;
+      failed = errno;
       break;
     }
     size_t len = strlen(de->d_name) + 1;
@@ -334,7 +338,7 @@ static void scan_into(scan_result *r) {
       char *more = grown ? realloc(r->names, ncap) : NULL;
       if (more) r->names = more;
       if (!grown || !more) {
-        errno = ENOMEM;
+        failed = ENOMEM;
         break;
       }
     }
@@ -355,7 +359,6 @@ static void scan_into(scan_result *r) {
     r->names_len += len;
     r->n++;
   }
-  int failed = errno ? errno : (!r->nums || !r->names) ? ENOMEM : 0;
   closedir(d);
   if (failed) {
     r->err = failed;
@@ -512,9 +515,15 @@ static napi_value list_names(napi_env env, napi_callback_info info) {
   size_t cap = 256, n = 0, tcap = 16384, tlen = 0;
   double *inos = malloc(cap * sizeof(double));
   char *text = malloc(tcap);
-  struct dirent *de;
-  errno = 0;
-  while (inos && text && (de = readdir(d)) != NULL) {
+  /* errno is read only where a call failed: a call that succeeds may leave it set */
+  int failed = !inos || !text ? ENOMEM : 0;
+  while (!failed) {
+    errno = 0;
+    struct dirent *de = readdir(d);
+    if (!de) {
+      failed = errno;
+      break;
+    }
     if (de->d_name[0] == '.' && (de->d_name[1] == 0 || (de->d_name[1] == '.' && de->d_name[2] == 0))) continue;
     size_t len = strlen(de->d_name) + 1;
     if (n == cap || tlen + len > tcap) {
@@ -525,7 +534,7 @@ static napi_value list_names(napi_env env, napi_callback_info info) {
       char *more = grown ? realloc(text, tcap) : NULL;
       if (more) text = more;
       if (!grown || !more) {
-        errno = ENOMEM;
+        failed = ENOMEM;
         break;
       }
     }
@@ -533,12 +542,11 @@ static napi_value list_names(napi_env env, napi_callback_info info) {
     memcpy(text + tlen, de->d_name, len);
     tlen += len;
   }
-  int failed = errno;
   closedir(d);
-  if (failed || !inos || !text) {
+  if (failed) {
     free(inos);
     free(text);
-    errno = failed ? failed : ENOMEM;
+    errno = failed;
     return throw_errno(env, "scandir", path);
   }
   napi_value names, result;
