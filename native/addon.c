@@ -281,6 +281,22 @@ typedef struct {
   const char *op; /* the syscall that failed */
 } scan_result;
 
+/*
+ * A directory's next entry but . and ..; NULL at its end, or with *failed set when reading it
+ * failed. errno is read only when readdir says so: a call that succeeds may leave it set.
+ */
+static struct dirent *next_entry(DIR *d, int *failed) {
+  for (;;) {
+    errno = 0;
+    struct dirent *de = readdir(d);
+    if (!de) {
+      *failed = errno;
+      return NULL;
+    }
+    if (!(de->d_name[0] == '.' && (de->d_name[1] == 0 || (de->d_name[1] == '.' && de->d_name[2] == 0)))) return de;
+  }
+}
+
 /* Scans r->path (see scanDir): no JS values, so that threads can do it. */
 static void scan_into(scan_result *r) {
   r->names = NULL;
@@ -313,16 +329,9 @@ static void scan_into(scan_result *r) {
   size_t cap = 64, ncap = 4096;
   r->nums = malloc(cap * S_FIELDS * sizeof(double));
   r->names = malloc(ncap);
-  /* errno is read only where a call failed: a call that succeeds may leave it set */
   int failed = !r->nums || !r->names ? ENOMEM : 0;
-  while (!failed) {
-    errno = 0;
-    struct dirent *de = readdir(d);
-    if (!de) {
-      failed = errno;
-      break;
-    }
-    if (de->d_name[0] == '.' && (de->d_name[1] == 0 || (de->d_name[1] == '.' && de->d_name[2] == 0))) continue;
+  struct dirent *de;
+  while (!failed && (de = next_entry(d, &failed)) != NULL) {
     struct stat st;
     if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
       if (errno == ENOENT) continue;
@@ -515,16 +524,9 @@ static napi_value list_names(napi_env env, napi_callback_info info) {
   size_t cap = 256, n = 0, tcap = 16384, tlen = 0;
   double *inos = malloc(cap * sizeof(double));
   char *text = malloc(tcap);
-  /* errno is read only where a call failed: a call that succeeds may leave it set */
   int failed = !inos || !text ? ENOMEM : 0;
-  while (!failed) {
-    errno = 0;
-    struct dirent *de = readdir(d);
-    if (!de) {
-      failed = errno;
-      break;
-    }
-    if (de->d_name[0] == '.' && (de->d_name[1] == 0 || (de->d_name[1] == '.' && de->d_name[2] == 0))) continue;
+  struct dirent *de;
+  while (!failed && (de = next_entry(d, &failed)) != NULL) {
     size_t len = strlen(de->d_name) + 1;
     if (n == cap || tlen + len > tcap) {
       if (n == cap) cap *= 2;
