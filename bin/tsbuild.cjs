@@ -96,8 +96,11 @@ function runMain() {
       return main(argv).then(
         (code) => {
           process.exitCode = code;
-          // the code cache learns what a command that went well compiled (see bundle.cjs)
-          if (code === 0) learn(invokedCommand(argv) ?? 'help');
+          // the code cache learns what a command that went well compiled (see bundle.cjs); it
+          // only saves time, so a cache that cannot be written is never the command's failure
+          try {
+            if (code === 0) learn(invokedCommand(argv) ?? 'help');
+          } catch {}
         },
         (err) => fail('unexpected failure', err),
       );

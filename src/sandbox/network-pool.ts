@@ -59,20 +59,19 @@ function prepare(): StepNetwork {
  * connections.
  */
 class NetworkPool {
-  private spare: StepNetwork | Error | undefined;
+  private spare: StepNetwork | undefined;
   private making: NodeJS.Immediate | undefined;
 
   take(): StepNetwork {
-    // one that failed to be made is made again: its error may have passed
-    const spare = this.spare && !(this.spare instanceof Error) ? this.spare : prepare();
+    const spare = this.spare ?? prepare();
     this.spare = undefined;
     // made once the taking step's own spawn is under way: it must not go before that one
     this.making ??= setImmediate(() => {
       this.making = undefined;
       try {
         this.spare ??= prepare();
-      } catch (err) {
-        this.spare ??= err as Error;
+      } catch {
+        // none ahead: the next step makes its own, and tells why it cannot
       }
     });
     return spare;
@@ -82,7 +81,7 @@ class NetworkPool {
   close(): void {
     clearImmediate(this.making);
     this.making = undefined;
-    if (this.spare && !(this.spare instanceof Error)) this.spare.stop();
+    this.spare?.stop();
     this.spare = undefined;
   }
 }
