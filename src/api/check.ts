@@ -1,7 +1,7 @@
 // `tsbuild build --check` and the library's checkDockerfile(): every build check, without building.
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ImageSource } from '../builder/base-image.js';
+import { readBuildInput } from '../builder/build-input.js';
 import { archiveKind } from '../builder/add-sources.js';
 import { fileHead } from '../builder/instructions/copy-hygiene.js';
 import { ContextTree, isSent, resolveSources, SourceError } from '../builder/source-tree.js';
@@ -11,7 +11,7 @@ import type { ContextFiles } from '../check/input.js';
 import type { CheckWarning } from '../check/linter.js';
 import { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import { parseDockerfile } from '../dockerfile/parse.js';
-import { TsbuildError, UsageError } from '../errors.js';
+import { TsbuildError } from '../errors.js';
 import { hostPlatform, parsePlatform } from '../image/platform.js';
 import { planBuild } from '../plan/build-plan.js';
 import type { RegistryOptions } from '../registry/hosts.js';
@@ -86,16 +86,7 @@ function contextFiles(contextDir: string, ignore: IgnoreMatcher): ContextFiles {
  * then tsbuild's hygiene rules, those that read the context included. Nothing is built or pulled.
  */
 export async function checkDockerfile(request: CheckRequest): Promise<CheckOutcome> {
-  const contextDir = path.resolve(request.context);
-  if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) throw new UsageError(`unable to prepare context: path "${request.context}" not found or not a directory`);
-  const dockerfile = path.resolve(request.file ?? path.join(contextDir, 'Dockerfile'));
-  const file = path.relative(process.cwd(), dockerfile) || dockerfile;
-  let text: string;
-  try {
-    text = readFileSync(dockerfile, 'utf8');
-  } catch (err) {
-    throw new UsageError(`failed to read Dockerfile ${file}: ${existsSync(dockerfile) ? (err as Error).message : 'no such file'}`, { cause: err });
-  }
+  const { contextDir, dockerfile, shown: file, text } = readBuildInput(request.context, request.file);
   const outcome: CheckOutcome = { file, text, warnings: [] };
   const ignore = IgnoreMatcher.fromContext(contextDir, request.file ? dockerfile : undefined);
   const platform = request.platform ? parsePlatform(request.platform) : undefined;

@@ -1,7 +1,5 @@
 // The build runner: reads and plans a Dockerfile, runs its stages side by side, commits the image.
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { IgnoreMatcher } from '../dockerfile/dockerignore.js';
 import { parseDockerfile, type ParsedDockerfile } from '../dockerfile/parse.js';
 import { UsageError } from '../errors.js';
@@ -23,6 +21,7 @@ import { StepRecords } from '../store/step-records.js';
 import { BuildTemp } from './build-temp.js';
 import type { BuildOptions, BuildResult } from './options.js';
 import { runStage, type BuildRun } from './stage-runner.js';
+import { readBuildInput } from './build-input.js';
 import type { StageState } from './stage-state.js';
 
 /**
@@ -39,23 +38,10 @@ export async function build(options: BuildOptions, source: BaseImageSource = new
   }
 }
 
-function readDockerfile(file: string, shown: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new UsageError(`failed to read Dockerfile ${shown}: ${existsSync(file) ? (err as Error).message : 'no such file'}`, { cause: err });
-  }
-}
-
 async function buildLocked(options: BuildOptions, source: BaseImageSource): Promise<BuildResult> {
   const progress = options.progress ?? new QuietProgress();
-  const contextDir = path.resolve(options.contextDir);
-  if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) {
-    throw new UsageError(`unable to prepare context: path "${options.contextDir}" not found or not a directory`);
-  }
-  const dockerfile = path.resolve(options.dockerfile ?? path.join(contextDir, 'Dockerfile'));
-  const shown = path.relative(process.cwd(), dockerfile) || dockerfile;
-  const parsed = parseDockerfile(readDockerfile(dockerfile, shown), shown);
+  const { contextDir, dockerfile, shown, text } = readBuildInput(options.contextDir, options.dockerfile);
+  const parsed = parseDockerfile(text, shown);
   const ignore = IgnoreMatcher.fromContext(contextDir, options.dockerfile ? dockerfile : undefined);
   // BuildKit's build checks, and tsbuild's hygiene rules: told at the end, whatever happens
   const lint = new DockerfileLint(parsed, { buildArgs: options.buildArgs, platform: options.platform, ignoresSource: (src) => ignore.ignoresSource(src) });

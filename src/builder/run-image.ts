@@ -7,7 +7,7 @@ import { envGet, envSet } from '../image/config.js';
 import { canMountImages, imageMountFailed } from '../overlay/erofs-support.js';
 import { makeInitLayer } from '../overlay/init-layer.js';
 import { stepRootfs } from '../overlay/mounts.js';
-import { writeEtcFiles } from '../sandbox/etc-files.js';
+import { sandboxNetwork, writeEtcFiles } from '../sandbox/etc-files.js';
 import { runInSandbox } from '../sandbox/run.js';
 import { closeStepNetworks, stepNetworkUnavailable } from '../sandbox/network-pool.js';
 import { resolveUser } from '../sandbox/user.js';
@@ -72,11 +72,8 @@ async function runLocked(store: Store, name: string, opts: RunImageOptions): Pro
       const bindable = makeInitLayer(initDir, view);
       const etcDir = path.join(dir, 'etc');
       mkdirSync(etcDir);
-      const etc = writeEtcFiles(etcDir);
-      const network = opts.network ?? 'default';
-      const sandboxNet = network === 'default' && !stepNetworkUnavailable();
-      const binds: Record<string, string> = Object.fromEntries(bindable.map((f) => [f, etc[f]!]));
-      if (sandboxNet && binds['etc/resolv.conf']) binds['etc/resolv.conf'] = etc['sandbox/resolv.conf']!;
+      const mode = opts.network ?? 'default';
+      const { network, binds } = sandboxNetwork(mode, mode === 'default' && !stepNetworkUnavailable(), writeEtcFiles(etcDir), bindable);
       const rootfs = stepRootfs(store.layers, img.layers, initDir, dir);
       const result = await runInSandbox({
         rootfs,
@@ -88,7 +85,7 @@ async function runLocked(store: Store, name: string, opts: RunImageOptions): Pro
         user,
         output: process.stdout,
         interactive: true,
-        network: network === 'none' ? 'none' : sandboxNet ? 'sandbox' : 'host',
+        network,
       });
       if (result.setupError?.startsWith('mount erofs image') && rootfs.images.length > 0 && attempt === 0) {
         imageMountFailed(); // this kernel cannot mount the layers' images after all: extracted, and run again

@@ -9,6 +9,19 @@ export const SANDBOX_HOSTNAME = 'buildkitsandbox';
  * makes them: the host's resolvers with --network=host, slirp's DNS forwarder (10.0.2.3) with the
  * default sandbox network.
  */
+/**
+ * The sandbox network a RUN's network mode gives (`default` is a network of its own where
+ * `ownNetwork`, libslirp being there, else the host's), and the etc files (writeEtcFiles') bound
+ * over those the rootfs holds (`bindable`): a network of its own reaches DNS through slirp's
+ * forwarder.
+ */
+export function sandboxNetwork(mode: string, ownNetwork: boolean, etc: Record<string, string>, bindable: readonly string[]): { network: 'none' | 'sandbox' | 'host'; binds: Record<string, string> } {
+  const network = mode === 'none' ? 'none' : mode === 'default' && ownNetwork ? 'sandbox' : 'host';
+  const binds: Record<string, string> = Object.fromEntries(bindable.map((f) => [f, etc[f]!]));
+  if (network === 'sandbox' && binds['etc/resolv.conf']) binds['etc/resolv.conf'] = etc['sandbox/resolv.conf']!;
+  return { network, binds };
+}
+
 export function writeEtcFiles(dir: string): Record<string, string> {
   const hosts = path.join(dir, 'hosts');
   const hostname = path.join(dir, 'hostname');

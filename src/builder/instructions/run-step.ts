@@ -9,6 +9,7 @@ import { stepRootfs } from '../../overlay/mounts.js';
 import { imageMountFailed } from '../../overlay/erofs-support.js';
 import { runInSandbox, type SandboxSpec } from '../../sandbox/run.js';
 import { stepNetworkUnavailable } from '../../sandbox/network-pool.js';
+import { sandboxNetwork } from '../../sandbox/etc-files.js';
 import { runInRuntime } from '../../sandbox/oci-runtime.js';
 import { hasLimits, StepCgroup } from '../../sandbox/cgroups.js';
 import { resolveUser } from '../../sandbox/user.js';
@@ -87,9 +88,8 @@ async function runPrepared(ctx: StepContext, ins: ExpandedRun, command: RunComma
   // asked only once a step runs: a fully cached build need not load libslirp to find it there
   const noNetwork = network === 'default' ? stepNetworkUnavailable() : undefined;
   if (noNetwork) ctx.warn(`libslirp cannot be loaded (${noNetwork}): RUN steps share the host network instead of a network of their own`);
-  const sandboxNet = network === 'default' && !noNetwork;
-  const binds: Record<string, string> = Object.fromEntries(bindable.map((f) => [f, ctx.etcFiles[f]!]));
-  if (sandboxNet && binds['etc/resolv.conf']) binds['etc/resolv.conf'] = ctx.etcFiles['sandbox/resolv.conf']!;
+  const sandbox = sandboxNetwork(network, !noNetwork, ctx.etcFiles, bindable);
+  const binds = sandbox.binds;
   if (pipe) binds[`dev/pipes/${pipe.name}`] = pipe.hostFile;
 
   const output = ctx.output;
@@ -106,7 +106,7 @@ async function runPrepared(ctx: StepContext, ins: ExpandedRun, command: RunComma
     output,
     signal: ctx.options.signal,
     mounts: prepared.mounts,
-    network: network === 'none' ? 'none' : sandboxNet ? 'sandbox' : 'host',
+    network: sandbox.network,
     insecure: ins.flags.string('security') === 'insecure',
     cgroups: cgroup?.dirs,
     rlimits: ctx.options.ulimits,
